@@ -1,0 +1,31 @@
+//! The embedded inference engine: everything that touches model weights.
+//!
+//! The engine loads a GGUF model through llama.cpp (the `llama-cpp-2` crate), renders
+//! chat templates, tokenizes, and runs a continuous-batching scheduler on a dedicated
+//! OS thread per model. Callers talk to it through [`Engine`], a cheap cloneable handle:
+//! they submit a [`GenerateRequest`] and receive a stream of [`Event`]s.
+//!
+//! **Architecture invariant:** this is the only crate that links llama.cpp; no llama.cpp
+//! type appears in its public API. Nothing here knows about HTTP or the OpenAI format.
+//! **Architecture invariant:** llama.cpp calls that run the model happen on the engine's
+//! own thread, never on the async runtime.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod engine;
+mod error;
+pub mod sampling;
+mod scheduler;
+pub mod template;
+pub mod text;
+pub mod tiny;
+
+/// A token id in the model's vocabulary.
+pub type TokenId = i32;
+
+pub use engine::{
+    Engine, EngineConfig, Event, Finish, FinishReason, GenerateRequest, ModelInfo, TokenLogprob,
+    TokenOutput, TopLogprob,
+};
+pub use error::EngineError;
+pub use sampling::SamplingParams;
+pub use template::Message;

