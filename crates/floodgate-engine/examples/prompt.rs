@@ -6,7 +6,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let engine = Engine::load(EngineConfig::new("m", &args[1])).unwrap();
     let tokens = engine
-        .tokenize_chat(&[Message { role: "user".into(), content: args[2].clone() }])
+        .tokenize_chat(&[Message {
+            role: "user".into(),
+            content: args[2].clone(),
+        }])
         .unwrap();
     println!("{} tokens", tokens.len());
     for t in &tokens {

@@ -10,10 +10,13 @@ use llama_cpp_2::token::LlamaToken;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let backend = LlamaBackend::init().unwrap();
-    let model = LlamaModel::load_from_file(&backend, &args[1], &LlamaModelParams::default()).unwrap();
+    let model =
+        LlamaModel::load_from_file(&backend, &args[1], &LlamaModelParams::default()).unwrap();
     let unified: bool = args.get(3).map(|s| s == "unified").unwrap_or(false);
     let mut p = LlamaContextParams::default().with_n_ctx(std::num::NonZeroU32::new(2048));
-    if unified { p = p.with_n_seq_max(8).with_kv_unified(true); }
+    if unified {
+        p = p.with_n_seq_max(8).with_kv_unified(true);
+    }
     let mut ctx = model.new_context(&backend, p).unwrap();
     let vocab = model.vocab();
     let tokens = vocab.tokenize(args[2].as_bytes(), false, true);
@@ -25,9 +28,15 @@ fn main() {
     let mut out = Vec::new();
     for _ in 0..30 {
         let logits = ctx.get_logits_ith(last_idx);
-        let (best, _) = logits.iter().enumerate().fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
+        let (best, _) =
+            logits
+                .iter()
+                .enumerate()
+                .fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
         let t = LlamaToken(best as i32);
-        if vocab.is_eog(t) { break; }
+        if vocab.is_eog(t) {
+            break;
+        }
         out.extend(vocab.token_to_piece(t, false, None));
         batch.clear();
         batch.add(t, pos, &[0], true).unwrap();

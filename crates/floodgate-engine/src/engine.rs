@@ -147,7 +147,9 @@ struct Inner {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("info", &self.inner.info).finish()
+        f.debug_struct("Engine")
+            .field("info", &self.inner.info)
+            .finish()
     }
 }
 
@@ -193,8 +195,16 @@ impl Engine {
         };
         let bos = vocab.bos();
         let eos = vocab.eos();
-        let bos_text = if bos.0 >= 0 { piece(bos) } else { String::new() };
-        let eos_text = if eos.0 >= 0 { piece(eos) } else { String::new() };
+        let bos_text = if bos.0 >= 0 {
+            piece(bos)
+        } else {
+            String::new()
+        };
+        let eos_text = if eos.0 >= 0 {
+            piece(eos)
+        } else {
+            String::new()
+        };
         let template = match model.meta_val_str("tokenizer.chat_template") {
             Ok(src) if !src.trim().is_empty() => Some(
                 ChatTemplate::new(&src, bos_text, eos_text)

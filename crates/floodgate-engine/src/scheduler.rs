@@ -121,6 +121,7 @@ struct Scheduler<'m> {
     batch: LlamaBatch<'static>,
     eog_tokens: Vec<TokenId>,
     piece: Vec<u8>,
+    generated_tokens: metrics::Counter,
 }
 
 impl<'m> Scheduler<'m> {
@@ -131,8 +132,13 @@ impl<'m> Scheduler<'m> {
         queued: Arc<AtomicUsize>,
     ) -> Self {
         let vocab = model.vocab();
-        let eog_tokens = vocab.tokens().filter(|&t| vocab.is_eog(t)).map(|t| t.0).collect();
+        let eog_tokens = vocab
+            .tokens()
+            .filter(|&t| vocab.is_eog(t))
+            .map(|t| t.0)
+            .collect();
         let batch = LlamaBatch::new(config.max_batch_tokens as usize, 1);
+        let generated_tokens = metrics::counter!("floodgate_engine_generated_tokens_total", "model" => config.name.clone());
         Self {
             model,
             ctx,
@@ -145,6 +151,7 @@ impl<'m> Scheduler<'m> {
             batch,
             eog_tokens,
             piece: Vec::with_capacity(32),
+            generated_tokens,
         }
     }
 
@@ -198,7 +205,11 @@ impl<'m> Scheduler<'m> {
         while i < self.running.len() {
             if self.running[i].events.is_closed() {
                 let seq = self.running.swap_remove(i);
-                tracing::debug!(slot = seq.slot, generated = seq.generated, "client gone; sequence cancelled");
+                tracing::debug!(
+                    slot = seq.slot,
+                    generated = seq.generated,
+                    "client gone; sequence cancelled"
+                );
                 metrics::counter!("floodgate_engine_sequences_cancelled_total", "model" => self.config.name.clone())
                     .increment(1);
                 self.release(seq);
@@ -210,7 +221,10 @@ impl<'m> Scheduler<'m> {
 
     /// Frees a sequence's slot, KV cells and reservation.
     fn release(&mut self, seq: Sequence) {
-        if let Err(e) = self.ctx.clear_kv_cache_seq(Some(seq.slot as u32), None, None) {
+        if let Err(e) = self
+            .ctx
+            .clear_kv_cache_seq(Some(seq.slot as u32), None, None)
+        {
             tracing::warn!(error = %e, slot = seq.slot, "failed to clear KV cells");
         }
         self.reserved -= seq.reserved;
@@ -252,9 +266,8 @@ impl<'m> Scheduler<'m> {
             .set(self.running.len() as f64);
         metrics::gauge!("floodgate_engine_queue_depth", "model" => model.clone())
             .set(self.waiting.len() as f64);
-        metrics::gauge!("floodgate_engine_kv_reserved_ratio", "model" => model).set(
-            f64::from(self.reserved) / f64::from(self.config.kv_cache_tokens.max(1)),
-        );
+        metrics::gauge!("floodgate_engine_kv_reserved_ratio", "model" => model)
+            .set(f64::from(self.reserved) / f64::from(self.config.kv_cache_tokens.max(1)));
     }
 
     /// One forward pass over every running sequence.
@@ -289,7 +302,12 @@ impl<'m> Scheduler<'m> {
                 }
                 ok &= self
                     .batch
-                    .add(LlamaToken(seq.request.prompt[pos]), pos as i32, &[seq.slot], last)
+                    .add(
+                        LlamaToken(seq.request.prompt[pos]),
+                        pos as i32,
+                        &[seq.slot],
+                        last,
+                    )
                     .is_ok();
             }
             seq.prefilled += take;
@@ -312,7 +330,9 @@ impl<'m> Scheduler<'m> {
         if let Err(e) = result {
             tracing::error!(error = %e, "decode failed; failing the batch");
             for seq in std::mem::take(&mut self.running) {
-                let _ = seq.events.send(Event::Failed(EngineError::Decode(e.clone())));
+                let _ = seq
+                    .events
+                    .send(Event::Failed(EngineError::Decode(e.clone())));
                 self.release(seq);
             }
             return;
@@ -364,6 +384,7 @@ impl<'m> Scheduler<'m> {
         }
         seq.sampler.accept(token);
         seq.generated += 1;
+        self.generated_tokens.increment(1);
         seq.last_token = token;
         let vocab = self.model.vocab();
         self.piece.clear();

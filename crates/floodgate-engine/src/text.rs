@@ -81,7 +81,9 @@ impl TextStream {
     /// Whatever is still held back, at the end of generation.
     pub fn finish(&mut self) -> String {
         let mut out = std::mem::take(&mut self.pending);
-        out.push_str(&String::from_utf8_lossy(&std::mem::take(&mut self.undecoded)));
+        out.push_str(&String::from_utf8_lossy(&std::mem::take(
+            &mut self.undecoded,
+        )));
         out
     }
 }
@@ -122,7 +124,11 @@ mod tests {
             (&[], &[b"plain"], "plain", false),
         ];
         for (stops, pieces, want, stopped) in cases {
-            assert_eq!(run(stops, pieces), (want.to_string(), *stopped), "{stops:?}");
+            assert_eq!(
+                run(stops, pieces),
+                (want.to_string(), *stopped),
+                "{stops:?}"
+            );
         }
     }
 
@@ -131,7 +137,13 @@ mod tests {
         let mut ts = TextStream::new(vec!["END".into()]);
         assert_eq!(ts.push(b"the E").text, "the ");
         assert_eq!(ts.push(b"N").text, "");
-        assert_eq!(ts.push(b"D!"), Pushed { text: String::new(), stopped: true });
+        assert_eq!(
+            ts.push(b"D!"),
+            Pushed {
+                text: String::new(),
+                stopped: true
+            }
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ async fn record(State(_state): State<AppState>, req: Request<Body>, next: Next) 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let status = response.status().as_u16().to_string();
+    let code = response.status().as_u16();
+    tracing::info!(status = code, %route, model = %model, latency_ms = started.elapsed().as_secs_f64() * 1e3, "request completed");
+    let status = code.to_string();
     metrics::counter!("floodgate_http_requests_total", "route" => route.clone(), "model" => model.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("floodgate_http_response_seconds", "route" => route, "model" => model)

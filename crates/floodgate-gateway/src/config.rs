@@ -232,7 +232,10 @@ impl Config {
             }
         }
         if config.model.is_empty() {
-            config.model = DEFAULT_MODELS.iter().map(|n| ModelConfig::named(n)).collect();
+            config.model = DEFAULT_MODELS
+                .iter()
+                .map(|n| ModelConfig::named(n))
+                .collect();
         }
         config.validate(&mut errors);
         if errors.is_empty() {
@@ -327,7 +330,10 @@ impl Config {
 fn normalise_source(mut item: toml::Value) -> toml::Value {
     if let Some(t) = item.as_table_mut() {
         if let Some(toml::Value::String(s)) = t.get("source").cloned() {
-            t.insert("source".into(), toml::Value::Array(vec![toml::Value::String(s)]));
+            t.insert(
+                "source".into(),
+                toml::Value::Array(vec![toml::Value::String(s)]),
+            );
         }
     }
     item
@@ -465,10 +471,19 @@ mod tests {
     #[test]
     fn environment_overrides_file_values() {
         let env = vec![
-            ("FLOODGATE_SERVER__LISTEN".to_string(), "0.0.0.0:9000".to_string()),
-            ("FLOODGATE_LIMITS__DEFAULT_MAX_TOKENS".to_string(), "77".to_string()),
+            (
+                "FLOODGATE_SERVER__LISTEN".to_string(),
+                "0.0.0.0:9000".to_string(),
+            ),
+            (
+                "FLOODGATE_LIMITS__DEFAULT_MAX_TOKENS".to_string(),
+                "77".to_string(),
+            ),
             ("FLOODGATE_HOME".to_string(), "/srv/models".to_string()),
-            ("FLOODGATE_TEST_REDIS_URL".to_string(), "redis://x".to_string()),
+            (
+                "FLOODGATE_TEST_REDIS_URL".to_string(),
+                "redis://x".to_string(),
+            ),
         ];
         let c = Config::from_toml_with_env("[server]\nlisten = \"127.0.0.1:1\"\n", &env).unwrap();
         assert_eq!(c.server.listen, "0.0.0.0:9000");
@@ -479,9 +494,15 @@ mod tests {
     #[test]
     fn model_sources_are_checked() {
         let text = "[[model]]\nname = \"mine\"\nsource = \"ftp://nope\"\n[[model]]\nname = \"unknown-model\"\n";
-        let all = Config::from_toml_with_env(text, &[]).unwrap_err().0.join("\n");
+        let all = Config::from_toml_with_env(text, &[])
+            .unwrap_err()
+            .0
+            .join("\n");
         assert!(all.contains("model[0].source[0]"), "{all}");
-        assert!(all.contains("model[1]: `unknown-model` is not in the built-in catalog"), "{all}");
+        assert!(
+            all.contains("model[1]: `unknown-model` is not in the built-in catalog"),
+            "{all}"
+        );
     }
 
     #[test]
@@ -502,11 +523,22 @@ mod tests {
             };
             for key in keys {
                 let needle = format!("`{section}.{key}`");
-                assert!(doc.contains(&needle), "docs/configuration.md lacks {needle}");
+                assert!(
+                    doc.contains(&needle),
+                    "docs/configuration.md lacks {needle}"
+                );
             }
         }
-        for optional in ["model.path", "model.sha256", "model.context_length", "model.threads"] {
-            assert!(doc.contains(&format!("`{optional}`")), "docs lack {optional}");
+        for optional in [
+            "model.path",
+            "model.sha256",
+            "model.context_length",
+            "model.threads",
+        ] {
+            assert!(
+                doc.contains(&format!("`{optional}`")),
+                "docs lack {optional}"
+            );
         }
     }
 }

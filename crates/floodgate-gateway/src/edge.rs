@@ -66,6 +66,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> 
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(GatewayError::MalformedJson("the body is empty".into()));
     }
+    // serde would accept a struct spelled as an array; OpenAI's API wants an object.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Err(e) => GatewayError::MalformedJson(e.to_string()),
+                Ok(_) => GatewayError::InvalidRequest {
+                    message: "The request body must be a JSON object.".into(),
+                    param: None,
+                    code: Some("invalid_type"),
+                },
+            },
+        );
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(de);
     result.map_err(|err| {
@@ -91,6 +104,8 @@ fn data_error(path: &str, message: &str) -> GatewayError {
     let under = |field: &str| {
         if path == "." || path.is_empty() {
             field.to_string()
+        } else if path == field || path.ends_with(&format!(".{field}")) {
+            path.to_string()
         } else {
             format!("{path}.{field}")
         }
@@ -136,11 +151,7 @@ pub async fn request_id(mut req: Request<Body>, next: Next) -> Response {
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 128
-                && v.bytes().all(|b| b.is_ascii_graphic())
-        })
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map_or_else(
             || format!("req_{}", uuid::Uuid::new_v4().simple()),
             str::to_string,
@@ -177,18 +188,47 @@ mod tests {
             (b"{", "invalid_json", None),
             (b"", "invalid_json", None),
             (b"[1,2]", "invalid_type", None),
-            (b"{\"model\":\"m\"}", "missing_required_parameter", Some("messages")),
-            (b"{\"model\":\"m\",\"messages\":[],\"max_tokens\":\"ten\"}", "invalid_type", Some("max_tokens")),
-            (b"{\"model\":\"m\",\"messages\":[],\"max_tokens\":-1}", "invalid_type", Some("max_tokens")),
-            (b"{\"model\":\"m\",\"messages\":[{\"role\":1}]}", "invalid_type", Some("messages[0].role")),
-            (b"{\"model\":\"m\",\"messages\":[],\"bogus\":1}", "unknown_parameter", Some("bogus")),
-            (b"{\"model\":\"m\",\"messages\":[],\"temperature\":1e999}", "invalid_json", None),
+            (
+                b"{\"model\":\"m\"}",
+                "missing_required_parameter",
+                Some("messages"),
+            ),
+            (
+                b"{\"model\":\"m\",\"messages\":[],\"max_tokens\":\"ten\"}",
+                "invalid_type",
+                Some("max_tokens"),
+            ),
+            (
+                b"{\"model\":\"m\",\"messages\":[],\"max_tokens\":-1}",
+                "invalid_type",
+                Some("max_tokens"),
+            ),
+            (
+                b"{\"model\":\"m\",\"messages\":[{\"role\":1}]}",
+                "invalid_type",
+                Some("messages[0].role"),
+            ),
+            (
+                b"{\"model\":\"m\",\"messages\":[],\"bogus\":1}",
+                "unknown_parameter",
+                Some("bogus"),
+            ),
+            (
+                b"{\"model\":\"m\",\"messages\":[],\"temperature\":1e999}",
+                "invalid_json",
+                None,
+            ),
             (b"\xff\xfe{}", "invalid_encoding", None),
         ];
         for (body, code, param) in cases {
             let e = err(body);
             assert_eq!(e.code(), *code, "{}: {e}", String::from_utf8_lossy(body));
-            assert_eq!(e.param().as_deref(), *param, "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                e.param().as_deref(),
+                *param,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
             assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
         }
     }

@@ -78,7 +78,10 @@ fn common(c: Common<'_>, limits: &LimitsConfig) -> Result<GenParams, GatewayErro
     range("frequency_penalty", c.frequency_penalty, -2.0, 2.0)?;
     if let Some(n) = c.n {
         if n != 1 {
-            return Err(invalid("n", format!("Invalid 'n': {n}. Only n = 1 is supported.")));
+            return Err(invalid(
+                "n",
+                format!("Invalid 'n': {n}. Only n = 1 is supported."),
+            ));
         }
     }
     if c.max_tokens == Some(0) {
@@ -98,15 +101,26 @@ fn common(c: Common<'_>, limits: &LimitsConfig) -> Result<GenParams, GatewayErro
         ));
     }
     if stop.iter().any(String::is_empty) {
-        return Err(invalid("stop", "Invalid 'stop': stop sequences must not be empty."));
+        return Err(invalid(
+            "stop",
+            "Invalid 'stop': stop sequences must not be empty.",
+        ));
     }
     let mut logit_bias = Vec::new();
     for (k, &v) in c.logit_bias.into_iter().flatten() {
         let Ok(token) = k.parse::<TokenId>() else {
-            return Err(invalid("logit_bias", format!("Invalid 'logit_bias': key `{k}` is not a token id.")));
+            return Err(invalid(
+                "logit_bias",
+                format!("Invalid 'logit_bias': key `{k}` is not a token id."),
+            ));
         };
         if !(-100.0..=100.0).contains(&v) {
-            return Err(invalid("logit_bias", format!("Invalid 'logit_bias': bias {v} for token {k} must be between -100 and 100.")));
+            return Err(invalid(
+                "logit_bias",
+                format!(
+                    "Invalid 'logit_bias': bias {v} for token {k} must be between -100 and 100."
+                ),
+            ));
         }
         logit_bias.push((token, v));
     }
@@ -136,7 +150,10 @@ fn model_name(model: &str) -> Result<String, GatewayError> {
     Ok(model.to_string())
 }
 
-pub fn chat(req: ChatCompletionRequest, limits: &LimitsConfig) -> Result<ValidRequest, GatewayError> {
+pub fn chat(
+    req: ChatCompletionRequest,
+    limits: &LimitsConfig,
+) -> Result<ValidRequest, GatewayError> {
     let model = model_name(&req.model)?;
     if req.messages.is_empty() {
         return Err(invalid(
@@ -147,7 +164,10 @@ pub fn chat(req: ChatCompletionRequest, limits: &LimitsConfig) -> Result<ValidRe
     if req.messages.len() > limits.max_messages {
         return Err(invalid(
             "messages",
-            format!("Invalid 'messages': at most {} messages are allowed.", limits.max_messages),
+            format!(
+                "Invalid 'messages': at most {} messages are allowed.",
+                limits.max_messages
+            ),
         ));
     }
     let mut messages = Vec::with_capacity(req.messages.len());
@@ -184,7 +204,10 @@ pub fn chat(req: ChatCompletionRequest, limits: &LimitsConfig) -> Result<ValidRe
     }
     if let Some(tools) = &req.tools {
         if tools.as_array().is_some_and(|a| !a.is_empty()) {
-            return Err(invalid("tools", "Tool calling is not supported by this server yet."));
+            return Err(invalid(
+                "tools",
+                "Tool calling is not supported by this server yet.",
+            ));
         }
     }
     if let Some(format) = &req.response_format {
@@ -199,7 +222,10 @@ pub fn chat(req: ChatCompletionRequest, limits: &LimitsConfig) -> Result<ValidRe
         (_, Some(n)) if n > limits.max_top_logprobs => {
             return Err(invalid(
                 "top_logprobs",
-                format!("Invalid 'top_logprobs': at most {}.", limits.max_top_logprobs),
+                format!(
+                    "Invalid 'top_logprobs': at most {}.",
+                    limits.max_top_logprobs
+                ),
             ))
         }
         (false, Some(n)) if n > 0 => {
@@ -231,7 +257,11 @@ pub fn chat(req: ChatCompletionRequest, limits: &LimitsConfig) -> Result<ValidRe
         limits,
     )
     .map_err(|e| match e {
-        GatewayError::InvalidRequest { message, param, code } => GatewayError::InvalidRequest {
+        GatewayError::InvalidRequest {
+            message,
+            param,
+            code,
+        } => GatewayError::InvalidRequest {
             param: param.map(|p| {
                 if p == "max_tokens" && req.max_completion_tokens.is_some() {
                     "max_completion_tokens".to_string()
@@ -250,17 +280,16 @@ pub fn chat(req: ChatCompletionRequest, limits: &LimitsConfig) -> Result<ValidRe
         prompt: PromptInput::Chat(messages),
         params,
         stream,
-        include_usage: stream
-            && req
-                .stream_options
-                .as_ref()
-                .is_some_and(|o| o.include_usage),
+        include_usage: stream && req.stream_options.as_ref().is_some_and(|o| o.include_usage),
         echo: false,
         user: req.user,
     })
 }
 
-pub fn completion(req: CompletionRequest, limits: &LimitsConfig) -> Result<ValidRequest, GatewayError> {
+pub fn completion(
+    req: CompletionRequest,
+    limits: &LimitsConfig,
+) -> Result<ValidRequest, GatewayError> {
     let model = model_name(&req.model)?;
     let prompt = match req.prompt.clone() {
         Prompt::Text(t) => PromptInput::Text(t),
@@ -284,14 +313,20 @@ pub fn completion(req: CompletionRequest, limits: &LimitsConfig) -> Result<Valid
         }
     };
     if req.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(invalid("suffix", "'suffix' is not supported by this model."));
+        return Err(invalid(
+            "suffix",
+            "'suffix' is not supported by this model.",
+        ));
     }
     if req.best_of.is_some_and(|b| b != 1) {
         return Err(invalid("best_of", "Only best_of = 1 is supported."));
     }
     let logprobs = match req.logprobs {
         Some(n) if n > 5 => {
-            return Err(invalid("logprobs", "Invalid 'logprobs': it must be between 0 and 5."))
+            return Err(invalid(
+                "logprobs",
+                "Invalid 'logprobs': it must be between 0 and 5.",
+            ))
         }
         Some(n) => Some(n as usize),
         None => None,
@@ -321,11 +356,7 @@ pub fn completion(req: CompletionRequest, limits: &LimitsConfig) -> Result<Valid
         prompt,
         params,
         stream,
-        include_usage: stream
-            && req
-                .stream_options
-                .as_ref()
-                .is_some_and(|o| o.include_usage),
+        include_usage: stream && req.stream_options.as_ref().is_some_and(|o| o.include_usage),
         echo: req.echo.unwrap_or(false),
         user: req.user,
     })
@@ -349,18 +380,46 @@ mod tests {
             (format!("{{{m},\"top_p\":-0.1}}"), "top_p"),
             (format!("{{{m},\"n\":50}}"), "n"),
             (format!("{{{m},\"max_tokens\":0}}"), "max_tokens"),
-            (format!("{{{m},\"max_completion_tokens\":0}}"), "max_completion_tokens"),
-            (format!("{{{m},\"presence_penalty\":9}}"), "presence_penalty"),
-            (format!("{{{m},\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}}"), "stop"),
+            (
+                format!("{{{m},\"max_completion_tokens\":0}}"),
+                "max_completion_tokens",
+            ),
+            (
+                format!("{{{m},\"presence_penalty\":9}}"),
+                "presence_penalty",
+            ),
+            (
+                format!("{{{m},\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}}"),
+                "stop",
+            ),
             (format!("{{{m},\"top_logprobs\":3}}"), "top_logprobs"),
-            (format!("{{{m},\"logprobs\":true,\"top_logprobs\":99}}"), "top_logprobs"),
+            (
+                format!("{{{m},\"logprobs\":true,\"top_logprobs\":99}}"),
+                "top_logprobs",
+            ),
             (format!("{{{m},\"logit_bias\":{{\"x\":1}}}}"), "logit_bias"),
-            (format!("{{{m},\"tools\":[{{\"type\":\"function\"}}]}}"), "tools"),
+            (
+                format!("{{{m},\"tools\":[{{\"type\":\"function\"}}]}}"),
+                "tools",
+            ),
             (r#"{"model":"m","messages":[]}"#.to_string(), "messages"),
-            (r#"{"model":"","messages":[{"role":"user","content":"x"}]}"#.to_string(), "model"),
-            (r#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#.to_string(), "messages[0].role"),
-            (r#"{"model":"m","messages":[{"role":"user"}]}"#.to_string(), "messages[0].content"),
-            (r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]}"#.to_string(), "messages[0].content"),
+            (
+                r#"{"model":"","messages":[{"role":"user","content":"x"}]}"#.to_string(),
+                "model",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#.to_string(),
+                "messages[0].role",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user"}]}"#.to_string(),
+                "messages[0].content",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]}"#
+                    .to_string(),
+                "messages[0].content",
+            ),
         ];
         for (body, param) in cases {
             let e = chat_err(&body);
@@ -379,7 +438,9 @@ mod tests {
         assert!(v.stream && v.include_usage);
         assert_eq!(v.params.sampling.temperature, 1.0);
         assert_eq!(v.params.sampling.seed, Some(u64::MAX));
-        let PromptInput::Chat(msgs) = v.prompt else { panic!() };
+        let PromptInput::Chat(msgs) = v.prompt else {
+            panic!()
+        };
         assert_eq!(msgs[0].role, "system");
     }
 }

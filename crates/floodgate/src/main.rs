@@ -10,7 +10,11 @@ use floodgate_gateway::server;
 use floodgate_models::{catalog, PullOptions};
 
 #[derive(Parser)]
-#[command(name = "floodgate", version, about = "An OpenAI-compatible AI serving platform")]
+#[command(
+    name = "floodgate",
+    version,
+    about = "An OpenAI-compatible AI serving platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -77,7 +81,11 @@ fn init_logging(format: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if format == "json" {
-        builder.json().flatten_event(true).with_current_span(true).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
     } else {
         builder.init();
     }

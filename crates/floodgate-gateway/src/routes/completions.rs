@@ -146,7 +146,11 @@ async fn collect_response(
             }
             Some(Event::Finished(f)) => break f,
             Some(Event::Failed(e)) => return Err(e.into()),
-            None => return Err(GatewayError::Internal("the engine stopped mid-generation".into())),
+            None => {
+                return Err(GatewayError::Internal(
+                    "the engine stopped mid-generation".into(),
+                ))
+            }
         }
     };
     timer.finish(finish.prompt_tokens, finish.completion_tokens);
@@ -219,7 +223,12 @@ fn json_event<T: serde::Serialize>(value: &T) -> SseEvent {
 }
 
 impl StreamState {
-    fn chat_chunk(&self, delta: p::ChunkDelta, finish: Option<p::FinishReason>, lps: Option<Vec<p::TokenLogprob>>) -> SseEvent {
+    fn chat_chunk(
+        &self,
+        delta: p::ChunkDelta,
+        finish: Option<p::FinishReason>,
+        lps: Option<Vec<p::TokenLogprob>>,
+    ) -> SseEvent {
         json_event(&p::ChatCompletionChunk {
             id: self.meta.id.clone(),
             object: "chat.completion.chunk".into(),
@@ -239,7 +248,12 @@ impl StreamState {
         })
     }
 
-    fn text_chunk(&mut self, text: String, finish: Option<p::FinishReason>, lps: &[EngineLogprob]) -> SseEvent {
+    fn text_chunk(
+        &mut self,
+        text: String,
+        finish: Option<p::FinishReason>,
+        lps: &[EngineLogprob],
+    ) -> SseEvent {
         let logprobs = self.meta.top_logprobs.map(|_| {
             let mut out = p::CompletionLogprobs::default();
             push_text_logprobs(&mut out, lps, &mut self.text_offset);
@@ -320,7 +334,8 @@ impl StreamState {
                 };
                 self.queue.push_back(ev);
                 if self.meta.include_usage {
-                    let usage = self.usage_chunk(p::Usage::new(f.prompt_tokens, f.completion_tokens));
+                    let usage =
+                        self.usage_chunk(p::Usage::new(f.prompt_tokens, f.completion_tokens));
                     self.queue.push_back(usage);
                 }
                 self.queue.push_back(SseEvent::default().data("[DONE]"));

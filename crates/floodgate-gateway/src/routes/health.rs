@@ -48,10 +48,17 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     for (name, s) in state.registry.snapshot() {
         let loaded = matches!(s, ModelState::Ready(_));
-        metrics::gauge!("floodgate_model_loaded", "model" => name).set(if loaded { 1.0 } else { 0.0 });
+        metrics::gauge!("floodgate_model_loaded", "model" => name).set(if loaded {
+            1.0
+        } else {
+            0.0
+        });
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()

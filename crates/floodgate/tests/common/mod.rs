@@ -1,0 +1,204 @@
+//! Test harness: writes a tiny random-weight GGUF model and runs the real `floodgate`
+//! binary on a random port.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use floodgate_engine::tiny::{write_tiny_llama, TinyModelOptions};
+
+/// A tiny chat model (ChatML template) shared by all tests of one binary.
+pub fn tiny_chat_model() -> &'static Path {
+    static PATH: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &PATH
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("tiny-chat.gguf");
+            write_tiny_llama(
+                &path,
+                &TinyModelOptions {
+                    context_length: 4096,
+                    ..TinyModelOptions::default()
+                },
+            )
+            .unwrap();
+            (dir, path)
+        })
+        .1
+}
+
+/// A tiny base model without a chat template (a completions-only model).
+pub fn tiny_base_model() -> &'static Path {
+    static PATH: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &PATH
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("tiny-base.gguf");
+            write_tiny_llama(
+                &path,
+                &TinyModelOptions {
+                    context_length: 1024,
+                    chat_template: None,
+                    seed: 3,
+                    ..TinyModelOptions::default()
+                },
+            )
+            .unwrap();
+            (dir, path)
+        })
+        .1
+}
+
+/// The standard test config: `tiny` (chat) and `tiny-base` (completions only).
+pub fn tiny_config(extra: &str) -> String {
+    format!(
+        r#"
+[server]
+shutdown_grace_seconds = 10
+
+[limits]
+max_body_bytes = 65536
+
+[[model]]
+name = "tiny"
+path = "{}"
+kv_cache_tokens = 8192
+context_length = 4096
+max_batch_size = 4
+
+[[model]]
+name = "tiny-base"
+path = "{}"
+kv_cache_tokens = 1024
+max_batch_size = 2
+{extra}
+"#,
+        tiny_chat_model().display(),
+        tiny_base_model().display()
+    )
+}
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub logs: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start(config: &str) -> Server {
+        Self::start_with_args(config, &[])
+    }
+
+    pub fn start_with_args(config: &str, args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("floodgate.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_floodgate"))
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("FLOODGATE_HOME", dir.path().join("home"))
+            .env("RUST_LOG", "info,llama-cpp-2=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(i) = line.find("listening on http://") {
+                    let rest = &line[i + "listening on http://".len()..];
+                    let addr: String = rest
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '"')
+                        .collect();
+                    let _ = tx.send(addr);
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("server did not start: {:?}", logs.lock().unwrap()));
+        let server = Server {
+            child,
+            base: format!("http://{addr}"),
+            logs,
+            _dir: dir,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::blocking::get(format!("{}/readyz", self.base)) {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server never became ready: {:?}", self.logs.lock().unwrap());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn metric(&self, name_and_labels: &str) -> f64 {
+        let text = reqwest::blocking::get(self.url("/metrics"))
+            .unwrap()
+            .text()
+            .unwrap();
+        metric_value(&text, name_and_labels)
+    }
+}
+
+/// Sums every sample whose name starts with `prefix` (name plus optional label text).
+pub fn metric_value(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+/// Parses an SSE body into its `data:` payloads.
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+        .map(|s| s.trim().to_string())
+        .collect()
+}
