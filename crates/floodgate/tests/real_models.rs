@@ -1,0 +1,134 @@
+//! Tests with the real catalog models. They run when the models are in the cache
+//! (`floodgate models pull`; CI pulls them) and say clearly when they skip.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{client, sse_data, Server};
+use floodgate_engine::{Engine, EngineConfig, Message};
+use floodgate_models::{catalog_entry, ModelStore};
+use serde_json::{json, Value};
+
+fn cached(name: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("FLOODGATE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(ModelStore::default_root);
+    let found = ModelStore::new(root.clone()).cached(&catalog_entry(name).unwrap());
+    if found.is_none() {
+        eprintln!(
+            "SKIPPED: model `{name}` is not cached in {}; run `floodgate models pull {name}` to enable this test",
+            root.display()
+        );
+    }
+    found
+}
+
+fn server_for(name: &str, path: &std::path::Path) -> Server {
+    Server::start(&format!(
+        "[[model]]\nname = \"{name}\"\npath = \"{}\"\nkv_cache_tokens = 4096\nmax_batch_size = 4\n",
+        path.display()
+    ))
+}
+
+/// SmolLM2's built-in default system prompt sends the 135M model off topic (measured:
+/// it answers in French about the Marseillaise), so the tests give it a plain one.
+fn question() -> Value {
+    json!([
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "What is the capital of France?"}
+    ])
+}
+
+fn chat(server: &Server, model: &str, extra: Value) -> Value {
+    let mut body = json!({"model": model, "messages": question(), "temperature": 0, "max_tokens": 48});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let r = client().post(server.url("/v1/chat/completions")).json(&body).send().unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().unwrap()
+}
+
+#[test]
+fn smollm2_knows_the_capital_of_france_and_streams_the_same_text() {
+    let Some(path) = cached("smollm2-135m") else { return };
+    let server = server_for("smollm2-135m", &path);
+    let v = chat(&server, "smollm2-135m", json!({}));
+    let text = v["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+    assert!(text.contains("Paris"), "{text}");
+
+    let body = client()
+        .post(server.url("/v1/chat/completions"))
+        .json(&json!({"model": "smollm2-135m", "messages": question(), "temperature": 0,
+                      "max_tokens": 48, "stream": true}))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let data = sse_data(&body);
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    let streamed: String = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(streamed, text);
+}
+
+#[test]
+fn smollm2_usage_matches_the_tokenizer() {
+    let Some(path) = cached("smollm2-135m") else { return };
+    let server = server_for("smollm2-135m", &path);
+    let v = chat(&server, "smollm2-135m", json!({"logprobs": true, "max_tokens": 30}));
+    let engine = Engine::load(EngineConfig::new("check", &path)).unwrap();
+    let messages: Vec<Message> = question()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| Message {
+            role: m["role"].as_str().unwrap().into(),
+            content: m["content"].as_str().unwrap().into(),
+        })
+        .collect();
+    let prompt_tokens = engine.tokenize_chat(&messages).unwrap().len() as u64;
+    assert_eq!(v["usage"]["prompt_tokens"].as_u64().unwrap(), prompt_tokens);
+    let completion = v["usage"]["completion_tokens"].as_u64().unwrap();
+    let logprobs = v["choices"][0]["logprobs"]["content"].as_array().unwrap();
+    assert_eq!(logprobs.len() as u64, completion);
+    let text = v["choices"][0]["message"]["content"].as_str().unwrap();
+    let joined: String = logprobs.iter().map(|t| t["token"].as_str().unwrap()).collect();
+    assert_eq!(joined, text, "the tokens must spell the answer");
+    assert_eq!(engine.tokenize(text, false).len() as u64, completion);
+}
+
+#[test]
+fn qwen_coder_answers_chat() {
+    let Some(path) = cached("qwen2.5-coder-1.5b") else { return };
+    let server = server_for("qwen2.5-coder-1.5b", &path);
+    let v = chat(&server, "qwen2.5-coder-1.5b", json!({"max_tokens": 24}));
+    let text = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(text.contains("Paris"), "{text}");
+}
+
+#[test]
+fn gemma_base_completes_text_and_refuses_chat() {
+    let Some(path) = cached("gemma3-270m") else { return };
+    let server = server_for("gemma3-270m", &path);
+    let v: Value = client()
+        .post(server.url("/v1/completions"))
+        .json(&json!({"model": "gemma3-270m", "prompt": "The capital of France is", "temperature": 0, "max_tokens": 8}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(!v["choices"][0]["text"].as_str().unwrap().is_empty(), "{v}");
+    assert_eq!(v["usage"]["completion_tokens"], 8);
+    let r = client()
+        .post(server.url("/v1/chat/completions"))
+        .json(&json!({"model": "gemma3-270m", "messages": question()}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().unwrap();
+    assert_eq!(e["error"]["code"], "model_not_chat_capable");
+}
