@@ -17,7 +17,7 @@ use crate::template::{ChatTemplate, Message, PromptSegment};
 use crate::{EngineError, TokenId};
 
 /// How to load and run one model. Every number here is configuration (see the gateway's
-/// `[[models]]` section); the defaults suit a small CPU machine.
+/// `[[model]]` section); the defaults suit a small CPU machine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub name: String,

@@ -181,6 +181,9 @@ impl<'m> Scheduler<'m> {
             if !self.running.is_empty() {
                 self.step();
             }
+            if self.running.is_empty() && self.waiting.is_empty() {
+                self.publish_gauges();
+            }
         }
     }
 

@@ -115,6 +115,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn stop_sequences_cut_across_tokens() {
         let cases: &[(&[&str], &[&[u8]], &str, bool)] = &[
             (&["\n\n"], &[b"Hello", b"\n", b"\nBye"], "Hello", true),

@@ -63,23 +63,53 @@ async fn record(State(_state): State<AppState>, req: Request<Body>, next: Next) 
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let started = Instant::now();
-    let in_flight = metrics::gauge!("floodgate_requests_in_flight");
-    in_flight.increment(1.0);
+    let mut guard = InFlight::new(route);
     let response = next.run(req).await;
-    in_flight.decrement(1.0);
     let model = response
         .headers()
         .get("x-floodgate-model")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let code = response.status().as_u16();
-    tracing::info!(status = code, %route, model = %model, latency_ms = started.elapsed().as_secs_f64() * 1e3, "request completed");
-    let status = code.to_string();
-    metrics::counter!("floodgate_http_requests_total", "route" => route.clone(), "model" => model.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("floodgate_http_response_seconds", "route" => route, "model" => model)
-        .record(started.elapsed().as_secs_f64());
+    guard.finish(response.status().as_u16(), model);
     response
+}
+
+/// Counts a request in flight until it completes or is dropped; a request whose client
+/// went away before the response was ready is recorded with status 499.
+struct InFlight {
+    route: String,
+    started: Instant,
+    done: bool,
+}
+
+impl InFlight {
+    fn new(route: String) -> Self {
+        metrics::gauge!("floodgate_requests_in_flight").increment(1.0);
+        Self {
+            route,
+            started: Instant::now(),
+            done: false,
+        }
+    }
+
+    fn finish(&mut self, status: u16, model: String) {
+        self.done = true;
+        let route = std::mem::take(&mut self.route);
+        let latency = self.started.elapsed().as_secs_f64();
+        tracing::info!(status, %route, model = %model, latency_ms = latency * 1e3, "request completed");
+        metrics::counter!("floodgate_http_requests_total", "route" => route.clone(), "model" => model.clone(), "status" => status.to_string())
+            .increment(1);
+        metrics::histogram!("floodgate_http_response_seconds", "route" => route, "model" => model)
+            .record(latency);
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("floodgate_requests_in_flight").decrement(1.0);
+        if !self.done {
+            self.finish(499, String::new());
+        }
+    }
 }

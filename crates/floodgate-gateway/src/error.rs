@@ -99,7 +99,8 @@ impl GatewayError {
         )
     }
 
-    fn log(&self) {
+    fn record(&self) {
+        metrics::counter!("floodgate_request_errors_total", "code" => self.code()).increment(1);
         if self.status().is_server_error() {
             tracing::error!(code = self.code(), error = %self, "request failed");
         } else {
@@ -110,7 +111,7 @@ impl GatewayError {
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
-        self.log();
+        self.record();
         let mut response = (self.status(), axum::Json(self.body())).into_response();
         if self.status() == StatusCode::SERVICE_UNAVAILABLE {
             response

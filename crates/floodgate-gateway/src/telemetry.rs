@@ -52,7 +52,10 @@ pub fn recorder() -> PrometheusHandle {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "metrics buckets rejected; using defaults");
-                    PrometheusBuilder::new().build_recorder().handle()
+                    let recorder = PrometheusBuilder::new().build_recorder();
+                    let handle = recorder.handle();
+                    let _ = metrics::set_global_recorder(recorder);
+                    handle
                 }
             }
         })

@@ -10,7 +10,7 @@ use crate::source::Source;
 /// A model: how to fetch its parts and what the assembled file must hash to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelSpec {
-    /// Cache key and the name users type (`floodgate pull smollm2-135m`).
+    /// Cache key and the name users type (`floodgate models pull smollm2-135m`).
     pub name: String,
     /// Concatenated in order to form the model file.
     pub parts: Vec<Source>,

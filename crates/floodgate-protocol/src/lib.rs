@@ -4,7 +4,7 @@
 //! models, no configuration. Request types are the *unvalidated* form a client sent;
 //! the gateway turns them into validated requests once, at the edge.
 //!
-//! **Architecture invariant:** this crate depends on serde only; every other crate may
+//! **Architecture invariant:** this crate depends on serde and serde_json only; every other crate may
 //! depend on it.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

@@ -1,5 +1,10 @@
 //! The OpenAI-compatible API, end to end, against the real binary and a tiny model.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::type_complexity
+)]
 
 mod common;
 

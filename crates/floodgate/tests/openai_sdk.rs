@@ -19,7 +19,9 @@ fn python_with_openai() -> Option<String> {
 #[test]
 fn openai_python_sdk_works_unchanged() {
     let Some(python) = python_with_openai() else {
-        eprintln!("SKIPPED: python3 with the `openai` package is not available (pip install openai)");
+        eprintln!(
+            "SKIPPED: python3 with the `openai` package is not available (pip install openai)"
+        );
         return;
     };
     let server = Server::start(&tiny_config(""));

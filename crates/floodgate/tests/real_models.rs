@@ -42,25 +42,39 @@ fn question() -> Value {
 }
 
 fn chat(server: &Server, model: &str, extra: Value) -> Value {
-    let mut body = json!({"model": model, "messages": question(), "temperature": 0, "max_tokens": 48});
-    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    let r = client().post(server.url("/v1/chat/completions")).json(&body).send().unwrap();
+    let mut body =
+        json!({"model": model, "messages": question(), "temperature": 0, "max_tokens": 48});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let r = client()
+        .post(server.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
     r.json().unwrap()
 }
 
 #[test]
 fn smollm2_knows_the_capital_of_france_and_streams_the_same_text() {
-    let Some(path) = cached("smollm2-135m") else { return };
+    let Some(path) = cached("smollm2-135m") else {
+        return;
+    };
     let server = server_for("smollm2-135m", &path);
     let v = chat(&server, "smollm2-135m", json!({}));
-    let text = v["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+    let text = v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(text.contains("Paris"), "{text}");
 
     let body = client()
         .post(server.url("/v1/chat/completions"))
-        .json(&json!({"model": "smollm2-135m", "messages": question(), "temperature": 0,
-                      "max_tokens": 48, "stream": true}))
+        .json(
+            &json!({"model": "smollm2-135m", "messages": question(), "temperature": 0,
+                      "max_tokens": 48, "stream": true}),
+        )
         .send()
         .unwrap()
         .text()
@@ -70,16 +84,26 @@ fn smollm2_knows_the_capital_of_france_and_streams_the_same_text() {
     let streamed: String = data[..data.len() - 1]
         .iter()
         .map(|d| serde_json::from_str::<Value>(d).unwrap())
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect();
     assert_eq!(streamed, text);
 }
 
 #[test]
 fn smollm2_usage_matches_the_tokenizer() {
-    let Some(path) = cached("smollm2-135m") else { return };
+    let Some(path) = cached("smollm2-135m") else {
+        return;
+    };
     let server = server_for("smollm2-135m", &path);
-    let v = chat(&server, "smollm2-135m", json!({"logprobs": true, "max_tokens": 30}));
+    let v = chat(
+        &server,
+        "smollm2-135m",
+        json!({"logprobs": true, "max_tokens": 30}),
+    );
     let engine = Engine::load(EngineConfig::new("check", &path)).unwrap();
     let messages: Vec<Message> = question()
         .as_array()
@@ -96,14 +120,19 @@ fn smollm2_usage_matches_the_tokenizer() {
     let logprobs = v["choices"][0]["logprobs"]["content"].as_array().unwrap();
     assert_eq!(logprobs.len() as u64, completion);
     let text = v["choices"][0]["message"]["content"].as_str().unwrap();
-    let joined: String = logprobs.iter().map(|t| t["token"].as_str().unwrap()).collect();
+    let joined: String = logprobs
+        .iter()
+        .map(|t| t["token"].as_str().unwrap())
+        .collect();
     assert_eq!(joined, text, "the tokens must spell the answer");
     assert_eq!(engine.tokenize(text, false).len() as u64, completion);
 }
 
 #[test]
 fn qwen_coder_answers_chat() {
-    let Some(path) = cached("qwen2.5-coder-1.5b") else { return };
+    let Some(path) = cached("qwen2.5-coder-1.5b") else {
+        return;
+    };
     let server = server_for("qwen2.5-coder-1.5b", &path);
     let v = chat(&server, "qwen2.5-coder-1.5b", json!({"max_tokens": 24}));
     let text = v["choices"][0]["message"]["content"].as_str().unwrap();
@@ -112,7 +141,9 @@ fn qwen_coder_answers_chat() {
 
 #[test]
 fn gemma_base_completes_text_and_refuses_chat() {
-    let Some(path) = cached("gemma3-270m") else { return };
+    let Some(path) = cached("gemma3-270m") else {
+        return;
+    };
     let server = server_for("gemma3-270m", &path);
     let v: Value = client()
         .post(server.url("/v1/completions"))

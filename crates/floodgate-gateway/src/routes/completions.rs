@@ -55,7 +55,23 @@ async fn run(state: AppState, req: ValidRequest, api: Api) -> Result<Response, G
             state.config.limits.default_max_tokens,
             req.echo,
         )
-        .await?;
+        .await
+        .map_err(|e| match (api, e) {
+            // The engine speaks of "messages"; on the text endpoint the client sent a prompt.
+            (
+                Api::Text,
+                GatewayError::InvalidRequest {
+                    message,
+                    param,
+                    code,
+                },
+            ) if param.as_deref() == Some("messages") => GatewayError::InvalidRequest {
+                message,
+                param: Some("prompt".into()),
+                code,
+            },
+            (_, e) => e,
+        })?;
     let meta = Meta {
         id: match api {
             Api::Chat => format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
