@@ -1,9 +1,10 @@
 //! The public handle to one loaded model.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
@@ -31,6 +32,16 @@ pub struct EngineConfig {
     pub max_batch_size: u32,
     /// Most tokens (prompt chunks + decode tokens) in one forward pass.
     pub max_batch_tokens: u32,
+    /// Most prompt tokens prefilled in one step, so a long prompt is cut into chunks
+    /// interleaved with the running streams' decode steps.
+    pub max_prefill_tokens_per_step: u32,
+    /// When the engine is idle, how long the first request waits for others to share
+    /// its first batch (dynamic batching); 0 = start at once.
+    pub max_wait_ms: u64,
+    /// Reuse KV entries of a shared prompt prefix (same system prompt) across requests.
+    pub prefix_cache: bool,
+    /// A request still running (or waiting) after this long is ended with a timeout.
+    pub request_timeout: Option<Duration>,
     /// Requests waiting for a batch slot beyond this are refused.
     pub max_queue: usize,
     /// CPU threads for llama.cpp; `None` = all available cores.
@@ -48,6 +59,10 @@ impl EngineConfig {
             kv_cache_tokens: 8192,
             max_batch_size: 8,
             max_batch_tokens: 512,
+            max_prefill_tokens_per_step: 256,
+            max_wait_ms: 0,
+            prefix_cache: true,
+            request_timeout: None,
             max_queue: 256,
             threads: None,
             gpu_layers: 0,
@@ -79,6 +94,18 @@ pub struct GenerateRequest {
     pub logprobs: Option<usize>,
     /// Keep generating past end-of-generation tokens (benchmarks, tests).
     pub ignore_eos: bool,
+    pub priority: Priority,
+    /// Give up (and free the sequence) after this instant.
+    pub deadline: Option<Instant>,
+}
+
+/// Scheduling class. Interactive requests are admitted before batch ones; FIFO within a
+/// class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Priority {
+    #[default]
+    Interactive,
+    Batch,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +144,13 @@ pub struct Finish {
     pub reason: FinishReason,
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
+    /// Prompt tokens whose KV entries were reused from an earlier or concurrent request.
+    pub cached_prompt_tokens: u32,
+    /// Time spent waiting for a batch slot.
+    pub queued: Duration,
+    /// When the sequence joined the running batch, and when it left it.
+    pub admitted: Instant,
+    pub finished: Instant,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +175,10 @@ struct Inner {
     /// Requests submitted but not yet running; shared with the scheduler.
     queued: Arc<AtomicUsize>,
     max_queue: usize,
+    /// Moving average of request duration (ms), kept by the scheduler.
+    mean_request_ms: Arc<AtomicU64>,
+    max_batch_size: u32,
+    request_timeout: Option<Duration>,
     add_bos: bool,
     bos: TokenId,
 }
@@ -153,7 +191,7 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-fn backend() -> Result<&'static LlamaBackend, EngineError> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend, EngineError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
@@ -228,15 +266,26 @@ impl Engine {
         let bos = bos.0;
         let (tx, rx) = channel();
         let queued = Arc::new(AtomicUsize::new(0));
+        let mean_request_ms = Arc::new(AtomicU64::new(0));
         let sched = SchedulerConfig {
             name: config.name.clone(),
             context_length,
             kv_cache_tokens: config.kv_cache_tokens,
             max_batch_size: config.max_batch_size.max(1),
             max_batch_tokens: config.max_batch_tokens.max(config.max_batch_size).max(1),
+            max_prefill_tokens_per_step: config.max_prefill_tokens_per_step.max(1),
+            max_wait: Duration::from_millis(config.max_wait_ms),
+            prefix_cache: config.prefix_cache,
             threads: config.threads,
         };
-        scheduler::spawn(backend, Arc::clone(&model), sched, rx, Arc::clone(&queued))
+        scheduler::spawn(
+            backend,
+            Arc::clone(&model),
+            sched,
+            rx,
+            Arc::clone(&queued),
+            Arc::clone(&mean_request_ms),
+        )
             .map_err(load_err)?;
         tracing::info!(
             model = %info.name,
@@ -253,10 +302,22 @@ impl Engine {
                 commands: tx,
                 queued,
                 max_queue: config.max_queue,
+                mean_request_ms,
+                max_batch_size: config.max_batch_size.max(1),
+                request_timeout: config.request_timeout,
                 add_bos,
                 bos,
             }),
         })
+    }
+
+    /// How long a request submitted now would wait for a batch slot: the queue ahead of
+    /// it divided among the batch slots, times the recent mean request duration.
+    pub fn estimated_wait(&self) -> Duration {
+        let queued = self.inner.queued.load(Ordering::Acquire) as f64;
+        let mean_ms = self.inner.mean_request_ms.load(Ordering::Acquire) as f64;
+        let slots = f64::from(self.inner.max_batch_size.max(1));
+        Duration::from_millis((queued / slots * mean_ms) as u64)
     }
 
     /// Requests waiting for a batch slot.
@@ -350,6 +411,20 @@ impl Engine {
                 prompt: u32::try_from(prompt).unwrap_or(u32::MAX),
                 completion: request.max_tokens,
             });
+        }
+        let mut request = request;
+        if let Some(timeout) = self.inner.request_timeout {
+            let deadline = Instant::now() + timeout;
+            request.deadline = Some(request.deadline.map_or(deadline, |d| d.min(deadline)));
+        }
+        if let Some(deadline) = request.deadline {
+            let wait = self.estimated_wait();
+            if Instant::now() + wait > deadline {
+                return Err(EngineError::WaitTooLong {
+                    model: info.name.clone(),
+                    estimated_ms: wait.as_millis() as u64,
+                });
+            }
         }
         // Reserve a queue place first so concurrent callers cannot overshoot the bound.
         if self.inner.queued.fetch_add(1, Ordering::AcqRel) >= self.inner.max_queue {

@@ -23,6 +23,10 @@ pub enum EngineError {
     InvalidToken(i64),
     #[error("the engine's queue for model `{0}` is full; retry later")]
     QueueFull(String),
+    #[error("the estimated wait for model `{model}` ({estimated_ms} ms) exceeds the request's deadline; retry later")]
+    WaitTooLong { model: String, estimated_ms: u64 },
+    #[error("the request timed out")]
+    Timeout,
     #[error("the engine for model `{0}` has stopped")]
     Stopped(String),
     #[error("inference failed: {0}")]

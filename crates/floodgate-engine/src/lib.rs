@@ -23,7 +23,8 @@ pub mod tiny;
 pub type TokenId = i32;
 
 pub use engine::{
-    Engine, EngineConfig, Event, Finish, FinishReason, GenerateRequest, ModelInfo, TokenLogprob,
+    Engine, EngineConfig, Event, Finish, FinishReason, GenerateRequest, ModelInfo, Priority,
+    TokenLogprob,
     TokenOutput, TopLogprob,
 };
 pub use error::EngineError;

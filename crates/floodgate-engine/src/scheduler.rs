@@ -1,20 +1,25 @@
 //! The continuous-batching scheduler: one actor per model, on its own OS thread.
 //!
-//! The scheduler owns the llama.cpp context, the waiting queue and the running batch.
-//! Every step it (1) drops sequences whose client went away and frees their KV cells,
-//! (2) admits waiting requests while a batch slot and KV budget are free, (3) builds one
-//! batch with a decode token for every running sequence plus prompt chunks of newly
-//! admitted ones, (4) runs the forward pass and samples each sequence's next token.
-//! Sequences join and leave the batch at every step.
+//! The scheduler owns the llama.cpp context, the waiting queues and the running batch.
+//! Every step it (1) ends sequences whose client went away or whose deadline passed and
+//! frees their KV cells, (2) admits waiting requests (interactive before batch, FIFO
+//! within a class) while a batch slot and KV budget are free, reusing the KV entries of
+//! a shared prompt prefix where one exists, (3) builds one batch with a decode token for
+//! every running sequence plus prompt chunks of newly admitted ones (at most
+//! `max_prefill_tokens_per_step`, so a long prompt never freezes running streams), and
+//! (4) runs the forward pass and samples each sequence's next token. Sequences join and
+//! leave the batch at every step.
 //!
-//! Invariant: the sum of KV reservations (prompt + max_tokens) of running sequences
-//! never exceeds the cache, so a decode can never run out of KV cells mid-generation.
+//! Invariant: the KV reservations (prompt + max_tokens) of running sequences plus the
+//! tokens cached in idle slots never exceed the cache, so a decode can never run out of
+//! KV cells mid-generation; idle caches are evicted (least recently used first) to make
+//! room.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
@@ -25,7 +30,8 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::engine::{
-    Event, Finish, FinishReason, GenerateRequest, TokenLogprob, TokenOutput, TopLogprob,
+    Event, Finish, FinishReason, GenerateRequest, Priority, TokenLogprob, TokenOutput,
+    TopLogprob,
 };
 use crate::sampling::{self, Sampler};
 use crate::text::TextStream;
@@ -44,12 +50,26 @@ pub(crate) struct SchedulerConfig {
     pub kv_cache_tokens: u32,
     pub max_batch_size: u32,
     pub max_batch_tokens: u32,
+    pub max_prefill_tokens_per_step: u32,
+    pub max_wait: Duration,
+    pub prefix_cache: bool,
     pub threads: Option<u32>,
 }
+
+/// Weight of the newest request in the moving average of request durations.
+const DURATION_EWMA_ALPHA: f64 = 0.2;
 
 struct Waiting {
     request: Box<GenerateRequest>,
     events: UnboundedSender<Event>,
+    submitted: Instant,
+}
+
+/// An idle KV slot and the prompt tokens whose entries it still holds.
+struct IdleSlot {
+    id: i32,
+    cached: Vec<TokenId>,
+    last_used: Instant,
 }
 
 struct Sequence {
@@ -60,6 +80,7 @@ struct Sequence {
     text: TextStream,
     /// Prompt tokens already in the KV cache.
     prefilled: usize,
+    cached_prompt: usize,
     /// Next position to write.
     n_past: i32,
     generated: u32,
@@ -67,6 +88,9 @@ struct Sequence {
     /// Index of this sequence's logits in the current batch, if it asked for them.
     logits_at: Option<i32>,
     reserved: u32,
+    started: Instant,
+    queued: Duration,
+    admitted: Instant,
 }
 
 pub(crate) fn spawn(
@@ -75,6 +99,7 @@ pub(crate) fn spawn(
     config: SchedulerConfig,
     commands: Receiver<Command>,
     queued: Arc<AtomicUsize>,
+    mean_request_ms: Arc<AtomicU64>,
 ) -> Result<(), String> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let name = format!("engine-{}", config.name);
@@ -101,7 +126,7 @@ pub(crate) fn spawn(
                 }
             };
             let _ = ready_tx.send(Ok(()));
-            Scheduler::new(&model, ctx, config, queued).run(&commands);
+            Scheduler::new(&model, ctx, config, queued, mean_request_ms).run(&commands);
         })
         .map_err(|e| e.to_string())?;
     ready_rx
@@ -109,19 +134,62 @@ pub(crate) fn spawn(
         .map_err(|_| "engine thread died while starting".to_string())?
 }
 
+struct Metrics {
+    generated_tokens: metrics::Counter,
+    prompt_tokens: metrics::Counter,
+    prefix_hit_tokens: metrics::Counter,
+    prefix_hits: metrics::Counter,
+    cancelled: metrics::Counter,
+    timed_out: metrics::Counter,
+    queue_wait: metrics::Histogram,
+    batch_size: metrics::Histogram,
+    batch_tokens: metrics::Histogram,
+    step_seconds: metrics::Histogram,
+    running: metrics::Gauge,
+    queue_depth: metrics::Gauge,
+    kv_reserved: metrics::Gauge,
+}
+
+impl Metrics {
+    fn new(model: &str) -> Self {
+        let m = model.to_string();
+        Self {
+            generated_tokens: metrics::counter!("floodgate_engine_generated_tokens_total", "model" => m.clone()),
+            prompt_tokens: metrics::counter!("floodgate_engine_prompt_tokens_total", "model" => m.clone()),
+            prefix_hit_tokens: metrics::counter!("floodgate_engine_prefix_cache_hit_tokens_total", "model" => m.clone()),
+            prefix_hits: metrics::counter!("floodgate_engine_prefix_cache_hits_total", "model" => m.clone()),
+            cancelled: metrics::counter!("floodgate_engine_sequences_cancelled_total", "model" => m.clone()),
+            timed_out: metrics::counter!("floodgate_engine_sequences_timed_out_total", "model" => m.clone()),
+            queue_wait: metrics::histogram!("floodgate_engine_queue_wait_seconds", "model" => m.clone()),
+            batch_size: metrics::histogram!("floodgate_engine_batch_size", "model" => m.clone()),
+            batch_tokens: metrics::histogram!("floodgate_engine_batch_tokens", "model" => m.clone()),
+            step_seconds: metrics::histogram!("floodgate_engine_step_seconds", "model" => m.clone()),
+            running: metrics::gauge!("floodgate_engine_running_sequences", "model" => m.clone()),
+            queue_depth: metrics::gauge!("floodgate_engine_queue_depth", "model" => m.clone()),
+            kv_reserved: metrics::gauge!("floodgate_engine_kv_reserved_ratio", "model" => m),
+        }
+    }
+}
+
 struct Scheduler<'m> {
     model: &'m LlamaModel,
     ctx: LlamaContext<'m>,
     config: SchedulerConfig,
     queued: Arc<AtomicUsize>,
-    waiting: VecDeque<Waiting>,
+    mean_request_ms: Arc<AtomicU64>,
+    interactive: VecDeque<Waiting>,
+    batch_class: VecDeque<Waiting>,
     running: Vec<Sequence>,
-    free_slots: Vec<i32>,
+    idle: Vec<IdleSlot>,
     reserved: u32,
     batch: LlamaBatch<'static>,
     eog_tokens: Vec<TokenId>,
     piece: Vec<u8>,
-    generated_tokens: metrics::Counter,
+    metrics: Metrics,
+}
+
+fn common_prefix(a: &[TokenId], b: &[TokenId]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 impl<'m> Scheduler<'m> {
@@ -130,37 +198,61 @@ impl<'m> Scheduler<'m> {
         ctx: LlamaContext<'m>,
         config: SchedulerConfig,
         queued: Arc<AtomicUsize>,
+        mean_request_ms: Arc<AtomicU64>,
     ) -> Self {
         let vocab = model.vocab();
-        let eog_tokens = vocab
-            .tokens()
-            .filter(|&t| vocab.is_eog(t))
-            .map(|t| t.0)
-            .collect();
+        let eog_tokens = vocab.tokens().filter(|&t| vocab.is_eog(t)).map(|t| t.0).collect();
         let batch = LlamaBatch::new(config.max_batch_tokens as usize, 1);
-        let generated_tokens = metrics::counter!("floodgate_engine_generated_tokens_total", "model" => config.name.clone());
+        let now = Instant::now();
+        let idle = (0..config.max_batch_size as i32)
+            .map(|id| IdleSlot {
+                id,
+                cached: Vec::new(),
+                last_used: now,
+            })
+            .collect();
+        let metrics = Metrics::new(&config.name);
         Self {
             model,
             ctx,
-            free_slots: (0..config.max_batch_size as i32).rev().collect(),
             config,
             queued,
-            waiting: VecDeque::new(),
+            mean_request_ms,
+            interactive: VecDeque::new(),
+            batch_class: VecDeque::new(),
             running: Vec::new(),
+            idle,
             reserved: 0,
             batch,
             eog_tokens,
             piece: Vec::with_capacity(32),
-            generated_tokens,
+            metrics,
         }
+    }
+
+    fn waiting_len(&self) -> usize {
+        self.interactive.len() + self.batch_class.len()
     }
 
     fn run(mut self, commands: &Receiver<Command>) {
         loop {
-            if self.running.is_empty() && self.waiting.is_empty() {
+            if self.running.is_empty() && self.waiting_len() == 0 {
                 match commands.recv() {
                     Ok(cmd) => self.accept(cmd),
                     Err(_) => return,
+                }
+                // Dynamic batching: give other requests a moment to join the first batch.
+                let until = Instant::now() + self.config.max_wait;
+                while self.waiting_len() < self.config.max_batch_size as usize {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match commands.recv_timeout(left) {
+                        Ok(cmd) => self.accept(cmd),
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
                 }
             }
             loop {
@@ -168,20 +260,20 @@ impl<'m> Scheduler<'m> {
                     Ok(cmd) => self.accept(cmd),
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
-                        if self.running.is_empty() && self.waiting.is_empty() {
+                        if self.running.is_empty() && self.waiting_len() == 0 {
                             return;
                         }
                         break;
                     }
                 }
             }
-            self.drop_cancelled();
+            self.drop_finished_clients();
             self.admit();
             self.publish_gauges();
             if !self.running.is_empty() {
                 self.step();
             }
-            if self.running.is_empty() && self.waiting.is_empty() {
+            if self.running.is_empty() && self.waiting_len() == 0 {
                 self.publish_gauges();
             }
         }
@@ -190,31 +282,55 @@ impl<'m> Scheduler<'m> {
     fn accept(&mut self, cmd: Command) {
         match cmd {
             Command::Generate { request, events } => {
-                self.waiting.push_back(Waiting { request, events });
+                let w = Waiting {
+                    request,
+                    events,
+                    submitted: Instant::now(),
+                };
+                match w.request.priority {
+                    Priority::Interactive => self.interactive.push_back(w),
+                    Priority::Batch => self.batch_class.push_back(w),
+                }
             }
         }
     }
 
-    fn drop_cancelled(&mut self) {
-        let before = self.waiting.len();
-        self.waiting.retain(|w| !w.events.is_closed());
-        let dropped = before - self.waiting.len();
+    /// Ends waiting and running requests whose client went away or whose deadline passed.
+    fn drop_finished_clients(&mut self) {
+        let now = Instant::now();
+        let expired = |r: &GenerateRequest| r.deadline.is_some_and(|d| now >= d);
+        let mut dropped = 0;
+        for queue in [&mut self.interactive, &mut self.batch_class] {
+            queue.retain(|w| {
+                if w.events.is_closed() {
+                    dropped += 1;
+                    self.metrics.cancelled.increment(1);
+                    false
+                } else if expired(&w.request) {
+                    dropped += 1;
+                    self.metrics.timed_out.increment(1);
+                    let _ = w.events.send(Event::Failed(EngineError::Timeout));
+                    false
+                } else {
+                    true
+                }
+            });
+        }
         if dropped > 0 {
             self.queued.fetch_sub(dropped, Ordering::AcqRel);
-            metrics::counter!("floodgate_engine_sequences_cancelled_total", "model" => self.config.name.clone())
-                .increment(dropped as u64);
         }
         let mut i = 0;
         while i < self.running.len() {
-            if self.running[i].events.is_closed() {
+            let seq = &self.running[i];
+            if seq.events.is_closed() {
                 let seq = self.running.swap_remove(i);
-                tracing::debug!(
-                    slot = seq.slot,
-                    generated = seq.generated,
-                    "client gone; sequence cancelled"
-                );
-                metrics::counter!("floodgate_engine_sequences_cancelled_total", "model" => self.config.name.clone())
-                    .increment(1);
+                tracing::debug!(slot = seq.slot, generated = seq.generated, "client gone; sequence cancelled");
+                self.metrics.cancelled.increment(1);
+                self.release(seq);
+            } else if expired(&seq.request) {
+                let seq = self.running.swap_remove(i);
+                self.metrics.timed_out.increment(1);
+                let _ = seq.events.send(Event::Failed(EngineError::Timeout));
                 self.release(seq);
             } else {
                 i += 1;
@@ -222,29 +338,101 @@ impl<'m> Scheduler<'m> {
         }
     }
 
-    /// Frees a sequence's slot, KV cells and reservation.
+    /// Returns a sequence's slot to the idle pool. Its prompt's KV entries stay cached
+    /// for reuse by a later request with the same prefix; everything after is freed.
     fn release(&mut self, seq: Sequence) {
-        if let Err(e) = self
-            .ctx
-            .clear_kv_cache_seq(Some(seq.slot as u32), None, None)
-        {
-            tracing::warn!(error = %e, slot = seq.slot, "failed to clear KV cells");
-        }
         self.reserved -= seq.reserved;
-        self.free_slots.push(seq.slot);
+        let keep = if self.config.prefix_cache {
+            seq.prefilled
+        } else {
+            0
+        };
+        let cached = if self.remove_kv(seq.slot, keep as u32) {
+            seq.request.prompt[..keep].to_vec()
+        } else {
+            self.remove_kv(seq.slot, 0);
+            Vec::new()
+        };
+        self.idle.push(IdleSlot {
+            id: seq.slot,
+            cached,
+            last_used: Instant::now(),
+        });
+        self.update_mean_duration(seq.started.elapsed());
+    }
+
+    /// Frees a slot's KV entries from position `from` on.
+    fn remove_kv(&mut self, slot: i32, from: u32) -> bool {
+        match self
+            .ctx
+            .clear_kv_cache_seq(Some(slot as u32), Some(from), None)
+        {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::warn!(error = %e, slot, "failed to clear KV cells");
+                false
+            }
+        }
+    }
+
+    fn update_mean_duration(&self, took: Duration) {
+        let ms = took.as_millis() as f64;
+        let old = self.mean_request_ms.load(Ordering::Acquire) as f64;
+        let new = if old == 0.0 {
+            ms
+        } else {
+            old * (1.0 - DURATION_EWMA_ALPHA) + ms * DURATION_EWMA_ALPHA
+        };
+        self.mean_request_ms.store(new as u64, Ordering::Release);
+    }
+
+    fn cached_idle_tokens(&self) -> u32 {
+        self.idle.iter().map(|s| s.cached.len() as u32).sum()
     }
 
     fn admit(&mut self) {
-        while let Some(front) = self.waiting.front() {
-            let need = front.request.prompt.len() as u32 + front.request.max_tokens;
-            if self.free_slots.is_empty() || self.reserved + need > self.config.kv_cache_tokens {
-                break;
-            }
-            let (Some(w), Some(slot)) = (self.waiting.pop_front(), self.free_slots.pop()) else {
-                break;
+        loop {
+            let from_interactive = !self.interactive.is_empty();
+            let Some(front) = self.interactive.front().or_else(|| self.batch_class.front()) else {
+                return;
             };
+            let need = front.request.prompt.len() as u32 + front.request.max_tokens;
+            if self.idle.is_empty() || self.reserved + need > self.config.kv_cache_tokens {
+                return;
+            }
+            let prompt = front.request.prompt.clone();
+            // Make room: idle caches go, least recently used first, until the new
+            // reservation fits next to them.
+            while self.reserved + need + self.cached_idle_tokens() > self.config.kv_cache_tokens {
+                let Some(lru) = self
+                    .idle
+                    .iter_mut()
+                    .filter(|s| !s.cached.is_empty())
+                    .min_by_key(|s| s.last_used)
+                else {
+                    break;
+                };
+                lru.cached.clear();
+                let id = lru.id;
+                self.remove_kv(id, 0);
+            }
+            let w = if from_interactive {
+                self.interactive.pop_front()
+            } else {
+                self.batch_class.pop_front()
+            };
+            let Some(w) = w else { return };
             self.queued.fetch_sub(1, Ordering::AcqRel);
+            self.metrics
+                .queue_wait
+                .record(w.submitted.elapsed().as_secs_f64());
+            let (slot, reused) = self.take_slot(&prompt);
             self.reserved += need;
+            self.metrics.prompt_tokens.increment(prompt.len() as u64);
+            if reused > 0 {
+                self.metrics.prefix_hits.increment(1);
+                self.metrics.prefix_hit_tokens.increment(reused as u64);
+            }
             let sampler = Sampler::new(w.request.sampling.clone());
             let text = TextStream::new(w.request.stop.clone());
             self.running.push(Sequence {
@@ -252,24 +440,83 @@ impl<'m> Scheduler<'m> {
                 sampler,
                 text,
                 events: w.events,
-                prefilled: 0,
-                n_past: 0,
+                prefilled: reused,
+                cached_prompt: reused,
+                n_past: reused as i32,
                 generated: 0,
                 last_token: 0,
                 logits_at: None,
                 reserved: need,
+                started: w.submitted,
+                queued: w.submitted.elapsed(),
+                admitted: Instant::now(),
                 request: w.request,
             });
         }
     }
 
+    /// Picks an idle slot for `prompt` and reuses the longest cached prefix available,
+    /// from an idle slot's own cache or by sharing a running sequence's entries.
+    /// Returns the slot and how many prompt tokens are already in its KV cache.
+    fn take_slot(&mut self, prompt: &[TokenId]) -> (i32, usize) {
+        // The last prompt token is always decoded: its logits pick the first new token.
+        let usable = prompt.len().saturating_sub(1);
+        let best_idle = self
+            .idle
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, common_prefix(&s.cached, prompt).min(usable)))
+            .max_by_key(|&(i, n)| (n, std::cmp::Reverse(self.idle[i].cached.len())));
+        let best_running = self
+            .running
+            .iter()
+            .map(|s| {
+                let ready = &s.request.prompt[..s.prefilled];
+                (s.slot, common_prefix(ready, prompt).min(usable))
+            })
+            .max_by_key(|&(_, n)| n);
+        let idle_n = best_idle.map_or(0, |(_, n)| n);
+        let running_n = best_running.map_or(0, |(_, n)| n);
+        let use_running = self.config.prefix_cache && running_n > idle_n;
+        // Take the idle slot with the best own prefix; when sharing from a running
+        // sequence instead, take the idle slot with the least cached (least loss).
+        let index = if use_running {
+            self.idle
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.cached.len())
+                .map_or(0, |(i, _)| i)
+        } else {
+            best_idle.map_or(0, |(i, _)| i)
+        };
+        let slot = self.idle.swap_remove(index);
+        let mut reused = if self.config.prefix_cache && !use_running {
+            idle_n
+        } else {
+            0
+        };
+        if !self.remove_kv(slot.id, reused as u32) {
+            self.remove_kv(slot.id, 0);
+            reused = 0;
+        }
+        if use_running {
+            if let Some((src, n)) = best_running {
+                self.ctx
+                    .copy_kv_cache_seq(src, slot.id, Some(0), Some(n as u32))
+                    .map_or_else(
+                        |e| tracing::warn!(error = %e, "prefix copy failed; prefilling in full"),
+                        |()| reused = n,
+                    );
+            }
+        }
+        (slot.id, reused)
+    }
+
     fn publish_gauges(&self) {
-        let model = self.config.name.clone();
-        metrics::gauge!("floodgate_engine_running_sequences", "model" => model.clone())
-            .set(self.running.len() as f64);
-        metrics::gauge!("floodgate_engine_queue_depth", "model" => model.clone())
-            .set(self.waiting.len() as f64);
-        metrics::gauge!("floodgate_engine_kv_reserved_ratio", "model" => model)
+        self.metrics.running.set(self.running.len() as f64);
+        self.metrics.queue_depth.set(self.waiting_len() as f64);
+        self.metrics
+            .kv_reserved
             .set(f64::from(self.reserved) / f64::from(self.config.kv_cache_tokens.max(1)));
     }
 
@@ -291,12 +538,13 @@ impl<'m> Scheduler<'m> {
                 budget -= 1;
             }
         }
+        let mut prefill_budget = budget.min(self.config.max_prefill_tokens_per_step as usize);
         for seq in self.running.iter_mut() {
             let remaining = seq.request.prompt.len() - seq.prefilled;
-            if remaining == 0 || budget == 0 {
+            if remaining == 0 || prefill_budget == 0 {
                 continue;
             }
-            let take = remaining.min(budget);
+            let take = remaining.min(prefill_budget);
             for i in 0..take {
                 let pos = seq.prefilled + i;
                 let last = pos + 1 == seq.request.prompt.len();
@@ -305,17 +553,12 @@ impl<'m> Scheduler<'m> {
                 }
                 ok &= self
                     .batch
-                    .add(
-                        LlamaToken(seq.request.prompt[pos]),
-                        pos as i32,
-                        &[seq.slot],
-                        last,
-                    )
+                    .add(LlamaToken(seq.request.prompt[pos]), pos as i32, &[seq.slot], last)
                     .is_ok();
             }
             seq.prefilled += take;
             seq.n_past = seq.prefilled as i32;
-            budget -= take;
+            prefill_budget -= take;
         }
         if self.batch.n_tokens() == 0 {
             return;
@@ -326,16 +569,19 @@ impl<'m> Scheduler<'m> {
         } else {
             Err("batch overflow".to_string())
         };
-        metrics::histogram!("floodgate_engine_step_seconds", "model" => self.config.name.clone())
+        self.metrics
+            .step_seconds
             .record(started.elapsed().as_secs_f64());
-        metrics::histogram!("floodgate_engine_batch_tokens", "model" => self.config.name.clone())
+        self.metrics
+            .batch_tokens
             .record(f64::from(self.batch.n_tokens()));
+        self.metrics.batch_size.record(self.running.len() as f64);
         if let Err(e) = result {
             tracing::error!(error = %e, "decode failed; failing the batch");
-            for seq in std::mem::take(&mut self.running) {
-                let _ = seq
-                    .events
-                    .send(Event::Failed(EngineError::Decode(e.clone())));
+            for mut seq in std::mem::take(&mut self.running) {
+                let _ = seq.events.send(Event::Failed(EngineError::Decode(e.clone())));
+                // The KV state of a failed pass is unknown: cache nothing.
+                seq.prefilled = 0;
                 self.release(seq);
             }
             return;
@@ -360,6 +606,10 @@ impl<'m> Scheduler<'m> {
                         reason,
                         prompt_tokens: seq.request.prompt.len() as u32,
                         completion_tokens: seq.generated,
+                        cached_prompt_tokens: seq.cached_prompt as u32,
+                        queued: seq.queued,
+                        admitted: seq.admitted,
+                        finished: Instant::now(),
                     }));
                     self.release(seq);
                 }
@@ -387,7 +637,7 @@ impl<'m> Scheduler<'m> {
         }
         seq.sampler.accept(token);
         seq.generated += 1;
-        self.generated_tokens.increment(1);
+        self.metrics.generated_tokens.increment(1);
         seq.last_token = token;
         let vocab = self.model.vocab();
         self.piece.clear();

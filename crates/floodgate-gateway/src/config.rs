@@ -120,6 +120,14 @@ pub struct ModelConfig {
     pub max_batch_size: u32,
     #[serde(default = "defaults::max_batch_tokens")]
     pub max_batch_tokens: u32,
+    #[serde(default = "defaults::max_prefill_tokens_per_step")]
+    pub max_prefill_tokens_per_step: u32,
+    #[serde(default)]
+    pub max_wait_ms: u64,
+    #[serde(default = "defaults::prefix_cache")]
+    pub prefix_cache: bool,
+    #[serde(default = "defaults::request_timeout_seconds")]
+    pub request_timeout_seconds: u64,
     #[serde(default = "defaults::max_queue")]
     pub max_queue: usize,
     #[serde(default)]
@@ -141,6 +149,15 @@ mod defaults {
     pub fn max_queue() -> usize {
         256
     }
+    pub fn max_prefill_tokens_per_step() -> u32 {
+        256
+    }
+    pub fn prefix_cache() -> bool {
+        true
+    }
+    pub fn request_timeout_seconds() -> u64 {
+        600
+    }
 }
 
 impl ModelConfig {
@@ -154,6 +171,10 @@ impl ModelConfig {
             kv_cache_tokens: defaults::kv_cache_tokens(),
             max_batch_size: defaults::max_batch_size(),
             max_batch_tokens: defaults::max_batch_tokens(),
+            max_prefill_tokens_per_step: defaults::max_prefill_tokens_per_step(),
+            max_wait_ms: 0,
+            prefix_cache: defaults::prefix_cache(),
+            request_timeout_seconds: defaults::request_timeout_seconds(),
             max_queue: defaults::max_queue(),
             threads: None,
             gpu_layers: 0,
@@ -298,6 +319,12 @@ impl Config {
                     "{at}.max_batch_tokens: must be at least max_batch_size ({})",
                     m.max_batch_size
                 ));
+            }
+            if m.max_prefill_tokens_per_step == 0 {
+                errors.push(format!("{at}.max_prefill_tokens_per_step: must be at least 1"));
+            }
+            if m.max_wait_ms > 10_000 {
+                errors.push(format!("{at}.max_wait_ms: at most 10000 (10 s)"));
             }
             if m.kv_cache_tokens < 64 {
                 errors.push(format!("{at}.kv_cache_tokens: must be at least 64"));

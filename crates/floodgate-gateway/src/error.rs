@@ -32,6 +32,10 @@ pub enum GatewayError {
     #[error("{0}")]
     Overloaded(String),
     #[error("{0}")]
+    TooBusy(String),
+    #[error("The request timed out.")]
+    Timeout,
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -53,6 +57,8 @@ impl GatewayError {
             Self::ModelNotFound(_) | Self::UnknownRoute { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::ModelLoading(_) | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooBusy(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -62,6 +68,8 @@ impl GatewayError {
         match self.status() {
             StatusCode::INTERNAL_SERVER_ERROR => "server_error",
             StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
+            StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
+            StatusCode::GATEWAY_TIMEOUT => "timeout",
             _ => "invalid_request_error",
         }
     }
@@ -78,6 +86,8 @@ impl GatewayError {
             Self::UnknownRoute { .. } => "unknown_url",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Overloaded(_) => "overloaded",
+            Self::TooBusy(_) => "queue_wait_too_long",
+            Self::Timeout => "timeout",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -113,7 +123,10 @@ impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         self.record();
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+        if matches!(
+            self.status(),
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        ) {
             response
                 .headers_mut()
                 .insert("retry-after", HeaderValue::from_static("1"));
@@ -151,6 +164,8 @@ impl From<EngineError> for GatewayError {
                 code: None,
             },
             EngineError::QueueFull(_) | EngineError::Stopped(_) => Self::Overloaded(e.to_string()),
+            EngineError::WaitTooLong { .. } => Self::TooBusy(e.to_string()),
+            EngineError::Timeout => Self::Timeout,
             EngineError::Load { .. } | EngineError::Decode(_) => Self::Internal(e.to_string()),
         }
     }

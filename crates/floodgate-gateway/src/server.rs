@@ -102,6 +102,11 @@ async fn load_models(config: Arc<Config>, registry: Arc<ModelRegistry>) {
             kv_cache_tokens: m.kv_cache_tokens,
             max_batch_size: m.max_batch_size,
             max_batch_tokens: m.max_batch_tokens,
+            max_prefill_tokens_per_step: m.max_prefill_tokens_per_step,
+            max_wait_ms: m.max_wait_ms,
+            prefix_cache: m.prefix_cache,
+            request_timeout: (m.request_timeout_seconds > 0)
+                .then(|| Duration::from_secs(m.request_timeout_seconds)),
             max_queue: m.max_queue,
             threads: m.threads,
             gpu_layers: m.gpu_layers,

@@ -40,6 +40,12 @@ pub fn recorder() -> PrometheusHandle {
                         Matcher::Full("floodgate_engine_batch_tokens".into()),
                         BATCH_BUCKETS,
                     )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("floodgate_engine_batch_size".into()),
+                        BATCH_BUCKETS,
+                    )
                 });
             match builder {
                 Ok(b) => {

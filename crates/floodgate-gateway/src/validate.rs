@@ -3,7 +3,7 @@
 //! Everything downstream trusts these types: ranges are checked, unsupported options
 //! are refused with the parameter named, and defaults are filled in.
 
-use floodgate_engine::{Message, SamplingParams, TokenId};
+use floodgate_engine::{Message, Priority, SamplingParams, TokenId};
 use floodgate_protocol::{ChatCompletionRequest, CompletionRequest, Prompt};
 
 use crate::config::LimitsConfig;
@@ -19,6 +19,8 @@ pub struct GenParams {
     /// Alternatives per token when log-probabilities were asked for.
     pub logprobs: Option<usize>,
     pub ignore_eos: bool,
+    /// `service_tier: "flex"` asks for the batch class; everything else is interactive.
+    pub priority: Priority,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +142,7 @@ fn common(c: Common<'_>, limits: &LimitsConfig) -> Result<GenParams, GatewayErro
         stop,
         logprobs: c.logprobs,
         ignore_eos: c.ignore_eos.unwrap_or(false),
+        priority: Priority::Interactive,
     })
 }
 
@@ -274,6 +277,17 @@ pub fn chat(
         },
         other => other,
     })?;
+    let mut params = params;
+    params.priority = match req.service_tier.as_deref() {
+        None | Some("auto" | "default" | "priority" | "scale") => Priority::Interactive,
+        Some("flex") => Priority::Batch,
+        Some(other) => {
+            return Err(invalid(
+                "service_tier",
+                format!("Invalid 'service_tier': '{other}'. Supported values are 'auto', 'default', 'flex' and 'priority'."),
+            ))
+        }
+    };
     let stream = req.stream.unwrap_or(false);
     Ok(ValidRequest {
         model,

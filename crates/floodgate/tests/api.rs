@@ -573,7 +573,7 @@ fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     let in_flight = std::thread::spawn(move || {
         client()
             .post(url)
-            .json(&chat_body(json!({"max_tokens": 3000})))
+            .json(&chat_body(json!({"max_tokens": 1500})))
             .send()
             .map(|r| (r.status().as_u16(), r.json::<Value>().ok()))
     });
@@ -586,7 +586,7 @@ fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     server.terminate();
     let (status, body) = in_flight.join().unwrap().unwrap();
     assert_eq!(status, 200);
-    assert_eq!(body.unwrap()["usage"]["completion_tokens"], 3000);
+    assert_eq!(body.unwrap()["usage"]["completion_tokens"], 1500);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(code) = server.child.try_wait().unwrap() {

@@ -88,6 +88,8 @@ impl Backend for LocalBackend {
             stop: params.stop.clone(),
             logprobs: params.logprobs,
             ignore_eos: params.ignore_eos,
+            priority: params.priority,
+            deadline: None,
         })?;
         Ok(Generation {
             prompt_tokens,

@@ -170,7 +170,8 @@ async fn collect_response(
         }
     };
     timer.finish(finish.prompt_tokens, finish.completion_tokens);
-    let usage = p::Usage::new(finish.prompt_tokens, finish.completion_tokens);
+    let usage = p::Usage::new(finish.prompt_tokens, finish.completion_tokens)
+        .with_cached(finish.cached_prompt_tokens);
     let reason = finish_reason(finish.reason);
     let body = match meta.api {
         Api::Chat => serde_json::to_value(p::ChatCompletion {

@@ -57,7 +57,7 @@ pub fn tiny_config(extra: &str) -> String {
     format!(
         r#"
 [server]
-shutdown_grace_seconds = 10
+shutdown_grace_seconds = 120
 
 [limits]
 max_body_bytes = 65536
@@ -68,12 +68,14 @@ path = "{}"
 kv_cache_tokens = 8192
 context_length = 4096
 max_batch_size = 4
+threads = 1
 
 [[model]]
 name = "tiny-base"
 path = "{}"
 kv_cache_tokens = 1024
 max_batch_size = 2
+threads = 1
 {extra}
 "#,
         tiny_chat_model().display(),

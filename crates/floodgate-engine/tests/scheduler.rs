@@ -1,0 +1,241 @@
+//! The continuous-batching scheduler's behaviour, on a tiny random-weight model:
+//! sequences join and leave the batch, the KV budget is respected, long prompts are
+//! prefilled in chunks, cancellation frees KV at once, priorities order admission, and
+//! shared prefixes are reused without changing the output.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use floodgate_engine::tiny::{write_tiny_llama, TinyModelOptions};
+use floodgate_engine::{
+    Engine, EngineConfig, EngineError, Event, Finish, GenerateRequest, Priority, SamplingParams,
+    TokenId,
+};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+fn model() -> PathBuf {
+    static PATH: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        write_tiny_llama(
+            &path,
+            &TinyModelOptions {
+                context_length: 8192,
+                ..TinyModelOptions::default()
+            },
+        )
+        .unwrap();
+        (dir, path)
+    })
+    .1
+    .clone()
+}
+
+fn engine(tweak: impl FnOnce(&mut EngineConfig)) -> Engine {
+    let mut c = EngineConfig::new("tiny", model());
+    c.kv_cache_tokens = 4096;
+    c.max_batch_size = 4;
+    // One thread: the tiny model gains nothing from more, and OpenMP spin-waits badly
+    // when tests share the cores.
+    c.threads = Some(1);
+    tweak(&mut c);
+    Engine::load(c).unwrap()
+}
+
+/// A prompt of `n` ordinary tokens, varied by `salt`.
+fn prompt(n: usize, salt: i32) -> Vec<TokenId> {
+    (0..n as i32).map(|i| 300 + (i * 7 + salt * 13) % 600).collect()
+}
+
+fn req(prompt: Vec<TokenId>, max_tokens: u32) -> GenerateRequest {
+    GenerateRequest {
+        prompt,
+        max_tokens,
+        sampling: SamplingParams {
+            temperature: 0.0,
+            ..SamplingParams::default()
+        },
+        stop: vec![],
+        logprobs: None,
+        ignore_eos: true,
+        priority: Priority::Interactive,
+        deadline: None,
+    }
+}
+
+/// Drains one generation: (text, finish).
+fn finish(mut rx: UnboundedReceiver<Event>) -> (String, Finish) {
+    let mut text = String::new();
+    loop {
+        match rx.blocking_recv() {
+            Some(Event::Token(t)) => text.push_str(&t.text),
+            Some(Event::Finished(f)) => return (text, f),
+            Some(Event::Failed(e)) => panic!("generation failed: {e}"),
+            None => panic!("engine hung up"),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Token(usize),
+    Done(usize),
+}
+
+/// Polls several generations, recording the order in which events arrive.
+fn interleave(mut rxs: Vec<UnboundedReceiver<Event>>) -> (Vec<Seen>, Vec<Finish>) {
+    let mut log = Vec::new();
+    let mut done: Vec<Option<Finish>> = rxs.iter().map(|_| None).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done.iter().any(Option::is_none) {
+        assert!(Instant::now() < deadline, "generations did not finish");
+        for (i, rx) in rxs.iter_mut().enumerate() {
+            while let Ok(ev) = rx.try_recv() {
+                match ev {
+                    Event::Token(_) => log.push(Seen::Token(i)),
+                    Event::Finished(f) => {
+                        log.push(Seen::Done(i));
+                        done[i] = Some(f);
+                    }
+                    Event::Failed(e) => panic!("{i} failed: {e}"),
+                }
+            }
+        }
+        std::thread::yield_now();
+    }
+    (log, done.into_iter().map(Option::unwrap).collect())
+}
+
+fn position(log: &[Seen], what: Seen) -> usize {
+    log.iter().position(|s| *s == what).unwrap()
+}
+
+#[test]
+fn sequences_join_and_leave_the_batch() {
+    let e = engine(|c| c.max_batch_size = 2);
+    let a = e.generate(req(prompt(8, 1), 400)).unwrap();
+    let b = e.generate(req(prompt(8, 2), 10)).unwrap();
+    let c = e.generate(req(prompt(8, 3), 10)).unwrap();
+    let (log, fin) = interleave(vec![a, b, c]);
+    assert_eq!(fin.iter().map(|f| f.completion_tokens).collect::<Vec<_>>(), vec![400, 10, 10]);
+    let (a, b, c) = (&fin[0], &fin[1], &fin[2]);
+    // C waited for a slot and joined when B left ...
+    assert!(c.admitted >= b.finished, "{fin:?}");
+    // ... and ran alongside A, which was still decoding, then left before it.
+    assert!(c.admitted > a.admitted && c.finished < a.finished, "{fin:?}");
+    assert!(!log.is_empty());
+}
+
+#[test]
+fn requests_beyond_the_context_are_refused_and_the_kv_budget_queues_the_rest() {
+    let e = engine(|c| {
+        c.kv_cache_tokens = 256;
+        c.context_length = Some(256);
+    });
+    let err = e.generate(req(prompt(16, 1), 300)).unwrap_err();
+    assert!(matches!(err, EngineError::ContextLengthExceeded { limit: 256, .. }), "{err}");
+    // Each needs 16 + 200 of the 256 KV cells: the second must wait for the first.
+    let first = e.generate(req(prompt(16, 1), 200)).unwrap();
+    let second = e.generate(req(prompt(16, 2), 200)).unwrap();
+    let (_, fin) = interleave(vec![first, second]);
+    assert!(fin[1].admitted >= fin[0].finished, "{fin:?}");
+    assert_eq!(fin[1].completion_tokens, 200);
+}
+
+#[test]
+fn a_long_prompt_is_prefilled_in_chunks_between_decode_steps() {
+    let e = engine(|c| {
+        c.max_prefill_tokens_per_step = 16;
+        c.max_batch_tokens = 512;
+    });
+    let mut running = e.generate(req(prompt(8, 1), 3000)).unwrap();
+    // Make sure the stream is decoding before the long prompt arrives.
+    assert!(matches!(running.blocking_recv(), Some(Event::Token(_))));
+    let long = e.generate(req(prompt(1200, 2), 4)).unwrap();
+    let (log, fin) = interleave(vec![running, long]);
+    let first_long = position(&log, Seen::Token(1));
+    let decoded_meanwhile = log[..first_long].iter().filter(|s| **s == Seen::Token(0)).count();
+    // 1200 prompt tokens at 16 per step is 75 steps, each with a decode token for the stream.
+    assert!(decoded_meanwhile >= 60, "the running stream stalled: {decoded_meanwhile} tokens");
+    assert_eq!(fin[1].completion_tokens, 4);
+}
+
+#[test]
+fn cancelling_frees_the_kv_budget_at_once() {
+    let e = engine(|c| c.kv_cache_tokens = 2048);
+    // Alone, a 2000-token generation takes this long:
+    let started = Instant::now();
+    finish(e.generate(req(prompt(16, 1), 2000)).unwrap());
+    let full = started.elapsed();
+    // Now the same request holds (almost) the whole KV budget while another waits.
+    let mut hog = e.generate(req(prompt(16, 2), 2000)).unwrap();
+    assert!(matches!(hog.blocking_recv(), Some(Event::Token(_))));
+    let waiting = e.generate(req(prompt(16, 3), 1000)).unwrap();
+    drop(hog);
+    let (_, f) = finish(waiting);
+    assert_eq!(f.completion_tokens, 1000);
+    assert!(f.queued < full / 4, "waited {:?}; a full generation takes {full:?}", f.queued);
+}
+
+#[test]
+fn interactive_requests_are_admitted_before_batch_ones() {
+    let e = engine(|c| c.max_batch_size = 1);
+    // Long enough that both later requests are queued before it ends, even on a busy machine.
+    let mut busy = e.generate(req(prompt(8, 1), 2000)).unwrap();
+    assert!(matches!(busy.blocking_recv(), Some(Event::Token(_))));
+    let mut batch = req(prompt(8, 2), 5);
+    batch.priority = Priority::Batch;
+    let batch = e.generate(batch).unwrap();
+    let interactive = e.generate(req(prompt(8, 3), 5)).unwrap();
+    assert_eq!(e.queue_depth(), 2);
+    let (_, fin) = interleave(vec![busy, batch, interactive]);
+    // Submitted second, admitted first.
+    assert!(fin[2].admitted < fin[1].admitted, "{fin:?}");
+    assert!(fin[1].admitted >= fin[2].finished, "{fin:?}");
+}
+
+#[test]
+fn a_shared_prefix_is_reused_and_does_not_change_the_answer() {
+    let shared = prompt(300, 9);
+    let with_suffix = |s: i32| [shared.clone(), prompt(10, s)].concat();
+    let cached = engine(|_| {});
+    let (_, first) = finish(cached.generate(req(with_suffix(1), 4)).unwrap());
+    assert_eq!(first.cached_prompt_tokens, 0);
+    let (text, second) = finish(cached.generate(req(with_suffix(2), 24)).unwrap());
+    assert!(second.cached_prompt_tokens >= 300, "{second:?}");
+
+    // Sharing with a request that is still running.
+    let mut running = cached.generate(req(with_suffix(3), 2000)).unwrap();
+    assert!(matches!(running.blocking_recv(), Some(Event::Token(_))));
+    let (text_shared, concurrent) = finish(cached.generate(req(with_suffix(2), 24)).unwrap());
+    assert!(concurrent.cached_prompt_tokens >= 300, "{concurrent:?}");
+    drop(running);
+
+    let fresh = engine(|c| c.prefix_cache = false);
+    let (expected, f) = finish(fresh.generate(req(with_suffix(2), 24)).unwrap());
+    assert_eq!(f.cached_prompt_tokens, 0);
+    assert_eq!(text, expected, "reusing the prefix changed the greedy output");
+    assert_eq!(text_shared, expected);
+}
+
+#[test]
+fn deadlines_end_generation_and_free_the_sequence() {
+    let e = engine(|c| c.request_timeout = Some(Duration::from_millis(50)));
+    let mut rx = e.generate(req(prompt(8, 1), 4000)).unwrap();
+    let mut tokens = 0;
+    let failure = loop {
+        match rx.blocking_recv() {
+            Some(Event::Token(_)) => tokens += 1,
+            Some(Event::Failed(e)) => break e,
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    };
+    assert_eq!(failure, EngineError::Timeout);
+    assert!(tokens < 4000, "the timeout did not stop generation");
+    // The engine is free again.
+    let (_, f) = finish(e.generate(req(prompt(8, 2), 5)).unwrap());
+    assert_eq!(f.completion_tokens, 5);
+}
