@@ -286,7 +286,7 @@ impl Engine {
             Arc::clone(&queued),
             Arc::clone(&mean_request_ms),
         )
-            .map_err(load_err)?;
+        .map_err(load_err)?;
         tracing::info!(
             model = %info.name,
             arch = %info.architecture,

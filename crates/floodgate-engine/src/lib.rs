@@ -13,6 +13,7 @@
 
 mod engine;
 mod error;
+pub mod quant;
 pub mod sampling;
 mod scheduler;
 pub mod template;
@@ -24,8 +25,7 @@ pub type TokenId = i32;
 
 pub use engine::{
     Engine, EngineConfig, Event, Finish, FinishReason, GenerateRequest, ModelInfo, Priority,
-    TokenLogprob,
-    TokenOutput, TopLogprob,
+    TokenLogprob, TokenOutput, TopLogprob,
 };
 pub use error::EngineError;
 pub use sampling::SamplingParams;

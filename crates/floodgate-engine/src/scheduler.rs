@@ -30,8 +30,7 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::engine::{
-    Event, Finish, FinishReason, GenerateRequest, Priority, TokenLogprob, TokenOutput,
-    TopLogprob,
+    Event, Finish, FinishReason, GenerateRequest, Priority, TokenLogprob, TokenOutput, TopLogprob,
 };
 use crate::sampling::{self, Sampler};
 use crate::text::TextStream;
@@ -201,7 +200,11 @@ impl<'m> Scheduler<'m> {
         mean_request_ms: Arc<AtomicU64>,
     ) -> Self {
         let vocab = model.vocab();
-        let eog_tokens = vocab.tokens().filter(|&t| vocab.is_eog(t)).map(|t| t.0).collect();
+        let eog_tokens = vocab
+            .tokens()
+            .filter(|&t| vocab.is_eog(t))
+            .map(|t| t.0)
+            .collect();
         let batch = LlamaBatch::new(config.max_batch_tokens as usize, 1);
         let now = Instant::now();
         let idle = (0..config.max_batch_size as i32)
@@ -324,7 +327,11 @@ impl<'m> Scheduler<'m> {
             let seq = &self.running[i];
             if seq.events.is_closed() {
                 let seq = self.running.swap_remove(i);
-                tracing::debug!(slot = seq.slot, generated = seq.generated, "client gone; sequence cancelled");
+                tracing::debug!(
+                    slot = seq.slot,
+                    generated = seq.generated,
+                    "client gone; sequence cancelled"
+                );
                 self.metrics.cancelled.increment(1);
                 self.release(seq);
             } else if expired(&seq.request) {
@@ -393,7 +400,11 @@ impl<'m> Scheduler<'m> {
     fn admit(&mut self) {
         loop {
             let from_interactive = !self.interactive.is_empty();
-            let Some(front) = self.interactive.front().or_else(|| self.batch_class.front()) else {
+            let Some(front) = self
+                .interactive
+                .front()
+                .or_else(|| self.batch_class.front())
+            else {
                 return;
             };
             let need = front.request.prompt.len() as u32 + front.request.max_tokens;
@@ -553,7 +564,12 @@ impl<'m> Scheduler<'m> {
                 }
                 ok &= self
                     .batch
-                    .add(LlamaToken(seq.request.prompt[pos]), pos as i32, &[seq.slot], last)
+                    .add(
+                        LlamaToken(seq.request.prompt[pos]),
+                        pos as i32,
+                        &[seq.slot],
+                        last,
+                    )
                     .is_ok();
             }
             seq.prefilled += take;
@@ -579,7 +595,9 @@ impl<'m> Scheduler<'m> {
         if let Err(e) = result {
             tracing::error!(error = %e, "decode failed; failing the batch");
             for mut seq in std::mem::take(&mut self.running) {
-                let _ = seq.events.send(Event::Failed(EngineError::Decode(e.clone())));
+                let _ = seq
+                    .events
+                    .send(Event::Failed(EngineError::Decode(e.clone())));
                 // The KV state of a failed pass is unknown: cache nothing.
                 seq.prefilled = 0;
                 self.release(seq);

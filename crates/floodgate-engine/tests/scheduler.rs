@@ -47,7 +47,9 @@ fn engine(tweak: impl FnOnce(&mut EngineConfig)) -> Engine {
 
 /// A prompt of `n` ordinary tokens, varied by `salt`.
 fn prompt(n: usize, salt: i32) -> Vec<TokenId> {
-    (0..n as i32).map(|i| 300 + (i * 7 + salt * 13) % 600).collect()
+    (0..n as i32)
+        .map(|i| 300 + (i * 7 + salt * 13) % 600)
+        .collect()
 }
 
 fn req(prompt: Vec<TokenId>, max_tokens: u32) -> GenerateRequest {
@@ -120,12 +122,18 @@ fn sequences_join_and_leave_the_batch() {
     let b = e.generate(req(prompt(8, 2), 10)).unwrap();
     let c = e.generate(req(prompt(8, 3), 10)).unwrap();
     let (log, fin) = interleave(vec![a, b, c]);
-    assert_eq!(fin.iter().map(|f| f.completion_tokens).collect::<Vec<_>>(), vec![400, 10, 10]);
+    assert_eq!(
+        fin.iter().map(|f| f.completion_tokens).collect::<Vec<_>>(),
+        vec![400, 10, 10]
+    );
     let (a, b, c) = (&fin[0], &fin[1], &fin[2]);
     // C waited for a slot and joined when B left ...
     assert!(c.admitted >= b.finished, "{fin:?}");
     // ... and ran alongside A, which was still decoding, then left before it.
-    assert!(c.admitted > a.admitted && c.finished < a.finished, "{fin:?}");
+    assert!(
+        c.admitted > a.admitted && c.finished < a.finished,
+        "{fin:?}"
+    );
     assert!(!log.is_empty());
 }
 
@@ -136,7 +144,10 @@ fn requests_beyond_the_context_are_refused_and_the_kv_budget_queues_the_rest() {
         c.context_length = Some(256);
     });
     let err = e.generate(req(prompt(16, 1), 300)).unwrap_err();
-    assert!(matches!(err, EngineError::ContextLengthExceeded { limit: 256, .. }), "{err}");
+    assert!(
+        matches!(err, EngineError::ContextLengthExceeded { limit: 256, .. }),
+        "{err}"
+    );
     // Each needs 16 + 200 of the 256 KV cells: the second must wait for the first.
     let first = e.generate(req(prompt(16, 1), 200)).unwrap();
     let second = e.generate(req(prompt(16, 2), 200)).unwrap();
@@ -157,9 +168,15 @@ fn a_long_prompt_is_prefilled_in_chunks_between_decode_steps() {
     let long = e.generate(req(prompt(1200, 2), 4)).unwrap();
     let (log, fin) = interleave(vec![running, long]);
     let first_long = position(&log, Seen::Token(1));
-    let decoded_meanwhile = log[..first_long].iter().filter(|s| **s == Seen::Token(0)).count();
+    let decoded_meanwhile = log[..first_long]
+        .iter()
+        .filter(|s| **s == Seen::Token(0))
+        .count();
     // 1200 prompt tokens at 16 per step is 75 steps, each with a decode token for the stream.
-    assert!(decoded_meanwhile >= 60, "the running stream stalled: {decoded_meanwhile} tokens");
+    assert!(
+        decoded_meanwhile >= 60,
+        "the running stream stalled: {decoded_meanwhile} tokens"
+    );
     assert_eq!(fin[1].completion_tokens, 4);
 }
 
@@ -177,7 +194,11 @@ fn cancelling_frees_the_kv_budget_at_once() {
     drop(hog);
     let (_, f) = finish(waiting);
     assert_eq!(f.completion_tokens, 1000);
-    assert!(f.queued < full / 4, "waited {:?}; a full generation takes {full:?}", f.queued);
+    assert!(
+        f.queued < full / 4,
+        "waited {:?}; a full generation takes {full:?}",
+        f.queued
+    );
 }
 
 #[test]
@@ -217,7 +238,10 @@ fn a_shared_prefix_is_reused_and_does_not_change_the_answer() {
     let fresh = engine(|c| c.prefix_cache = false);
     let (expected, f) = finish(fresh.generate(req(with_suffix(2), 24)).unwrap());
     assert_eq!(f.cached_prompt_tokens, 0);
-    assert_eq!(text, expected, "reusing the prefix changed the greedy output");
+    assert_eq!(
+        text, expected,
+        "reusing the prefix changed the greedy output"
+    );
     assert_eq!(text_shared, expected);
 }
 

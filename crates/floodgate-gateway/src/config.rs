@@ -112,6 +112,9 @@ pub struct ModelConfig {
     /// A GGUF file to serve as it is, bypassing the cache.
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// Serve a converted variant: `f32`, `f16`, `bf16`, `q8_0`, `q4_k` or `source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
     #[serde(default)]
     pub context_length: Option<u32>,
     #[serde(default = "defaults::kv_cache_tokens")]
@@ -167,6 +170,7 @@ impl ModelConfig {
             source: Vec::new(),
             sha256: None,
             path: None,
+            precision: None,
             context_length: None,
             kv_cache_tokens: defaults::kv_cache_tokens(),
             max_batch_size: defaults::max_batch_size(),
@@ -320,8 +324,15 @@ impl Config {
                     m.max_batch_size
                 ));
             }
+            if let Some(p) = &m.precision {
+                if let Err(e) = p.parse::<floodgate_engine::quant::Precision>() {
+                    errors.push(format!("{at}.precision: {e}"));
+                }
+            }
             if m.max_prefill_tokens_per_step == 0 {
-                errors.push(format!("{at}.max_prefill_tokens_per_step: must be at least 1"));
+                errors.push(format!(
+                    "{at}.max_prefill_tokens_per_step: must be at least 1"
+                ));
             }
             if m.max_wait_ms > 10_000 {
                 errors.push(format!("{at}.max_wait_ms: at most 10000 (10 s)"));

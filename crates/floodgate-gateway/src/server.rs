@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use floodgate_engine::quant::{ensure_variant, Precision};
 use floodgate_engine::{Engine, EngineConfig};
 use floodgate_models::{catalog_entry, ModelSpec, ModelStore, PullOptions, Source};
 
@@ -80,6 +81,28 @@ async fn resolve(
     store.pull(&spec, &opts).await.map_err(|e| e.to_string())
 }
 
+/// Converts the weights to the configured precision (once; variants are cached).
+async fn convert(
+    store: &ModelStore,
+    m: &ModelConfig,
+    path: PathBuf,
+    registry: &ModelRegistry,
+) -> Result<PathBuf, String> {
+    let Some(precision) = &m.precision else {
+        return Ok(path);
+    };
+    let precision: Precision = precision.parse().map_err(|e| format!("{e}"))?;
+    let cache = store.root().join("variants");
+    registry.set(
+        &m.name,
+        ModelState::Loading(format!("converting to {precision}")),
+    );
+    tokio::task::spawn_blocking(move || ensure_variant(&cache, &path, precision))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
 async fn load_models(config: Arc<Config>, registry: Arc<ModelRegistry>) {
     let store = model_store(&config);
     let created = SystemTime::now()
@@ -90,6 +113,14 @@ async fn load_models(config: Arc<Config>, registry: Arc<ModelRegistry>) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(model = %m.name, error = %e, "model unavailable");
+                registry.set(&m.name, ModelState::Failed(e));
+                continue;
+            }
+        };
+        let path = match convert(&store, m, path, &registry).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(model = %m.name, error = %e, "model variant unavailable");
                 registry.set(&m.name, ModelState::Failed(e));
                 continue;
             }

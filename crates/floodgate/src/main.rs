@@ -1,6 +1,8 @@
 //! `floodgate`: the command line. Thin by design; all behaviour lives in the library
 //! crates (`floodgate-gateway`, `floodgate-engine`, `floodgate-models`).
 
+mod quant_cmd;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,6 +31,14 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Convert models to other precisions and compare them.
+    Quant {
+        #[command(subcommand)]
+        command: quant_cmd::QuantCommand,
+    },
+    /// Load-test an OpenAI-compatible server: TTFT, inter-token latency and tokens/s
+    /// at several concurrency levels.
+    Bench(floodgate_bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -282,5 +292,7 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Models { command } => models(command).await,
+        Command::Quant { command } => quant_cmd::run(command).await,
+        Command::Bench(args) => floodgate_bench::run(args).await,
     }
 }

@@ -53,6 +53,25 @@ fn chat_completion_has_the_openai_shape_and_headers() {
     assert_eq!(prompt, 15, "{v}");
     assert_eq!(v["usage"]["total_tokens"].as_u64().unwrap(), prompt + 12);
 
+    // The same conversation again reuses the prompt's KV entries (all but the last token,
+    // which must be decoded to predict the answer).
+    let again: Value = client()
+        .post(server.url("/v1/chat/completions"))
+        .json(&chat_body(json!({"service_tier": "flex"})))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        again["usage"]["prompt_tokens_details"]["cached_tokens"],
+        prompt - 1,
+        "{again}"
+    );
+    assert_eq!(
+        again["choices"][0]["message"]["content"],
+        v["choices"][0]["message"]["content"]
+    );
+
     // Without a client id, one is minted.
     let r = client()
         .post(server.url("/v1/chat/completions"))
@@ -395,6 +414,16 @@ fn bad_input_gets_the_right_openai_error() {
             Some("temperature"),
         ),
         (
+            "unknown service tier",
+            post(
+                "/v1/chat/completions",
+                format!("{ok},\"service_tier\":\"gold\"}}").as_bytes(),
+            ),
+            400,
+            "invalid_value",
+            Some("service_tier"),
+        ),
+        (
             "huge n",
             post(
                 "/v1/chat/completions",
@@ -661,5 +690,35 @@ fn validate_config_reports_every_error_and_exits_nonzero() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_quantized_variant_is_served_from_one_config_line() {
+    let config = format!(
+        "[[model]]\nname = \"tiny-q8\"\npath = \"{}\"\nprecision = \"q8_0\"\nthreads = 1\n",
+        common::tiny_chat_model().display()
+    );
+    let server = Server::start(&config);
+    let v: Value = client()
+        .post(server.url("/v1/chat/completions"))
+        .json(&chat_body(json!({"model": "tiny-q8"})))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["usage"]["completion_tokens"], 12, "{v}");
+    let home = server.home();
+    let variants: Vec<_> = std::fs::read_dir(home.join("variants"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "gguf"))
+        .collect();
+    assert_eq!(variants.len(), 1, "{variants:?}");
+    let converted = std::fs::metadata(&variants[0]).unwrap().len();
+    let source = std::fs::metadata(common::tiny_chat_model()).unwrap().len();
+    assert!(
+        converted < source / 2,
+        "q8_0 {converted} bytes vs f32 {source}"
     );
 }

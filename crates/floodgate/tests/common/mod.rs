@@ -153,6 +153,11 @@ impl Server {
         panic!("server never became ready: {:?}", self.logs.lock().unwrap());
     }
 
+    /// The server's model cache (`FLOODGATE_HOME`).
+    pub fn home(&self) -> PathBuf {
+        self._dir.path().join("home")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
