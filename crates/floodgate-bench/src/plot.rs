@@ -179,6 +179,7 @@ mod tests {
             completion_tokens: 10,
             tokens_from_usage: true,
             text_chunks: 10,
+            retried: false,
             itl_s: Some(0.05),
             chunk_gaps_s: vec![0.05; 9],
         };

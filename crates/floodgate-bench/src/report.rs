@@ -186,6 +186,7 @@ mod tests {
             completion_tokens: tokens,
             tokens_from_usage: true,
             text_chunks: tokens,
+            retried: false,
             itl_s: Some(0.01),
             chunk_gaps_s: vec![0.01; tokens.saturating_sub(1) as usize],
         }

@@ -99,21 +99,42 @@ impl Target {
 
     /// Sends one streamed request and reads it to the end. Never fails: a failure is a
     /// `Sample` with `error` set.
+    ///
+    /// A request that got no response at all (typically a pooled keep-alive connection that
+    /// the server closed just as it was reused: llama.cpp's server does this) is sent once
+    /// more, on a fresh clock; `retried` records it.
     pub async fn send(&self, prompt: &Prompt) -> Sample {
-        let start = Instant::now();
-        let mut m = Measure::new(start);
-        if let Err(e) = self.stream(prompt, &mut m).await {
-            m.error = Some(e);
+        let mut retried = false;
+        loop {
+            let mut m = Measure::new(Instant::now());
+            m.retried = retried;
+            match self.stream(prompt, &mut m).await {
+                Ok(()) => return m.finish(),
+                Err(Failure::NoResponse(_)) if !retried => retried = true,
+                Err(Failure::NoResponse(e) | Failure::Other(e)) => {
+                    m.error = Some(e);
+                    return m.finish();
+                }
+            }
         }
-        m.finish()
     }
 
-    async fn stream(&self, prompt: &Prompt, m: &mut Measure) -> Result<(), String> {
+    async fn stream(&self, prompt: &Prompt, m: &mut Measure) -> Result<(), Failure> {
         let mut req = self.client.post(&self.endpoint).json(&self.body(prompt));
         if let Some(key) = &self.api_key {
             req = req.bearer_auth(key);
         }
-        let resp = req.send().await.map_err(|e| describe(&e))?;
+        let resp = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                Failure::Other(describe(&e))
+            } else {
+                Failure::NoResponse(describe(&e))
+            }
+        })?;
+        Ok(self.read(resp, m).await?)
+    }
+
+    async fn read(&self, resp: reqwest::Response, m: &mut Measure) -> Result<(), String> {
         let status = resp.status();
         if !status.is_success() {
             let text = resp.text().await.unwrap_or_default();
@@ -145,6 +166,18 @@ impl Target {
         } else {
             Err("stream ended before [DONE]".into())
         }
+    }
+}
+
+enum Failure {
+    /// No response status arrived.
+    NoResponse(String),
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Self {
+        Self::Other(e)
     }
 }
 
@@ -190,6 +223,8 @@ pub struct Sample {
     pub completion_tokens: u64,
     pub tokens_from_usage: bool,
     pub text_chunks: u64,
+    /// Sent a second time because the first attempt got no response.
+    pub retried: bool,
     /// `(t_last - t_first) / (completion_tokens - 1)`; `None` below two tokens.
     pub itl_s: Option<f64>,
     /// Gaps between successive text chunks.
@@ -205,6 +240,7 @@ struct Measure {
     chunks: u64,
     usage_tokens: Option<u64>,
     finished: bool,
+    retried: bool,
     error: Option<String>,
 }
 
@@ -218,6 +254,7 @@ impl Measure {
             chunks: 0,
             usage_tokens: None,
             finished: false,
+            retried: false,
             error: None,
         }
     }
@@ -266,6 +303,7 @@ impl Measure {
             completion_tokens: tokens,
             tokens_from_usage: self.usage_tokens.is_some(),
             text_chunks: self.chunks,
+            retried: self.retried,
             itl_s,
             chunk_gaps_s: self.gaps,
         }

@@ -24,6 +24,8 @@ enum Mode {
     Ok,
     /// Request k (from 0): k % 3 == 1 gets an error event mid-stream, k % 3 == 2 gets HTTP 503.
     SomeFail,
+    /// The first connection is closed without a response, like a stale keep-alive.
+    DropFirst,
 }
 
 #[derive(Clone)]
@@ -111,6 +113,9 @@ async fn handle(mut sock: TcpStream, f: Fake) -> std::io::Result<()> {
     let (path, body) = read_request(&mut sock).await?;
     f.bodies.lock().unwrap().push(body.clone());
     let k = f.count.fetch_add(1, Ordering::SeqCst);
+    if f.mode == Mode::DropFirst && k == 0 {
+        return sock.shutdown().await;
+    }
     let fail = if f.mode == Mode::SomeFail { k % 3 } else { 0 };
     if path != "/v1/chat/completions" || fail == 2 {
         let (status, msg) = if fail == 2 {
@@ -268,6 +273,22 @@ async fn counts_http_errors_and_error_events() {
     let errors = level.error_samples.join(" | ");
     assert!(errors.contains("engine failed"), "{errors}");
     assert!(errors.contains("HTTP 503: queue is full"), "{errors}");
+}
+
+#[tokio::test]
+async fn a_request_that_got_no_response_is_sent_again() {
+    let (url, fake) = start(Mode::DropFirst).await;
+    let plan = Plan::from_args(args(&url, vec![1], 2, 0, PathBuf::from("unused"))).unwrap();
+    let report = execute(&plan).await.unwrap();
+    let level = &report.levels[0];
+    assert_eq!(
+        (level.requests, level.errors),
+        (2, 0),
+        "{:?}",
+        level.error_samples
+    );
+    assert!(level.samples[0].retried && !level.samples[1].retried);
+    assert_eq!(fake.bodies.lock().unwrap().len(), 3);
 }
 
 #[tokio::test]

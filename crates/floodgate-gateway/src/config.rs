@@ -141,10 +141,10 @@ pub struct ModelConfig {
 
 mod defaults {
     pub fn kv_cache_tokens() -> u32 {
-        8192
+        16384
     }
     pub fn max_batch_size() -> u32 {
-        8
+        16
     }
     pub fn max_batch_tokens() -> u32 {
         512
