@@ -224,23 +224,12 @@ fn text_completions_plain_stream_and_echo() {
         format!("the capital of{text}")
     );
 
-    let body = client()
-        .post(server.url("/v1/completions"))
-        .json(
-            &json!({"model": "tiny-base", "prompt": "the capital of", "max_tokens": 5,
-                      "seed": 1, "ignore_eos": true, "stream": true}),
-        )
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    let data = sse_data(&body);
-    assert_eq!(data.last().unwrap(), "[DONE]");
-    let streamed: String = data[..data.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str::<Value>(d).unwrap())
-        .filter_map(|c| c["choices"][0]["text"].as_str().map(str::to_string))
-        .collect();
+    let chunks = common::stream_chunks(
+        &server.url("/v1/completions"),
+        &json!({"model": "tiny-base", "prompt": "the capital of", "max_tokens": 5,
+                "seed": 1, "ignore_eos": true, "stream": true}),
+    );
+    let streamed = common::joined(&chunks, "/choices/0/text");
     assert_eq!(streamed, text);
 }
 

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{client, sse_data, Server};
+use common::{client, Server};
 use floodgate_engine::{Engine, EngineConfig, Message};
 use floodgate_models::{catalog_entry, ModelStore};
 use serde_json::{json, Value};
@@ -69,27 +69,12 @@ fn smollm2_knows_the_capital_of_france_and_streams_the_same_text() {
         .to_string();
     assert!(text.contains("Paris"), "{text}");
 
-    let body = client()
-        .post(server.url("/v1/chat/completions"))
-        .json(
-            &json!({"model": "smollm2-135m", "messages": question(), "temperature": 0,
-                      "max_tokens": 48, "stream": true}),
-        )
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    let data = sse_data(&body);
-    assert_eq!(data.last().unwrap(), "[DONE]");
-    let streamed: String = data[..data.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str::<Value>(d).unwrap())
-        .filter_map(|c| {
-            c["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .collect();
+    let chunks = common::stream_chunks(
+        &server.url("/v1/chat/completions"),
+        &json!({"model": "smollm2-135m", "messages": question(), "temperature": 0,
+                "max_tokens": 48, "stream": true}),
+    );
+    let streamed = common::joined(&chunks, "/choices/0/delta/content");
     assert_eq!(streamed, text);
 }
 

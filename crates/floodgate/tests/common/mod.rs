@@ -209,3 +209,22 @@ pub fn sse_data(body: &str) -> Vec<String> {
         .map(|s| s.trim().to_string())
         .collect()
 }
+
+/// POSTs a streaming request and returns its JSON chunks, checking it ends with `[DONE]`.
+pub fn stream_chunks(url: &str, body: &serde_json::Value) -> Vec<serde_json::Value> {
+    let text = client().post(url).json(body).send().unwrap().text().unwrap();
+    let data = sse_data(&text);
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{text}");
+    data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+/// Concatenates the text at JSON `pointer` (e.g. `/choices/0/delta/content`) of each chunk.
+pub fn joined(chunks: &[serde_json::Value], pointer: &str) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| c.pointer(pointer).and_then(|v| v.as_str()))
+        .collect()
+}
