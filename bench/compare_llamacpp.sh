@@ -17,7 +17,7 @@
 #
 # Environment: MODEL (GGUF path; default $FLOODGATE_HOME/models/smollm2-135m/smollm2-135m.gguf),
 # MODEL_NAME (smollm2-135m), CONCURRENCY (1,4,16), MAX_TOKENS (64), REQUESTS (per level;
-# default the bench's own), WARMUP (2), PORT_BASE (18400), BENCH_ARGS (more bench flags),
+# default the bench's own), WARMUP (2), PORT_BASE (18740), BENCH_ARGS (more bench flags),
 # SERVERS (which to run), READY_TIMEOUT (seconds, 300).
 set -euo pipefail
 
@@ -35,7 +35,7 @@ MODEL=${MODEL:-${FLOODGATE_HOME:-$HOME/.local/share/floodgate}/models/$MODEL_NAM
 CONCURRENCY=${CONCURRENCY:-1,4,16}
 MAX_TOKENS=${MAX_TOKENS:-64}
 WARMUP=${WARMUP:-2}
-PORT_BASE=${PORT_BASE:-18400}
+PORT_BASE=${PORT_BASE:-18740}
 READY_TIMEOUT=${READY_TIMEOUT:-300}
 SERVERS=${SERVERS:-"floodgate llama-server llama-cpp-python"}
 JOBS=$(nproc 2>/dev/null || echo 2)
@@ -233,7 +233,7 @@ lines = ["# Floodgate vs llama.cpp servers", "",
          "(same prompts, max_tokens, ignore_eos, temperature).", ""]
 if reports:
     first = next(iter(reports.values()))
-    lines += [f"max_tokens {first['max_tokens']}, ignore_eos {first['ignore_eos']}, "
+    lines += [f"max_tokens {first['max_tokens']}, ignore_eos {json.dumps(first['ignore_eos'])}, "
               f"temperature {first['temperature']}, prompts {first['prompts']}", ""]
     levels = sorted({l["concurrency"] for r in reports.values() for l in r["levels"]})
     def cell(r, c, f):

@@ -59,7 +59,7 @@ impl EngineConfig {
             kv_cache_tokens: 16384,
             max_batch_size: 16,
             max_batch_tokens: 512,
-            max_prefill_tokens_per_step: 256,
+            max_prefill_tokens_per_step: 16,
             max_wait_ms: 0,
             prefix_cache: true,
             request_timeout: None,

@@ -549,7 +549,13 @@ impl<'m> Scheduler<'m> {
                 budget -= 1;
             }
         }
-        let mut prefill_budget = budget.min(self.config.max_prefill_tokens_per_step as usize);
+        // Chunk prompts only while streams are decoding; an idle batch prefills at full speed.
+        let decoding = self.running.iter().any(|s| s.logits_at.is_some());
+        let mut prefill_budget = if decoding {
+            budget.min(self.config.max_prefill_tokens_per_step as usize)
+        } else {
+            budget
+        };
         for seq in self.running.iter_mut() {
             let remaining = seq.request.prompt.len() - seq.prefilled;
             if remaining == 0 || prefill_budget == 0 {

@@ -153,7 +153,7 @@ mod defaults {
         256
     }
     pub fn max_prefill_tokens_per_step() -> u32 {
-        256
+        16
     }
     pub fn prefix_cache() -> bool {
         true
