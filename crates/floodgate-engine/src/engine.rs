@@ -35,6 +35,9 @@ pub struct EngineConfig {
     /// Most prompt tokens prefilled in one step, so a long prompt is cut into chunks
     /// interleaved with the running streams' decode steps.
     pub max_prefill_tokens_per_step: u32,
+    /// While streams decode, prompt tokens per step are also capped at this many per
+    /// decoding sequence (at least 16), bounding their inter-token latency.
+    pub prefill_tokens_per_decoding_sequence: u32,
     /// When the engine is idle, how long the first request waits for others to share
     /// its first batch (dynamic batching); 0 = start at once.
     pub max_wait_ms: u64,
@@ -59,7 +62,8 @@ impl EngineConfig {
             kv_cache_tokens: 16384,
             max_batch_size: 16,
             max_batch_tokens: 512,
-            max_prefill_tokens_per_step: 16,
+            max_prefill_tokens_per_step: 256,
+            prefill_tokens_per_decoding_sequence: 2,
             max_wait_ms: 0,
             prefix_cache: true,
             request_timeout: None,
@@ -274,6 +278,8 @@ impl Engine {
             max_batch_size: config.max_batch_size.max(1),
             max_batch_tokens: config.max_batch_tokens.max(config.max_batch_size).max(1),
             max_prefill_tokens_per_step: config.max_prefill_tokens_per_step.max(1),
+            prefill_tokens_per_decoding_sequence: config.prefill_tokens_per_decoding_sequence.max(1)
+                as usize,
             max_wait: Duration::from_millis(config.max_wait_ms),
             prefix_cache: config.prefix_cache,
             threads: config.threads,

@@ -50,10 +50,15 @@ pub(crate) struct SchedulerConfig {
     pub max_batch_size: u32,
     pub max_batch_tokens: u32,
     pub max_prefill_tokens_per_step: u32,
+    pub prefill_tokens_per_decoding_sequence: usize,
     pub max_wait: Duration,
     pub prefix_cache: bool,
     pub threads: Option<u32>,
 }
+
+/// Prompt tokens a step may always prefill, so a long prompt progresses even next to a
+/// single decoding stream.
+const MIN_PREFILL_CHUNK: usize = 16;
 
 /// Weight of the newest request in the moving average of request durations.
 const DURATION_EWMA_ALPHA: f64 = 0.2;
@@ -549,10 +554,21 @@ impl<'m> Scheduler<'m> {
                 budget -= 1;
             }
         }
-        // Chunk prompts only while streams are decoding; an idle batch prefills at full speed.
-        let decoding = self.running.iter().any(|s| s.logits_at.is_some());
-        let mut prefill_budget = if decoding {
-            budget.min(self.config.max_prefill_tokens_per_step as usize)
+        // While streams are decoding, a step's prompt tokens are capped in proportion to
+        // them: on CPU a step costs about linearly in its tokens, so k prefill tokens per
+        // decoding sequence keeps their inter-token latency within (1 + k)x a plain decode
+        // step. An idle batch prefills at full speed.
+        let decoding = self
+            .running
+            .iter()
+            .filter(|s| s.logits_at.is_some())
+            .count();
+        let mut prefill_budget = if decoding > 0 {
+            let proportional = (self.config.prefill_tokens_per_decoding_sequence * decoding)
+                .max(MIN_PREFILL_CHUNK);
+            budget
+                .min(self.config.max_prefill_tokens_per_step as usize)
+                .min(proportional)
         } else {
             budget
         };

@@ -125,6 +125,8 @@ pub struct ModelConfig {
     pub max_batch_tokens: u32,
     #[serde(default = "defaults::max_prefill_tokens_per_step")]
     pub max_prefill_tokens_per_step: u32,
+    #[serde(default = "defaults::prefill_tokens_per_decoding_sequence")]
+    pub prefill_tokens_per_decoding_sequence: u32,
     #[serde(default)]
     pub max_wait_ms: u64,
     #[serde(default = "defaults::prefix_cache")]
@@ -153,7 +155,10 @@ mod defaults {
         256
     }
     pub fn max_prefill_tokens_per_step() -> u32 {
-        16
+        256
+    }
+    pub fn prefill_tokens_per_decoding_sequence() -> u32 {
+        2
     }
     pub fn prefix_cache() -> bool {
         true
@@ -176,6 +181,7 @@ impl ModelConfig {
             max_batch_size: defaults::max_batch_size(),
             max_batch_tokens: defaults::max_batch_tokens(),
             max_prefill_tokens_per_step: defaults::max_prefill_tokens_per_step(),
+            prefill_tokens_per_decoding_sequence: defaults::prefill_tokens_per_decoding_sequence(),
             max_wait_ms: 0,
             prefix_cache: defaults::prefix_cache(),
             request_timeout_seconds: defaults::request_timeout_seconds(),

@@ -134,6 +134,7 @@ async fn load_models(config: Arc<Config>, registry: Arc<ModelRegistry>) {
             max_batch_size: m.max_batch_size,
             max_batch_tokens: m.max_batch_tokens,
             max_prefill_tokens_per_step: m.max_prefill_tokens_per_step,
+            prefill_tokens_per_decoding_sequence: m.prefill_tokens_per_decoding_sequence,
             max_wait_ms: m.max_wait_ms,
             prefix_cache: m.prefix_cache,
             request_timeout: (m.request_timeout_seconds > 0)

@@ -212,7 +212,13 @@ pub fn sse_data(body: &str) -> Vec<String> {
 
 /// POSTs a streaming request and returns its JSON chunks, checking it ends with `[DONE]`.
 pub fn stream_chunks(url: &str, body: &serde_json::Value) -> Vec<serde_json::Value> {
-    let text = client().post(url).json(body).send().unwrap().text().unwrap();
+    let text = client()
+        .post(url)
+        .json(body)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     let data = sse_data(&text);
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{text}");
     data[..data.len() - 1]
