@@ -31,8 +31,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
                 return Err(GatewayError::PayloadTooLarge { size: len, limit });
             }
         }
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
+        let timeout = std::time::Duration::from_secs(state.config.limits.body_read_timeout_seconds);
+        let read = axum::body::to_bytes(req.into_body(), limit);
+        let bytes = tokio::time::timeout(timeout, read)
             .await
+            .map_err(|_| GatewayError::BodyTimeout(timeout.as_secs()))?
             .map_err(|e| {
                 if is_length_limit(&e) {
                     GatewayError::PayloadTooLarge {

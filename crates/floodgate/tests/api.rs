@@ -711,3 +711,30 @@ fn a_quantized_variant_is_served_from_one_config_line() {
         "q8_0 {converted} bytes vs f32 {source}"
     );
 }
+
+#[test]
+fn a_body_that_trickles_in_too_slowly_gets_408() {
+    let server = Server::start(&tiny_config("").replace(
+        "max_body_bytes = 65536",
+        "max_body_bytes = 65536\nbody_read_timeout_seconds = 1",
+    ));
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"model\":").unwrap();
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("body_timeout"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        client()
+            .get(server.url("/healthz"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+}
