@@ -121,7 +121,7 @@ fn sequences_join_and_leave_the_batch() {
     let a = e.generate(req(prompt(8, 1), 400)).unwrap();
     let b = e.generate(req(prompt(8, 2), 10)).unwrap();
     let c = e.generate(req(prompt(8, 3), 10)).unwrap();
-    let (log, fin) = interleave(vec![a, b, c]);
+    let (_, fin) = interleave(vec![a, b, c]);
     assert_eq!(
         fin.iter().map(|f| f.completion_tokens).collect::<Vec<_>>(),
         vec![400, 10, 10]
@@ -134,7 +134,6 @@ fn sequences_join_and_leave_the_batch() {
         c.admitted > a.admitted && c.finished < a.finished,
         "{fin:?}"
     );
-    assert!(!log.is_empty());
 }
 
 #[test]
