@@ -7,7 +7,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::error::GatewayError;
@@ -15,10 +15,22 @@ use crate::routes::{completions, health, models};
 use crate::AppState;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // Everything a key is checked for; health and metrics stay open for probes.
+    let api = Router::new()
         .route("/v1/chat/completions", post(completions::chat))
         .route("/v1/completions", post(completions::completions))
         .route("/v1/models", get(models::list))
+        .route(
+            "/admin/keys",
+            get(crate::admin::list_keys).post(crate::admin::create_key),
+        )
+        .route("/admin/keys/{id}", delete(crate::admin::revoke_key))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::identify,
+        ));
+    Router::new()
+        .merge(api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

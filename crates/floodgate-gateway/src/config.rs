@@ -23,6 +23,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub models: ModelsConfig,
     pub limits: LimitsConfig,
+    pub auth: AuthConfig,
+    pub ratelimit: RateLimitConfig,
     pub model: Vec<ModelConfig>,
 }
 
@@ -99,6 +101,84 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Stage 2, identity: API keys and role tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// `true` demands a key on every API route; `false` lets requests without a key in as
+    /// the anonymous caller. Unset: required unless the server listens on loopback only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    /// The state database (SQLite) holding keys; empty = `floodgate.db` in the model home.
+    pub database: String,
+    /// Scopes a key gets when `floodgate keys create` names none.
+    pub default_scopes: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            required: None,
+            database: String::new(),
+            default_scopes: vec!["inference".into(), "moderations".into(), "feedback".into()],
+        }
+    }
+}
+
+/// Stage 3, admission: GCRA rate limits per key, client IP and tenant, and per-key
+/// concurrency. A rate of 0 turns that limit off. A key's own limits override the
+/// `key_*` defaults.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// `memory` (this process only) or `redis` (shared by every gateway using the URL).
+    pub backend: String,
+    /// Redis URL for the `redis` backend, or `env::NAME` to read it from the environment.
+    pub redis_url: String,
+    /// When Redis cannot be reached: `open` admits the request, `closed` answers 503.
+    pub on_backend_error: String,
+    /// Milliseconds to wait for Redis before treating it as unreachable.
+    pub backend_timeout_ms: u64,
+    /// How many seconds of a rate may be spent at once (the GCRA burst).
+    pub burst_seconds: f64,
+    pub key_requests_per_minute: f64,
+    /// Tokens per minute; a request reserves prompt estimate + `max_tokens` at admission
+    /// and settles to the real count when it finishes.
+    pub key_tokens_per_minute: f64,
+    /// US dollars per day, from the model's configured prices.
+    pub key_cost_usd_per_day: f64,
+    /// Requests one key may have in flight at once (per gateway process); 0 = no cap.
+    pub key_max_concurrent: u32,
+    pub ip_requests_per_minute: f64,
+    pub ip_tokens_per_minute: f64,
+    pub tenant_requests_per_minute: f64,
+    pub tenant_tokens_per_minute: f64,
+    /// Peers (CIDRs or addresses) whose `X-Forwarded-For` is believed; the client IP is
+    /// the right-most address not in this list.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            backend: "memory".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            on_backend_error: "open".into(),
+            backend_timeout_ms: 250,
+            burst_seconds: 60.0,
+            key_requests_per_minute: 600.0,
+            key_tokens_per_minute: 400_000.0,
+            key_cost_usd_per_day: 0.0,
+            key_max_concurrent: 64,
+            ip_requests_per_minute: 1200.0,
+            ip_tokens_per_minute: 0.0,
+            tenant_requests_per_minute: 6000.0,
+            tenant_tokens_per_minute: 4_000_000.0,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
 /// One servable model.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -142,6 +222,12 @@ pub struct ModelConfig {
     pub threads: Option<u32>,
     #[serde(default)]
     pub gpu_layers: u32,
+    /// Price of 1k prompt tokens in US dollars (cost accounting and cost limits).
+    #[serde(default)]
+    pub usd_per_1k_prompt_tokens: f64,
+    /// Price of 1k completion tokens in US dollars.
+    #[serde(default)]
+    pub usd_per_1k_completion_tokens: f64,
 }
 
 mod defaults {
@@ -191,6 +277,8 @@ impl ModelConfig {
             max_queue: defaults::max_queue(),
             threads: None,
             gpu_layers: 0,
+            usd_per_1k_prompt_tokens: 0.0,
+            usd_per_1k_completion_tokens: 0.0,
         }
     }
 }
@@ -248,6 +336,8 @@ impl Config {
                 "server" => config.server = section(&key, value, &mut errors),
                 "models" => config.models = section(&key, value, &mut errors),
                 "limits" => config.limits = section(&key, value, &mut errors),
+                "auth" => config.auth = section(&key, value, &mut errors),
+                "ratelimit" => config.ratelimit = section(&key, value, &mut errors),
                 "model" => match value {
                     toml::Value::Array(items) => {
                         for (i, item) in items.into_iter().enumerate() {
@@ -261,7 +351,7 @@ impl Config {
                     _ => errors.push("model: expected an array of tables ([[model]])".into()),
                 },
                 other => errors.push(format!(
-                    "{other}: unknown section (expected one of server, models, limits, model)"
+                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, model)"
                 )),
             }
         }
@@ -300,6 +390,49 @@ impl Config {
         }
         if self.limits.default_max_tokens == 0 {
             errors.push("limits.default_max_tokens: must be at least 1".into());
+        }
+        let r = &self.ratelimit;
+        if !matches!(r.backend.as_str(), "memory" | "redis") {
+            errors.push(format!(
+                "ratelimit.backend: `{}` must be `memory` or `redis`",
+                r.backend
+            ));
+        }
+        if !matches!(r.on_backend_error.as_str(), "open" | "closed") {
+            errors.push(format!(
+                "ratelimit.on_backend_error: `{}` must be `open` or `closed`",
+                r.on_backend_error
+            ));
+        }
+        if !(r.burst_seconds.is_finite() && r.burst_seconds > 0.0) {
+            errors.push("ratelimit.burst_seconds: must be a positive number".into());
+        }
+        for (name, v) in [
+            ("key_requests_per_minute", r.key_requests_per_minute),
+            ("key_tokens_per_minute", r.key_tokens_per_minute),
+            ("key_cost_usd_per_day", r.key_cost_usd_per_day),
+            ("ip_requests_per_minute", r.ip_requests_per_minute),
+            ("ip_tokens_per_minute", r.ip_tokens_per_minute),
+            ("tenant_requests_per_minute", r.tenant_requests_per_minute),
+            ("tenant_tokens_per_minute", r.tenant_tokens_per_minute),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                errors.push(format!(
+                    "ratelimit.{name}: must be a non-negative number (0 = off)"
+                ));
+            }
+        }
+        for (i, p) in r.trusted_proxies.iter().enumerate() {
+            if crate::limits::parse_net(p).is_none() {
+                errors.push(format!(
+                    "ratelimit.trusted_proxies[{i}]: `{p}` is not an IP address or CIDR"
+                ));
+            }
+        }
+        for (i, s) in self.auth.default_scopes.iter().enumerate() {
+            if s.parse::<crate::auth::Scope>().is_err() {
+                errors.push(format!("auth.default_scopes[{i}]: unknown scope `{s}`"));
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for (i, m) in self.model.iter().enumerate() {
@@ -352,6 +485,17 @@ impl Config {
             if m.kv_cache_tokens < 64 {
                 errors.push(format!("{at}.kv_cache_tokens: must be at least 64"));
             }
+            for (name, v) in [
+                ("usd_per_1k_prompt_tokens", m.usd_per_1k_prompt_tokens),
+                (
+                    "usd_per_1k_completion_tokens",
+                    m.usd_per_1k_completion_tokens,
+                ),
+            ] {
+                if !(v.is_finite() && v >= 0.0) {
+                    errors.push(format!("{at}.{name}: must be a non-negative number"));
+                }
+            }
             if let Some(c) = m.context_length {
                 if c == 0 || c > m.kv_cache_tokens {
                     errors.push(format!(
@@ -373,6 +517,38 @@ impl Config {
             .listen
             .parse()
             .map_err(|e| ConfigErrors(vec![format!("server.listen: {e}")]))
+    }
+}
+
+/// A config value that may reference a secret: `env::NAME` reads the environment
+/// variable `NAME`, anything else is the value itself. Secrets never sit in the file.
+pub fn resolve_secret(value: &str) -> anyhow::Result<String> {
+    match value.strip_prefix("env::") {
+        Some(name) => std::env::var(name)
+            .map_err(|_| anyhow::anyhow!("environment variable `{name}` is not set")),
+        None => Ok(value.to_string()),
+    }
+}
+
+impl Config {
+    /// The state database: `auth.database`, else `floodgate.db` in the model home.
+    pub fn state_db_path(&self) -> PathBuf {
+        if !self.auth.database.is_empty() {
+            return PathBuf::from(&self.auth.database);
+        }
+        let home = if self.models.home.is_empty() {
+            floodgate_models::ModelStore::default_root()
+        } else {
+            PathBuf::from(&self.models.home)
+        };
+        home.join("floodgate.db")
+    }
+
+    /// Whether requests must carry a key: as configured, else unless on loopback.
+    pub fn auth_required(&self) -> bool {
+        self.auth
+            .required
+            .unwrap_or_else(|| self.listen_addr().map_or(true, |a| !a.ip().is_loopback()))
     }
 }
 
@@ -586,6 +762,7 @@ mod tests {
             "model.sha256",
             "model.context_length",
             "model.threads",
+            "auth.required",
         ] {
             assert!(
                 doc.contains(&format!("`{optional}`")),

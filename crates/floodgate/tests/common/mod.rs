@@ -153,6 +153,40 @@ impl Server {
         panic!("server never became ready: {:?}", self.logs.lock().unwrap());
     }
 
+    /// The server's config file.
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.path().join("floodgate.toml")
+    }
+
+    /// Runs `floodgate ARGS --config <this server's config>` with the server's home, as
+    /// an operator would next to the running server; returns stdout, panicking on failure.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_floodgate"))
+            .args(args)
+            .arg("--config")
+            .arg(self.config_path())
+            .env("FLOODGATE_HOME", self.home())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "floodgate {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Creates a key with `floodgate keys create --json EXTRA…`; returns (secret, id).
+    pub fn create_key(&self, extra: &[&str]) -> (String, String) {
+        let mut args = vec!["keys", "create", "--json"];
+        args.extend_from_slice(extra);
+        let v: serde_json::Value = serde_json::from_str(&self.cli(&args)).unwrap();
+        (
+            v["key"].as_str().unwrap().to_string(),
+            v["record"]["id"].as_str().unwrap().to_string(),
+        )
+    }
+
     /// The server's model cache (`FLOODGATE_HOME`).
     pub fn home(&self) -> PathBuf {
         self._dir.path().join("home")

@@ -1,0 +1,436 @@
+//! Stage 2, identity: API keys → key records, and the scopes routes demand.
+//!
+//! A key is `fg-` + 32 random bytes (base64url), shown once when created. The store keeps
+//! only its first [`PREFIX_LEN`] characters (to find the record and to show in listings)
+//! and the SHA-256 of the whole key; a presented key is hashed and compared in constant
+//! time. A plain hash is enough because the key carries 256 bits of entropy: there is
+//! nothing for a slow password hash to protect against.
+//!
+//! The store is asked on every request, so a revocation (from the CLI or the admin API)
+//! takes effect on the next request, in every gateway sharing the store.
+//!
+//! **Architecture invariant:** nothing past this stage sees a secret; handlers get a
+//! [`Caller`] with the key's record.
+
+mod sqlite;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::GatewayError;
+use crate::AppState;
+
+pub use sqlite::SqliteKeyStore;
+
+/// Characters of a key kept in clear: `fg-` and 9 characters of the random part.
+pub const PREFIX_LEN: usize = 12;
+
+/// What a key may do. Role scopes (`admin`, `reviewer`, `auditor`) open the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Chat, completions and the model list.
+    Inference,
+    Moderations,
+    Feedback,
+    Admin,
+    Reviewer,
+    Auditor,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 6] = [
+        Scope::Inference,
+        Scope::Moderations,
+        Scope::Feedback,
+        Scope::Admin,
+        Scope::Reviewer,
+        Scope::Auditor,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Inference => "inference",
+            Scope::Moderations => "moderations",
+            Scope::Feedback => "feedback",
+            Scope::Admin => "admin",
+            Scope::Reviewer => "reviewer",
+            Scope::Auditor => "auditor",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Scope::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown scope `{s}` (expected one of {})",
+                    Scope::ALL.map(|x| x.as_str()).join(", ")
+                )
+            })
+    }
+}
+
+/// A key's own limits; `None` falls back to the `ratelimit.key_*` defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyLimits {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_minute: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd_per_day: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
+}
+
+/// A stored key, without its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Public identifier (`key_…`), used to revoke and in logs.
+    pub id: String,
+    /// The key's first characters, to recognise it in listings.
+    pub prefix: String,
+    pub name: String,
+    pub tenant: String,
+    /// User segment (e.g. `free`, `pro`), for routing rules and reports.
+    pub segment: String,
+    pub scopes: Vec<Scope>,
+    pub limits: KeyLimits,
+    /// Spending cap in US dollars, if any.
+    pub budget_usd: Option<f64>,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// What `create` needs besides the generated secret.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NewKey {
+    pub name: String,
+    pub tenant: String,
+    pub segment: String,
+    pub scopes: Vec<Scope>,
+    pub limits: KeyLimits,
+    pub budget_usd: Option<f64>,
+}
+
+/// A freshly created key: the only moment the secret exists outside the client.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedKey {
+    pub key: String,
+    pub record: KeyRecord,
+}
+
+/// Where key records live. The embedded default is SQLite; every method is one query.
+#[async_trait::async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn insert(&self, record: &KeyRecord, hash: &[u8; 32]) -> Result<(), StoreError>;
+    /// The record and stored hash for a key prefix.
+    async fn find_by_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Option<(KeyRecord, [u8; 32])>, StoreError>;
+    async fn list(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Marks a key revoked; false when no such (unrevoked) key exists.
+    async fn revoke(&self, id: &str, at: i64) -> Result<bool, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("key store: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("key store: corrupt record {id}: {why}")]
+    Corrupt { id: String, why: String },
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn sha256(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Generates a key, stores its record, and returns the secret (once).
+pub async fn create_key(store: &dyn KeyStore, new: NewKey) -> Result<CreatedKey, StoreError> {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = format!(
+        "fg-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    let mut id_bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut id_bytes);
+    let record = KeyRecord {
+        id: format!("key_{}", hex::encode(id_bytes)),
+        prefix: secret.chars().take(PREFIX_LEN).collect(),
+        name: new.name,
+        tenant: if new.tenant.is_empty() {
+            "default".into()
+        } else {
+            new.tenant
+        },
+        segment: if new.segment.is_empty() {
+            "default".into()
+        } else {
+            new.segment
+        },
+        scopes: new.scopes,
+        limits: new.limits,
+        budget_usd: new.budget_usd,
+        created_at: now_unix(),
+        revoked_at: None,
+    };
+    store.insert(&record, &sha256(&secret)).await?;
+    Ok(CreatedKey {
+        key: secret,
+        record,
+    })
+}
+
+/// Who is calling: a key's record, or nobody in particular when auth is off.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Key(Arc<KeyRecord>),
+    Anonymous,
+}
+
+impl Caller {
+    /// The id limits and records are kept under.
+    pub fn key_id(&self) -> &str {
+        match self {
+            Caller::Key(k) => &k.id,
+            Caller::Anonymous => "anonymous",
+        }
+    }
+
+    pub fn tenant(&self) -> &str {
+        match self {
+            Caller::Key(k) => &k.tenant,
+            Caller::Anonymous => "default",
+        }
+    }
+
+    pub fn record(&self) -> Option<&KeyRecord> {
+        match self {
+            Caller::Key(k) => Some(k),
+            Caller::Anonymous => None,
+        }
+    }
+
+    /// 403 unless the caller has `scope`. The anonymous caller (auth off) may use the
+    /// API but never the admin roles.
+    pub fn require(&self, scope: Scope) -> Result<(), GatewayError> {
+        let ok = match self {
+            Caller::Key(k) => k.scopes.contains(&scope),
+            Caller::Anonymous => matches!(
+                scope,
+                Scope::Inference | Scope::Moderations | Scope::Feedback
+            ),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(GatewayError::Forbidden(scope.as_str()))
+        }
+    }
+}
+
+/// The identity stage: the key store and whether a key is required.
+pub struct Auth {
+    pub store: Arc<dyn KeyStore>,
+    pub required: bool,
+}
+
+impl Auth {
+    /// Resolves the presented key. With auth off, no key (or an unknown one) is the
+    /// anonymous caller; a known but revoked key is still refused.
+    pub async fn identify(&self, presented: Option<&str>) -> Result<Caller, GatewayError> {
+        let Some(secret) = presented else {
+            return if self.required {
+                Err(GatewayError::Unauthorized(
+                    "You didn't provide an API key. Send it as `Authorization: Bearer fg-…`."
+                        .into(),
+                ))
+            } else {
+                Ok(Caller::Anonymous)
+            };
+        };
+        let found = match secret.get(..PREFIX_LEN) {
+            Some(prefix) if secret.starts_with("fg-") => self
+                .store
+                .find_by_prefix(prefix)
+                .await
+                .map_err(|e| GatewayError::Internal(e.to_string()))?,
+            _ => None,
+        };
+        let matched = found.filter(|(_, hash)| bool::from(sha256(secret).ct_eq(hash)));
+        match matched {
+            Some((record, _)) if record.revoked_at.is_some() => Err(GatewayError::Unauthorized(
+                format!("The API key {}… has been revoked.", record.prefix),
+            )),
+            Some((record, _)) => Ok(Caller::Key(Arc::new(record))),
+            None if !self.required => Ok(Caller::Anonymous),
+            None => Err(GatewayError::Unauthorized(
+                "Incorrect API key provided.".into(),
+            )),
+        }
+    }
+}
+
+/// The key from `Authorization: Bearer …` (or `api-key`, as Azure-style clients send it).
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let v = v.trim();
+        return v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+            .map(str::trim);
+    }
+    headers.get("api-key").and_then(|v| v.to_str().ok())
+}
+
+/// The client's address, after trusted proxies' `X-Forwarded-For` (see
+/// [`crate::limits::client_ip`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// Middleware: puts the [`Caller`] and [`ClientIp`] into the request's extensions, or
+/// answers 401.
+pub async fn identify(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let ip = ClientIp(state.admission.client_ip(peer, forwarded));
+    let caller = state.auth.identify(presented_key(req.headers())).await;
+    match caller {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            req.extensions_mut().insert(ip);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn auth(required: bool) -> (Auth, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteKeyStore::open(&dir.path().join("s.db"))
+            .await
+            .unwrap();
+        (
+            Auth {
+                store: Arc::new(store),
+                required,
+            },
+            dir,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_created_key_identifies_its_record_and_only_it() {
+        let (auth, _dir) = auth(true).await;
+        let created = create_key(
+            auth.store.as_ref(),
+            NewKey {
+                name: "n".into(),
+                tenant: "acme".into(),
+                scopes: vec![Scope::Inference],
+                ..NewKey::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert!(created.key.starts_with("fg-"));
+        assert_eq!(created.key.len(), 3 + 43);
+        let caller = auth.identify(Some(&created.key)).await.unwrap();
+        assert_eq!(caller.tenant(), "acme");
+        assert!(caller.require(Scope::Inference).is_ok());
+        assert!(matches!(
+            caller.require(Scope::Admin),
+            Err(GatewayError::Forbidden("admin"))
+        ));
+        // Same prefix, different tail: refused.
+        let mut forged = created.key.clone();
+        forged.pop();
+        forged.push(if created.key.ends_with('A') { 'B' } else { 'A' });
+        assert!(matches!(
+            auth.identify(Some(&forged)).await,
+            Err(GatewayError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            auth.identify(None).await,
+            Err(GatewayError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            auth.identify(Some("sk-short")).await,
+            Err(GatewayError::Unauthorized(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn revocation_is_seen_on_the_next_lookup() {
+        let (auth, _dir) = auth(false).await;
+        let created = create_key(auth.store.as_ref(), NewKey::default())
+            .await
+            .unwrap();
+        assert!(matches!(
+            auth.identify(Some(&created.key)).await,
+            Ok(Caller::Key(_))
+        ));
+        assert!(auth.store.revoke(&created.record.id, 1).await.unwrap());
+        assert!(!auth.store.revoke(&created.record.id, 2).await.unwrap());
+        // Even with auth off, a revoked key is refused rather than downgraded.
+        assert!(matches!(
+            auth.identify(Some(&created.key)).await,
+            Err(GatewayError::Unauthorized(_))
+        ));
+        // An unknown key with auth off is the anonymous caller.
+        assert!(matches!(
+            auth.identify(Some("whatever")).await,
+            Ok(Caller::Anonymous)
+        ));
+        let listed = auth.store.list().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].revoked_at, Some(1));
+    }
+}

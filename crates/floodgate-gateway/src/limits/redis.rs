@@ -1,0 +1,237 @@
+//! Buckets in Redis, shared by every gateway that points at the same server.
+//!
+//! One call is one `EVALSHA` of a Lua script that checks every bucket and then charges
+//! all or none: a single round trip, atomic because Redis runs scripts one at a time.
+//! The clock is Redis's own `TIME`, so gateways with skewed clocks still agree.
+//! TATs are stored as integer microseconds with a TTL of when the bucket is full again,
+//! so idle buckets cost no memory.
+//!
+//! The connection is made on first use and re-made after failures; every call is
+//! bounded by `timeout`, after which the limiter reports itself unavailable and the
+//! caller applies the configured fail-open or fail-closed policy.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use tokio::sync::Mutex;
+
+use super::{BucketState, Charge, Limiter, LimiterError, Verdict};
+
+/// ARGV[1] = mode, then per key: interval µs per unit, burst, amount.
+const SCRIPT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local mode = ARGV[1]
+local n = #KEYS
+local tats = {}
+local out = {1}
+for i = 1, n do
+  local interval = tonumber(ARGV[2 + (i - 1) * 3])
+  local burst = tonumber(ARGV[3 + (i - 1) * 3])
+  local amount = tonumber(ARGV[4 + (i - 1) * 3])
+  local tat = tats[KEYS[i]] or tonumber(redis.call('GET', KEYS[i]) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + amount * interval
+  if mode == 'acquire' then
+    if amount > burst then return {0, i, -1} end
+    local ahead = new_tat - now
+    local tau = burst * interval
+    if ahead > tau + 1 then return {0, i, math.ceil((ahead - tau) / 1000)} end
+    table.insert(out, math.floor((tau - ahead) / interval + 1e-9))
+    table.insert(out, math.ceil(ahead / 1000))
+  else
+    if new_tat < now then new_tat = now end
+  end
+  tats[KEYS[i]] = new_tat
+end
+for key, tat in pairs(tats) do
+  local ttl = math.ceil((tat - now) / 1000) + 1000
+  redis.call('SET', key, string.format('%.0f', tat), 'PX', ttl)
+end
+return out
+"#;
+
+pub struct RedisLimiter {
+    client: redis::Client,
+    conn: Mutex<Option<ConnectionManager>>,
+    script: redis::Script,
+    timeout: Duration,
+    prefix: String,
+}
+
+impl RedisLimiter {
+    /// Does not connect yet: a gateway must start even while Redis is down.
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, LimiterError> {
+        let client =
+            redis::Client::open(url).map_err(|e| LimiterError::Unavailable(e.to_string()))?;
+        Ok(Self {
+            client,
+            conn: Mutex::new(None),
+            script: redis::Script::new(SCRIPT),
+            timeout,
+            prefix: "floodgate:rl:".into(),
+        })
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, LimiterError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = ConnectionManager::new(self.client.clone())
+            .await
+            .map_err(|e| LimiterError::Unavailable(e.to_string()))?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn run(&self, mode: &str, charges: &[Charge]) -> Result<Vec<i64>, LimiterError> {
+        let call = async {
+            let mut conn = self.connection().await?;
+            let mut inv = self.script.prepare_invoke();
+            inv.arg(mode);
+            for c in charges {
+                inv.key(format!("{}{}", self.prefix, c.bucket));
+                inv.arg(c.quota.interval() * 1e6)
+                    .arg(c.quota.burst)
+                    .arg(c.amount);
+            }
+            let out: Result<Vec<i64>, _> = inv.invoke_async(&mut conn).await;
+            if out.is_err() {
+                // Reconnect from scratch next time; ConnectionManager retries on its
+                // own, but a dead server should not be waited on twice.
+                *self.conn.lock().await = None;
+            }
+            out.map_err(|e| LimiterError::Unavailable(e.to_string()))
+        };
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| {
+                LimiterError::Unavailable(format!(
+                    "no answer within {} ms",
+                    self.timeout.as_millis()
+                ))
+            })?
+    }
+}
+
+#[async_trait::async_trait]
+impl Limiter for RedisLimiter {
+    async fn acquire(&self, charges: &[Charge]) -> Result<Verdict, LimiterError> {
+        let out = self.run("acquire", charges).await?;
+        match out.as_slice() {
+            [0, index, retry_ms] => Ok(Verdict::Limited {
+                index: (*index as usize).saturating_sub(1),
+                retry_after: if *retry_ms < 0 {
+                    f64::INFINITY
+                } else {
+                    *retry_ms as f64 / 1000.0
+                },
+            }),
+            [1, rest @ ..] if rest.len() == 2 * charges.len() => Ok(Verdict::Admitted(
+                rest.chunks(2)
+                    .map(|p| BucketState {
+                        remaining: p[0] as f64,
+                        reset_seconds: p[1] as f64 / 1000.0,
+                    })
+                    .collect(),
+            )),
+            other => Err(LimiterError::Unavailable(format!(
+                "unexpected script reply {other:?}"
+            ))),
+        }
+    }
+
+    async fn adjust(&self, charges: &[Charge]) -> Result<(), LimiterError> {
+        self.run("adjust", charges).await.map(|_| ())
+    }
+
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Quota;
+    use super::*;
+
+    fn redis_url() -> Option<String> {
+        let url = std::env::var("FLOODGATE_TEST_REDIS_URL").ok();
+        if url.is_none() {
+            eprintln!("SKIPPED: FLOODGATE_TEST_REDIS_URL is not set");
+        }
+        url
+    }
+
+    fn charge(bucket: &str, per_second: f64, burst: f64, amount: f64) -> Charge {
+        Charge {
+            bucket: bucket.into(),
+            quota: Quota { per_second, burst },
+            amount,
+        }
+    }
+
+    #[tokio::test]
+    async fn script_admits_the_burst_refuses_atomically_and_settles() {
+        let Some(url) = redis_url() else { return };
+        let l = RedisLimiter::new(&url, Duration::from_secs(2)).unwrap();
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let key = format!("t:{tag}:key");
+        let tenant = format!("t:{tag}:tenant");
+        for i in 0..3 {
+            match l.acquire(&[charge(&key, 0.01, 3.0, 1.0)]).await.unwrap() {
+                Verdict::Admitted(s) => assert_eq!(s[0].remaining, 2.0 - i as f64),
+                v => panic!("{v:?}"),
+            }
+        }
+        match l.acquire(&[charge(&key, 0.01, 3.0, 1.0)]).await.unwrap() {
+            Verdict::Limited {
+                index: 0,
+                retry_after,
+            } => {
+                assert!((99.0..=101.0).contains(&retry_after), "{retry_after}")
+            }
+            v => panic!("{v:?}"),
+        }
+        // A refusal by the second bucket charges neither.
+        assert!(matches!(
+            l.acquire(&[charge(&tenant, 0.01, 2.0, 2.0)]).await.unwrap(),
+            Verdict::Admitted(_)
+        ));
+        let other = format!("t:{tag}:other");
+        assert!(matches!(
+            l.acquire(&[
+                charge(&other, 0.01, 1.0, 1.0),
+                charge(&tenant, 0.01, 2.0, 1.0)
+            ])
+            .await
+            .unwrap(),
+            Verdict::Limited { index: 1, .. }
+        ));
+        assert!(matches!(
+            l.acquire(&[charge(&other, 0.01, 1.0, 1.0)]).await.unwrap(),
+            Verdict::Admitted(_)
+        ));
+        // Settling gives units back.
+        l.adjust(&[charge(&key, 0.01, 3.0, -2.0)]).await.unwrap();
+        assert!(matches!(
+            l.acquire(&[charge(&key, 0.01, 3.0, 2.0)]).await.unwrap(),
+            Verdict::Admitted(_)
+        ));
+        assert!(matches!(
+            l.acquire(&[charge(&key, 0.01, 3.0, 4.0)]).await.unwrap(),
+            Verdict::Limited { retry_after, .. } if retry_after.is_infinite()
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_reported_not_waited_on() {
+        // Nothing listens on port 1.
+        let l = RedisLimiter::new("redis://127.0.0.1:1", Duration::from_millis(300)).unwrap();
+        let started = std::time::Instant::now();
+        let r = l.acquire(&[charge("x", 1.0, 1.0, 1.0)]).await;
+        assert!(matches!(r, Err(LimiterError::Unavailable(_))), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+}

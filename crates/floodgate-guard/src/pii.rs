@@ -1,0 +1,665 @@
+//! PII and secret redaction for prompts, logs and model output.
+//!
+//! Matching is pattern-first, then validated where a cheap check exists (Luhn for cards,
+//! ISO 7064 mod-97 and the per-country length for IBANs, the SSA's never-issued ranges
+//! for SSNs, the check letter for Spanish DNIs) so that order numbers and timestamps
+//! are not redacted. Overlapping matches resolve to the earliest, then the longest.
+//!
+//! [`StreamRedactor`] applies the same rules to streamed output: it releases text only
+//! once no PII match can still grow over it, so a card number split across two SSE
+//! chunks is never half-sent. Invariant: the concatenation of everything it emits
+//! equals [`redact`] of the whole text.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Deserialize;
+
+/// What a finding is; each kind has its own placeholder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PiiKind {
+    /// An e-mail address.
+    Email,
+    /// A telephone number.
+    Phone,
+    /// A payment card number that passes the Luhn check.
+    Card,
+    /// An IBAN with a valid checksum and length for its country.
+    Iban,
+    /// A national identifier: US SSN, UK National Insurance number, Spanish DNI.
+    NationalId,
+    /// A credential: cloud and API keys, tokens, JWTs, private keys, `password=` values.
+    Secret,
+}
+
+impl PiiKind {
+    /// The text that replaces a match.
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            PiiKind::Email => "[EMAIL]",
+            PiiKind::Phone => "[PHONE]",
+            PiiKind::Card => "[CARD]",
+            PiiKind::Iban => "[IBAN]",
+            PiiKind::NationalId => "[NATIONAL_ID]",
+            PiiKind::Secret => "[SECRET]",
+        }
+    }
+}
+
+/// Which kinds to redact. Every kind is on unless switched off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PiiConfig {
+    /// Redact e-mail addresses.
+    pub email: bool,
+    /// Redact phone numbers.
+    pub phone: bool,
+    /// Redact payment card numbers.
+    pub card: bool,
+    /// Redact IBANs.
+    pub iban: bool,
+    /// Redact national identifiers.
+    pub national_id: bool,
+    /// Redact secrets and credentials.
+    pub secret: bool,
+}
+
+impl Default for PiiConfig {
+    fn default() -> Self {
+        Self {
+            email: true,
+            phone: true,
+            card: true,
+            iban: true,
+            national_id: true,
+            secret: true,
+        }
+    }
+}
+
+impl PiiConfig {
+    /// Whether `kind` is switched on.
+    pub fn enabled(&self, kind: PiiKind) -> bool {
+        match kind {
+            PiiKind::Email => self.email,
+            PiiKind::Phone => self.phone,
+            PiiKind::Card => self.card,
+            PiiKind::Iban => self.iban,
+            PiiKind::NationalId => self.national_id,
+            PiiKind::Secret => self.secret,
+        }
+    }
+}
+
+/// One redacted span, as byte offsets into the *original* text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding {
+    /// What was found.
+    pub kind: PiiKind,
+    /// Start byte offset in the input.
+    pub start: usize,
+    /// End byte offset (exclusive) in the input.
+    pub end: usize,
+}
+
+/// The result of [`redact`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redacted {
+    /// The input with every finding replaced by its placeholder.
+    pub text: String,
+    /// What was replaced, in order of position.
+    pub findings: Vec<Finding>,
+}
+
+/// How a candidate match is checked before it counts.
+#[derive(Clone, Copy)]
+enum Check {
+    None,
+    Luhn,
+    IbanChecksum,
+    Ssn,
+    Nino,
+    Dni,
+    /// Phone: 8–15 digits in total.
+    PhoneDigits,
+    /// The match must not run on into more token characters (the regex crate has no
+    /// look-ahead).
+    TokenEnd,
+}
+
+struct Detector {
+    kind: PiiKind,
+    check: Check,
+    /// Capture group holding the part to redact (0 = the whole match).
+    group: usize,
+    regex: Option<Regex>,
+}
+
+fn detector(kind: PiiKind, check: Check, group: usize, pattern: &str) -> Detector {
+    // ASCII classes: Unicode `\b`/`\d` make every pattern slow on non-ASCII text and
+    // would accept digits from other scripts as card or phone digits.
+    let pattern = crate::ascii_words(pattern).replace(r"\d", "[0-9]");
+    Detector {
+        kind,
+        check,
+        group,
+        regex: Regex::new(&pattern).ok(),
+    }
+}
+
+static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
+    use Check::*;
+    use PiiKind::*;
+    vec![
+        detector(
+            Secret,
+            None,
+            0,
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",
+        ),
+        detector(
+            Secret,
+            TokenEnd,
+            0,
+            r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}",
+        ),
+        detector(
+            Secret,
+            TokenEnd,
+            0,
+            r"\bgh[pousr]_[A-Za-z0-9]{36,255}|\bgithub_pat_[A-Za-z0-9_]{22,255}",
+        ),
+        detector(
+            Secret,
+            TokenEnd,
+            0,
+            r"\bsk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_\-]{20,}",
+        ),
+        detector(Secret, TokenEnd, 0, r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"),
+        detector(Secret, TokenEnd, 0, r"\bAIza[0-9A-Za-z_\-]{35}"),
+        detector(
+            Secret,
+            TokenEnd,
+            0,
+            r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{10,}",
+        ),
+        detector(Secret, TokenEnd, 0, r"\bfg-[A-Za-z0-9_\-]{43}"),
+        detector(
+            Secret,
+            None,
+            1,
+            r#"(?i)\b(?:password|passwd|pwd|secret|api[_\-]?key|apikey|access[_\-]?token|auth[_\-]?token|client[_\-]?secret|private[_\-]?key)["']?\s*[:=]\s*["']?([^\s"',;]{4,})"#,
+        ),
+        detector(
+            Email,
+            None,
+            0,
+            r"(?i)\b[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}\b",
+        ),
+        detector(
+            Iban,
+            IbanChecksum,
+            0,
+            r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
+        ),
+        detector(Card, Luhn, 0, r"\b\d(?:[ \-]?\d){12,18}\b"),
+        detector(NationalId, Ssn, 0, r"\b\d{3}-\d{2}-\d{4}\b"),
+        detector(
+            NationalId,
+            Nino,
+            0,
+            r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
+        ),
+        detector(NationalId, Dni, 0, r"\b\d{8}-?[A-HJ-NP-TV-Z]\b"),
+        detector(
+            Phone,
+            PhoneDigits,
+            0,
+            r"\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]?\d{2,4}){1,5}\b",
+        ),
+        detector(
+            Phone,
+            PhoneDigits,
+            0,
+            r"\(\d{3}\) ?\d{3}[ .\-]\d{4}\b|\b\d{3}[.\-]\d{3}[.\-]\d{4}\b|\b0\d{2,4}[ \-]\d{3,4}[ \-]?\d{3,4}\b",
+        ),
+    ]
+});
+
+/// Find and replace PII in `text`.
+pub fn redact(text: &str, config: &PiiConfig) -> Redacted {
+    let findings = find(text, config);
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for f in &findings {
+        out.push_str(&text[last..f.start]);
+        out.push_str(f.kind.placeholder());
+        last = f.end;
+    }
+    out.push_str(&text[last..]);
+    Redacted {
+        text: out,
+        findings,
+    }
+}
+
+/// Find PII without replacing it; non-overlapping, in order of position.
+pub fn find(text: &str, config: &PiiConfig) -> Vec<Finding> {
+    let mut candidates = Vec::new();
+    for d in DETECTORS.iter().filter(|d| config.enabled(d.kind)) {
+        let Some(re) = &d.regex else { continue };
+        for caps in re.captures_iter(text) {
+            let Some(m) = caps.get(d.group) else { continue };
+            if passes(d.check, m.as_str(), text, m.start(), m.end()) {
+                candidates.push(Finding {
+                    kind: d.kind,
+                    start: m.start(),
+                    end: m.end(),
+                });
+            }
+        }
+    }
+    // Earliest first, then longest; drop anything overlapping a kept finding.
+    candidates.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut kept: Vec<Finding> = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        if kept.last().is_none_or(|k| c.start >= k.end) {
+            kept.push(c);
+        }
+    }
+    kept
+}
+
+fn passes(check: Check, m: &str, text: &str, start: usize, end: usize) -> bool {
+    let before = text[..start].chars().next_back();
+    let after = text[end..].chars().next();
+    let digit_adjacent =
+        before.is_some_and(|c| c.is_ascii_digit()) || after.is_some_and(|c| c.is_ascii_digit());
+    match check {
+        Check::None => true,
+        Check::TokenEnd => {
+            !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        }
+        Check::Luhn => !digit_adjacent && luhn(m),
+        Check::IbanChecksum => iban_valid(m),
+        Check::Ssn => ssn_valid(m),
+        Check::Nino => nino_valid(m),
+        Check::Dni => dni_valid(m),
+        Check::PhoneDigits => {
+            let digits = m.chars().filter(char::is_ascii_digit).count();
+            !digit_adjacent && (8..=15).contains(&digits)
+        }
+    }
+}
+
+fn luhn(number: &str) -> bool {
+    let digits: Vec<u32> = number.chars().filter_map(|c| c.to_digit(10)).collect();
+    if !(13..=19).contains(&digits.len()) || digits.iter().all(|d| *d == digits[0]) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 {
+                    d * 2 - 9
+                } else {
+                    d * 2
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// IBAN lengths per country (SWIFT registry); an IBAN from a country not listed is not
+/// accepted, which keeps random upper-case codes out.
+const IBAN_LENGTHS: &[(&str, usize)] = &[
+    ("AD", 24),
+    ("AE", 23),
+    ("AL", 28),
+    ("AT", 20),
+    ("AZ", 28),
+    ("BA", 20),
+    ("BE", 16),
+    ("BG", 22),
+    ("BH", 22),
+    ("BR", 29),
+    ("CH", 21),
+    ("CR", 22),
+    ("CY", 28),
+    ("CZ", 24),
+    ("DE", 22),
+    ("DK", 18),
+    ("DO", 28),
+    ("EE", 20),
+    ("EG", 29),
+    ("ES", 24),
+    ("FI", 18),
+    ("FO", 18),
+    ("FR", 27),
+    ("GB", 22),
+    ("GE", 22),
+    ("GI", 23),
+    ("GL", 18),
+    ("GR", 27),
+    ("GT", 28),
+    ("HR", 21),
+    ("HU", 28),
+    ("IE", 22),
+    ("IL", 23),
+    ("IS", 26),
+    ("IT", 27),
+    ("JO", 30),
+    ("KW", 30),
+    ("KZ", 20),
+    ("LB", 28),
+    ("LI", 21),
+    ("LT", 20),
+    ("LU", 20),
+    ("LV", 21),
+    ("MC", 27),
+    ("MD", 24),
+    ("ME", 22),
+    ("MK", 19),
+    ("MR", 27),
+    ("MT", 31),
+    ("MU", 30),
+    ("NL", 18),
+    ("NO", 15),
+    ("PK", 24),
+    ("PL", 28),
+    ("PS", 29),
+    ("PT", 25),
+    ("QA", 29),
+    ("RO", 24),
+    ("RS", 22),
+    ("SA", 24),
+    ("SE", 24),
+    ("SI", 19),
+    ("SK", 24),
+    ("SM", 27),
+    ("TN", 24),
+    ("TR", 26),
+    ("UA", 29),
+    ("VG", 24),
+    ("XK", 20),
+];
+
+fn iban_valid(m: &str) -> bool {
+    let compact: String = m.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(expected) = IBAN_LENGTHS
+        .iter()
+        .find(|(cc, _)| compact.starts_with(cc))
+        .map(|(_, l)| *l)
+    else {
+        return false;
+    };
+    if compact.len() != expected {
+        return false;
+    }
+    let rearranged = compact[4..].chars().chain(compact[..4].chars());
+    let mut remainder: u32 = 0;
+    for c in rearranged {
+        let Some(value) = c.to_digit(36) else {
+            return false;
+        };
+        remainder = if value >= 10 {
+            (remainder * 100 + value) % 97
+        } else {
+            (remainder * 10 + value) % 97
+        };
+    }
+    remainder == 1
+}
+
+fn ssn_valid(m: &str) -> bool {
+    let mut parts = m.split('-').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (area, group, serial) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+}
+
+fn nino_valid(m: &str) -> bool {
+    let prefix: String = m.chars().take(2).collect();
+    !matches!(
+        prefix.as_str(),
+        "BG" | "GB" | "NK" | "KN" | "TN" | "NT" | "ZZ"
+    )
+}
+
+fn dni_valid(m: &str) -> bool {
+    const LETTERS: &[u8] = b"TRWAGMYFPDXBNJZSQVHLCKE";
+    let number: u32 = m
+        .chars()
+        .take(8)
+        .collect::<String>()
+        .parse()
+        .unwrap_or(u32::MAX);
+    let letter = m.chars().last().map(|c| c as u32 as u8);
+    number != u32::MAX && letter == LETTERS.get((number % 23) as usize).copied()
+}
+
+/// Redacts a stream of text deltas (model output) without ever emitting part of a match.
+///
+/// Text is held back until it cannot be the start of PII: the last `holdback` bytes
+/// (64 by default) plus the rest of any unbroken token they start in (a JWT is longer
+/// than 64 characters), and everything from an unterminated `-----BEGIN … PRIVATE KEY`.
+/// The hold is capped at `max_hold` bytes (16 KiB by default) so a stream with no
+/// whitespace cannot grow it without bound; past the cap text is redacted and released.
+#[derive(Debug, Clone)]
+pub struct StreamRedactor {
+    config: PiiConfig,
+    pending: String,
+    holdback: usize,
+    max_hold: usize,
+}
+
+impl StreamRedactor {
+    /// A redactor with the default hold-back of 64 bytes.
+    pub fn new(config: PiiConfig) -> Self {
+        Self::with_holdback(config, 64)
+    }
+
+    /// A redactor that holds back at least `holdback` bytes.
+    pub fn with_holdback(config: PiiConfig, holdback: usize) -> Self {
+        Self {
+            config,
+            pending: String::new(),
+            holdback,
+            max_hold: 16 * 1024,
+        }
+    }
+
+    /// Add a delta; returns the redacted text that is now safe to send (may be empty).
+    pub fn push(&mut self, delta: &str) -> String {
+        self.pending.push_str(delta);
+        let cut = self.safe_cut();
+        if cut == 0 {
+            return String::new();
+        }
+        let rest = self.pending.split_off(cut);
+        let ready = std::mem::replace(&mut self.pending, rest);
+        redact(&ready, &self.config).text
+    }
+
+    /// End of stream: redact and return everything still held.
+    pub fn finish(self) -> String {
+        redact(&self.pending, &self.config).text
+    }
+
+    /// The text currently held back, unredacted (for tests and metrics).
+    pub fn held(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn safe_cut(&self) -> usize {
+        let text = self.pending.as_str();
+        let mut cut = floor_char_boundary(text, text.len().saturating_sub(self.holdback));
+        // Back up to the start of the token the cut falls in.
+        while cut > 0 && !text[..cut].ends_with(char::is_whitespace) {
+            cut = floor_char_boundary(text, cut - 1);
+        }
+        // Never split a finding (a multi-word match like a spaced card number).
+        for f in find(text, &self.config) {
+            if f.start < cut && f.end > cut {
+                cut = f.start;
+            }
+        }
+        if let Some(begin) = text.rfind("-----BEGIN") {
+            let tail = &text[begin..];
+            let complete = tail
+                .find("-----END")
+                .is_some_and(|e| tail[e..].contains("KEY-----"));
+            if !complete {
+                cut = cut.min(begin);
+            }
+        }
+        if text.len() - cut > self.max_hold {
+            cut = floor_char_boundary(text, text.len() - self.max_hold);
+        }
+        cut
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redacted(text: &str) -> String {
+        redact(text, &PiiConfig::default()).text
+    }
+
+    #[test]
+    fn all_patterns_compile() {
+        assert!(DETECTORS.iter().all(|d| d.regex.is_some()));
+    }
+
+    #[test]
+    fn redacts_each_kind() {
+        let fg_key = format!("fg-{}", "A".repeat(21) + "b_c-" + &"9".repeat(18));
+        let cases = [
+            ("mail jane.doe+tag@example.co.uk now", "mail [EMAIL] now"),
+            ("call +44 20 7946 0958 today", "call [PHONE] today"),
+            ("call +1 (415) 555-2671", "call [PHONE]"),
+            ("US (415) 555-2671 or 415-555-2671", "US [PHONE] or [PHONE]"),
+            ("card 4111 1111 1111 1111 exp", "card [CARD] exp"),
+            ("card 5500-0000-0000-0004.", "card [CARD]."),
+            ("iban GB82 WEST 1234 5698 7654 32 ok", "iban [IBAN] ok"),
+            ("iban DE89370400440532013000", "iban [IBAN]"),
+            ("ssn 123-45-6789", "ssn [NATIONAL_ID]"),
+            ("nino AB 12 34 56 C", "nino [NATIONAL_ID]"),
+            ("dni 12345678Z", "dni [NATIONAL_ID]"),
+            ("aws AKIAIOSFODNN7EXAMPLE", "aws [SECRET]"),
+            ("gh ghp_abcdefghijklmnopqrstuvwxyz0123456789", "gh [SECRET]"),
+            ("pat github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "pat [SECRET]"),
+            ("key sk-proj-abcdefghijklmnopqrstuvwx1234", "key [SECRET]"),
+            ("slack xoxb-123456789012-abcdefghij", "slack [SECRET]"),
+            ("g AIzaSyA-1234567890abcdefghijklmnopqrstu", "g [SECRET]"),
+            ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "jwt [SECRET]"),
+            ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY----- done", "[SECRET] done"),
+            (&format!("use {fg_key}"), "use [SECRET]"),
+            ("password=hunter22 and api_key: 'abcd1234'", "password=[SECRET] and api_key: '[SECRET]'"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(redacted(input), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn leaves_look_alikes_alone() {
+        let cases = [
+            "In 2024 we shipped 1500 units.",
+            "Order 4111 1111 1111 1112 failed", // Luhn fails
+            "ssn 666-12-3456 and 900-12-3456",  // never issued
+            "ssn 123-00-6789",                  // group 00
+            "GB82 WEST 1234 5698 7654 33",      // mod-97 fails
+            "Timestamp 1700000000123 ms",
+            "version 1.2.3-4, id 12345678",
+            "sk-AIB-SECRET-9F2D is a test string",
+            "nino BG 12 34 56 C",
+            "dni 12345678A", // wrong check letter
+            "fg-short",
+        ];
+        for input in cases {
+            assert_eq!(redacted(input), input, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn findings_point_into_the_original() {
+        let text = "a@b.io and 4111111111111111";
+        let r = redact(text, &PiiConfig::default());
+        let spans: Vec<_> = r
+            .findings
+            .iter()
+            .map(|f| (f.kind, &text[f.start..f.end]))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (PiiKind::Email, "a@b.io"),
+                (PiiKind::Card, "4111111111111111")
+            ]
+        );
+    }
+
+    #[test]
+    fn config_switches_kinds_off_and_refuses_unknown_fields() {
+        let config: PiiConfig = serde_json::from_str(r#"{"email": false}"#).unwrap();
+        assert!(config.phone && !config.email);
+        assert_eq!(
+            redact("a@b.io 4111111111111111", &config).text,
+            "a@b.io [CARD]"
+        );
+        assert!(serde_json::from_str::<PiiConfig>(r#"{"emails": true}"#).is_err());
+        assert_eq!(
+            serde_json::from_str::<PiiConfig>("{}").unwrap(),
+            PiiConfig::default()
+        );
+    }
+
+    #[test]
+    fn stream_output_equals_one_shot_for_every_chunk_size() {
+        let text = "Contact jane@example.com or +44 20 7946 0958. Card 4111 1111 1111 1111, \
+                    token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U \
+                    key:\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n\
+                    and ünïcödé text with password=s3cret! at the end";
+        let expected = redacted(text);
+        let chars: Vec<char> = text.chars().collect();
+        for size in [1, 2, 3, 5, 7, 13, 64, 1000] {
+            let mut r = StreamRedactor::new(PiiConfig::default());
+            let mut out = String::new();
+            for chunk in chars.chunks(size) {
+                let delta: String = chunk.iter().collect();
+                out.push_str(&r.push(&delta));
+                assert!(r.held() <= 16 * 1024 + delta.len());
+            }
+            out.push_str(&r.finish());
+            assert_eq!(out, expected, "chunk size {size}");
+        }
+    }
+
+    #[test]
+    fn stream_releases_plain_text_before_the_end() {
+        let mut r = StreamRedactor::new(PiiConfig::default());
+        let long = "word ".repeat(40);
+        let out = r.push(&long);
+        assert!(!out.is_empty());
+        assert!(r.held() <= 64 + 5);
+    }
+}
