@@ -288,6 +288,45 @@ impl Admission {
         })
     }
 
+    /// How much of what the key may spend at once this request reserves (0 when the key
+    /// has no token limit): requests that always ask for the most look like cost abuse.
+    pub fn cost_fraction(&self, caller: &Caller, tokens: f64) -> f32 {
+        let Some(key) = caller.record() else {
+            return 0.0;
+        };
+        let tpm = key
+            .limits
+            .tokens_per_minute
+            .unwrap_or(self.config.key_tokens_per_minute);
+        Quota::per_minute(tpm, self.config.burst_seconds)
+            .map_or(0.0, |q| (tokens / q.burst).min(1.0) as f32)
+    }
+
+    /// The stricter limit for a throttled abuse cluster (all its keys together).
+    pub async fn throttle(&self, cluster: &str) -> Result<(), GatewayError> {
+        let rpm = self.config.abuse_throttle_requests_per_minute;
+        let Some(quota) = Quota::per_minute(rpm, self.config.burst_seconds) else {
+            return Ok(());
+        };
+        let charge = Charge {
+            bucket: format!("abuse:{cluster}:req"),
+            quota,
+            amount: 1.0,
+        };
+        match self.limiter.acquire(&[charge]).await {
+            Ok(Verdict::Limited { retry_after, .. }) => Err(GatewayError::AbuseThrottled(format!(
+                "{cluster}, limited to {rpm} requests per minute; retry after {:.0} s",
+                retry_after.min(3600.0)
+            ))),
+            Ok(Verdict::Admitted(_)) => Ok(()),
+            Err(e) if self.fail_open => {
+                tracing::warn!(error = %e, "rate limiter unavailable; not throttling (fail-open)");
+                Ok(())
+            }
+            Err(LimiterError::Unavailable(why)) => Err(GatewayError::LimiterUnavailable(why)),
+        }
+    }
+
     fn take_slot(&self, caller: &Caller) -> Result<Option<OwnedSemaphorePermit>, GatewayError> {
         let Some(key) = caller.record() else {
             return Ok(None);

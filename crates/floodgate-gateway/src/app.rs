@@ -11,7 +11,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::error::GatewayError;
-use crate::routes::{completions, health, models};
+use crate::routes::{completions, health, models, moderations};
 use crate::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -20,6 +20,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(completions::chat))
         .route("/v1/completions", post(completions::completions))
         .route("/v1/models", get(models::list))
+        .route("/v1/moderations", post(moderations::moderate))
         .route(
             "/admin/keys",
             get(crate::admin::list_keys).post(crate::admin::create_key),

@@ -25,6 +25,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub auth: AuthConfig,
     pub ratelimit: RateLimitConfig,
+    pub guard: GuardConfig,
+    pub abuse: floodgate_guard::cluster::ClusterConfig,
     pub model: Vec<ModelConfig>,
 }
 
@@ -156,6 +158,9 @@ pub struct RateLimitConfig {
     /// Peers (CIDRs or addresses) whose `X-Forwarded-For` is believed; the client IP is
     /// the right-most address not in this list.
     pub trusted_proxies: Vec<String>,
+    /// Requests per minute a throttled abuse cluster (see `[abuse]`) may make, all its
+    /// keys together.
+    pub abuse_throttle_requests_per_minute: f64,
 }
 
 impl Default for RateLimitConfig {
@@ -175,6 +180,52 @@ impl Default for RateLimitConfig {
             tenant_requests_per_minute: 6000.0,
             tenant_tokens_per_minute: 4_000_000.0,
             trusted_proxies: Vec::new(),
+            abuse_throttle_requests_per_minute: 6.0,
+        }
+    }
+}
+
+/// Stages 4 and 8: input and output guards, and `/v1/moderations`. Policies are
+/// `allow`, `flag` (serve, mark and count) or `block`; a model may override them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardConfig {
+    /// What to do with a prompt whose injection score reaches `injection_threshold`.
+    pub input_policy: String,
+    pub injection_threshold: f32,
+    /// Redact PII (emails, phones, cards, IBANs, national ids, secrets) in user text
+    /// before it reaches the model.
+    pub redact_input_pii: bool,
+    /// What to do with an answer whose toxicity reaches `toxicity_threshold`.
+    pub output_policy: String,
+    pub toxicity_threshold: f32,
+    /// Redact PII in generated text.
+    pub redact_output_pii: bool,
+    /// A moderation category is flagged at this score (`prompt_injection` uses
+    /// `injection_threshold`).
+    pub moderation_threshold: f32,
+    /// A stream is screened over its most recent this-many bytes of text…
+    pub stream_window_chars: usize,
+    /// …each time this many new bytes have been released.
+    pub stream_check_chars: usize,
+    /// Directory of trained guard classifiers (`floodgate guard train`); empty =
+    /// `guard/` in the model home. Without them the rule layers work alone.
+    pub classifier_dir: String,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        Self {
+            input_policy: "block".into(),
+            injection_threshold: 0.5,
+            redact_input_pii: false,
+            output_policy: "block".into(),
+            toxicity_threshold: 0.5,
+            redact_output_pii: true,
+            moderation_threshold: 0.5,
+            stream_window_chars: 512,
+            stream_check_chars: 32,
+            classifier_dir: String::new(),
         }
     }
 }
@@ -222,6 +273,18 @@ pub struct ModelConfig {
     pub threads: Option<u32>,
     #[serde(default)]
     pub gpu_layers: u32,
+    /// Overrides `guard.input_policy` for this model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_policy: Option<String>,
+    /// Overrides `guard.output_policy` for this model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_policy: Option<String>,
+    /// Overrides `guard.redact_input_pii` for this model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redact_input_pii: Option<bool>,
+    /// Overrides `guard.redact_output_pii` for this model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redact_output_pii: Option<bool>,
     /// Price of 1k prompt tokens in US dollars (cost accounting and cost limits).
     #[serde(default)]
     pub usd_per_1k_prompt_tokens: f64,
@@ -277,6 +340,10 @@ impl ModelConfig {
             max_queue: defaults::max_queue(),
             threads: None,
             gpu_layers: 0,
+            input_policy: None,
+            output_policy: None,
+            redact_input_pii: None,
+            redact_output_pii: None,
             usd_per_1k_prompt_tokens: 0.0,
             usd_per_1k_completion_tokens: 0.0,
         }
@@ -338,6 +405,8 @@ impl Config {
                 "limits" => config.limits = section(&key, value, &mut errors),
                 "auth" => config.auth = section(&key, value, &mut errors),
                 "ratelimit" => config.ratelimit = section(&key, value, &mut errors),
+                "guard" => config.guard = section(&key, value, &mut errors),
+                "abuse" => config.abuse = section(&key, value, &mut errors),
                 "model" => match value {
                     toml::Value::Array(items) => {
                         for (i, item) in items.into_iter().enumerate() {
@@ -351,7 +420,7 @@ impl Config {
                     _ => errors.push("model: expected an array of tables ([[model]])".into()),
                 },
                 other => errors.push(format!(
-                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, model)"
+                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, guard, abuse, model)"
                 )),
             }
         }
@@ -434,6 +503,35 @@ impl Config {
                 errors.push(format!("auth.default_scopes[{i}]: unknown scope `{s}`"));
             }
         }
+        let g = &self.guard;
+        for (name, v) in [
+            ("input_policy", &g.input_policy),
+            ("output_policy", &g.output_policy),
+        ] {
+            if crate::guard::Policy::parse(v).is_none() {
+                errors.push(format!(
+                    "guard.{name}: `{v}` must be `allow`, `flag` or `block`"
+                ));
+            }
+        }
+        for (name, v) in [
+            ("injection_threshold", g.injection_threshold),
+            ("toxicity_threshold", g.toxicity_threshold),
+            ("moderation_threshold", g.moderation_threshold),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                errors.push(format!("guard.{name}: must be between 0 and 1"));
+            }
+        }
+        if g.stream_window_chars < 16 || g.stream_check_chars == 0 {
+            errors.push(
+                "guard.stream_window_chars: must be at least 16 (and stream_check_chars at least 1)"
+                    .into(),
+            );
+        }
+        if self.ratelimit.abuse_throttle_requests_per_minute <= 0.0 {
+            errors.push("ratelimit.abuse_throttle_requests_per_minute: must be positive".into());
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, m) in self.model.iter().enumerate() {
             let at = format!("model[{i}]");
@@ -484,6 +582,18 @@ impl Config {
             }
             if m.kv_cache_tokens < 64 {
                 errors.push(format!("{at}.kv_cache_tokens: must be at least 64"));
+            }
+            for (name, v) in [
+                ("input_policy", &m.input_policy),
+                ("output_policy", &m.output_policy),
+            ] {
+                if let Some(v) = v {
+                    if crate::guard::Policy::parse(v).is_none() {
+                        errors.push(format!(
+                            "{at}.{name}: `{v}` must be `allow`, `flag` or `block`"
+                        ));
+                    }
+                }
             }
             for (name, v) in [
                 ("usd_per_1k_prompt_tokens", m.usd_per_1k_prompt_tokens),
@@ -763,6 +873,10 @@ mod tests {
             "model.context_length",
             "model.threads",
             "auth.required",
+            "model.input_policy",
+            "model.output_policy",
+            "model.redact_input_pii",
+            "model.redact_output_pii",
         ] {
             assert!(
                 doc.contains(&format!("`{optional}`")),

@@ -53,6 +53,16 @@ pub enum GatewayError {
     ConcurrencyLimited(u32),
     #[error("The rate limiter is unavailable ({0}); retry shortly.")]
     LimiterUnavailable(String),
+    #[error("The prompt was blocked by the input guard as a likely prompt injection (score {score:.2}; {rules}).")]
+    PromptBlocked { score: f32, rules: String },
+    #[error(
+        "Requests like this one are blocked: they belong to coordinated abusive traffic ({0})."
+    )]
+    AbuseBlocked(String),
+    #[error(
+        "Requests like this one are throttled: they belong to coordinated abusive traffic ({0})."
+    )]
+    AbuseThrottled(String),
     #[error("No such {what}: `{id}`.")]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
@@ -79,7 +89,9 @@ impl GatewayError {
                 StatusCode::NOT_FOUND
             }
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::AbuseBlocked(_) => StatusCode::FORBIDDEN,
+            Self::PromptBlocked { .. } => StatusCode::BAD_REQUEST,
+            Self::AbuseThrottled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::RateLimited { .. } | Self::ConcurrencyLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::LimiterUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -124,6 +136,9 @@ impl GatewayError {
             Self::ConcurrencyLimited(_) => "concurrency_limit_exceeded",
             Self::LimiterUnavailable(_) => "rate_limiter_unavailable",
             Self::NotFound { .. } => "not_found",
+            Self::PromptBlocked { .. } => "prompt_blocked",
+            Self::AbuseBlocked(_) => "abuse_blocked",
+            Self::AbuseThrottled(_) => "abuse_throttled",
             Self::Internal(_) => "internal_error",
         }
     }

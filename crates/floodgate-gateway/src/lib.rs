@@ -17,6 +17,7 @@ pub mod backend;
 pub mod config;
 pub mod edge;
 pub mod error;
+pub mod guard;
 pub mod limits;
 pub mod registry;
 pub mod routes;
@@ -36,4 +37,5 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub auth: Arc<auth::Auth>,
     pub admission: Arc<admission::Admission>,
+    pub guard: Arc<guard::Guard>,
 }

@@ -183,12 +183,14 @@ pub async fn serve(
         required: config.auth_required(),
     };
     let admission = crate::admission::Admission::from_config(&config.ratelimit)?;
+    let guard = crate::guard::Guard::new(&config, None)?;
     let state = AppState {
         config: Arc::clone(&config),
         registry: Arc::clone(&registry),
         metrics: crate::telemetry::recorder(),
         auth: Arc::new(auth),
         admission: Arc::new(admission),
+        guard: Arc::new(guard),
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;

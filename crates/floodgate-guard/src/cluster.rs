@@ -19,10 +19,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// What to do with a request that belongs to a tripped cluster or an abusive key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClusterAction {
     /// Slow the caller down (the gateway applies a stricter rate limit).
@@ -32,7 +32,7 @@ pub enum ClusterAction {
 }
 
 /// Settings for [`ClusterDetector`]; every field has a default.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     /// Length of the sliding window, and how long a tripped cluster stays tripped.

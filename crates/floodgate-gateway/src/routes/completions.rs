@@ -5,6 +5,7 @@
 //! as the client goes away, because dropping the SSE body drops the engine receiver.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
@@ -22,6 +23,7 @@ use crate::auth::{Caller, ClientIp, Scope};
 use crate::backend::Generation;
 use crate::edge::ValidJson;
 use crate::error::GatewayError;
+use crate::guard::{Guard, OutputScreen};
 use crate::telemetry::GenerationTimer;
 use crate::validate::{self, ValidRequest};
 use crate::AppState;
@@ -80,6 +82,7 @@ async fn run(
     api: Api,
 ) -> Result<Response, GatewayError> {
     let started = Instant::now();
+    let mut req = req;
     let backend = state.registry.get(&req.model)?;
     let price = state
         .config
@@ -90,11 +93,16 @@ async fn run(
             (m.usd_per_1k_prompt_tokens, m.usd_per_1k_completion_tokens)
         });
     let prompt_estimate = estimate_prompt_tokens(&req.prompt);
+    // A request can never use more than the model's context, whatever it asks for
+    // (asking for more is the engine's 400, not a rate limit).
+    let context = f64::from(backend.info().context_length.max(1));
+    let prompt_estimate = prompt_estimate.min(context);
     let max_tokens = f64::from(
         req.params
             .max_tokens
             .unwrap_or(state.config.limits.default_max_tokens),
-    );
+    )
+    .min(context - prompt_estimate);
     let mut permit = state
         .admission
         .admit(
@@ -106,6 +114,39 @@ async fn run(
             },
         )
         .await?;
+    // Stage 4: the input guard, then the abuse-cluster check on what it normalised.
+    let model_config = state.config.model.iter().find(|m| m.name == req.model);
+    let (input, normalized) = match state.guard.check_input(&mut req.prompt, model_config) {
+        Ok(x) => x,
+        Err(e) => {
+            permit.used(0, 0.0);
+            return Err(e);
+        }
+    };
+    let fraction = state
+        .admission
+        .cost_fraction(caller, prompt_estimate + max_tokens);
+    let cluster = state
+        .guard
+        .check_cluster(caller.key_id(), ip.0, &normalized, fraction)
+        .inspect_err(|_| permit.used(0, 0.0))?;
+    if let Some(cluster) = cluster {
+        if let Err(e) = state.admission.throttle(&cluster).await {
+            permit.used(0, 0.0);
+            return Err(e);
+        }
+    }
+    let mut guard_notes = Vec::new();
+    if input.flagged {
+        guard_notes.push("input-flagged");
+    }
+    if input.redacted > 0 {
+        guard_notes.push("input-redacted");
+    }
+    let output = Output {
+        guard: Arc::clone(&state.guard),
+        model: model_config.cloned(),
+    };
     let generation = backend
         .generate(
             &req.prompt,
@@ -155,17 +196,30 @@ async fn run(
     let headers = std::mem::take(&mut permit.headers);
     let settle = Settle { permit, price };
     let mut response = if req.stream {
-        stream_response(meta, generation, timer, settle).into_response()
+        stream_response(meta, generation, timer, settle, output).into_response()
     } else {
-        collect_response(meta, generation, timer, settle).await?
+        let (response, notes) = collect_response(meta, generation, timer, settle, output).await?;
+        guard_notes.extend(notes);
+        response
     };
     for (n, v) in headers {
         response.headers_mut().insert(n, v);
+    }
+    if !guard_notes.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&guard_notes.join(",")) {
+            response.headers_mut().insert("x-floodgate-guard", v);
+        }
     }
     if let Ok(v) = HeaderValue::from_str(&req.model) {
         response.headers_mut().insert("x-floodgate-model", v);
     }
     Ok(response)
+}
+
+/// Stage 8's inputs: the guard and the model's policy overrides.
+struct Output {
+    guard: Arc<Guard>,
+    model: Option<crate::config::ModelConfig>,
 }
 
 /// The admission permit and the prices to settle it with once usage is known.
@@ -240,8 +294,10 @@ async fn collect_response(
     mut generation: Generation,
     mut timer: GenerationTimer,
     mut settle: Settle,
-) -> Result<Response, GatewayError> {
+    output: Output,
+) -> Result<(Response, Vec<&'static str>), GatewayError> {
     let mut text = generation.prompt_text.take().unwrap_or_default();
+    let echo_len = text.len();
     let mut logprobs = Vec::new();
     let finish = loop {
         match generation.events.recv().await {
@@ -263,7 +319,36 @@ async fn collect_response(
     settle.finished(finish.prompt_tokens, finish.completion_tokens);
     let usage = p::Usage::new(finish.prompt_tokens, finish.completion_tokens)
         .with_cached(finish.cached_prompt_tokens);
-    let reason = finish_reason(finish.reason);
+    let mut reason = finish_reason(finish.reason);
+    // Stage 8: the whole answer is screened before the client sees any of it.
+    let mut notes = Vec::new();
+    let prompt_len = if meta.api == Api::Text { echo_len } else { 0 };
+    let decision = output
+        .guard
+        .check_output(&text[prompt_len..], output.model.as_ref());
+    if decision.flagged {
+        notes.push(if decision.text.is_some() {
+            "output-flagged"
+        } else {
+            "output-blocked"
+        });
+    }
+    match decision.text {
+        Some(t) => {
+            if decision.redacted > 0 {
+                notes.push("output-redacted");
+                // Token log-probabilities would spell out what was redacted.
+                logprobs.clear();
+            }
+            text.truncate(prompt_len);
+            text.push_str(&t);
+        }
+        None => {
+            text.truncate(prompt_len);
+            logprobs.clear();
+            reason = p::FinishReason::ContentFilter;
+        }
+    }
     let body = match meta.api {
         Api::Chat => serde_json::to_value(p::ChatCompletion {
             id: meta.id,
@@ -310,7 +395,7 @@ async fn collect_response(
         }
     }
     .map_err(|e| GatewayError::Internal(e.to_string()))?;
-    Ok(Json(body).into_response())
+    Ok((Json(body).into_response(), notes))
 }
 
 struct StreamState {
@@ -318,6 +403,7 @@ struct StreamState {
     generation: Generation,
     timer: GenerationTimer,
     settle: Settle,
+    screen: OutputScreen,
     /// Events still to send before reading the engine again.
     queue: std::collections::VecDeque<SseEvent>,
     started: bool,
@@ -407,36 +493,68 @@ impl StreamState {
         }
     }
 
+    fn push_text(&mut self, text: String, logprobs: &[EngineLogprob]) {
+        let ev = match self.meta.api {
+            Api::Chat => {
+                let lps = self
+                    .meta
+                    .top_logprobs
+                    .map(|_| logprobs.iter().map(chat_logprob).collect());
+                self.chat_chunk(
+                    p::ChunkDelta {
+                        role: None,
+                        content: Some(text),
+                    },
+                    None,
+                    lps,
+                )
+            }
+            Api::Text => self.text_chunk(text, None, logprobs),
+        };
+        self.queue.push_back(ev);
+    }
+
+    /// The output guard cut the stream: one error event, then the end (dropping the
+    /// generation stops the engine).
+    fn output_blocked(&mut self, score: f32) {
+        tracing::warn!(score, "stream cut by the output guard");
+        let body = p::ErrorBody::new(
+            format!("The response was stopped by the output guard (toxicity score {score:.2})."),
+            "content_filter",
+            None,
+            Some("output_blocked".into()),
+        );
+        self.queue.push_back(json_event(&body));
+        self.done = true;
+    }
+
     /// Turns the next engine event into zero or more SSE events.
     fn on_event(&mut self, event: Option<Event>) {
         match event {
             Some(Event::Token(t)) => {
                 self.timer.token();
-                if t.text.is_empty() && t.logprobs.is_empty() {
+                // Stage 8: redact and screen before anything leaves.
+                let text = self.screen.push(&t.text);
+                if let Err(b) = self.screen.check(false) {
+                    self.output_blocked(b.score);
                     return;
                 }
-                let ev = match self.meta.api {
-                    Api::Chat => {
-                        let lps = self
-                            .meta
-                            .top_logprobs
-                            .map(|_| t.logprobs.iter().map(chat_logprob).collect());
-                        self.chat_chunk(
-                            p::ChunkDelta {
-                                role: None,
-                                content: Some(t.text),
-                            },
-                            None,
-                            lps,
-                        )
-                    }
-                    Api::Text => self.text_chunk(t.text, None, &t.logprobs),
-                };
-                self.queue.push_back(ev);
+                if text.is_empty() && t.logprobs.is_empty() {
+                    return;
+                }
+                self.push_text(text, &t.logprobs);
             }
             Some(Event::Finished(f)) => {
                 self.timer.finish(f.prompt_tokens, f.completion_tokens);
                 self.settle.finished(f.prompt_tokens, f.completion_tokens);
+                match self.screen.finish() {
+                    Ok(rest) if !rest.is_empty() => self.push_text(rest, &[]),
+                    Ok(_) => {}
+                    Err(b) => {
+                        self.output_blocked(b.score);
+                        return;
+                    }
+                }
                 let reason = Some(finish_reason(f.reason));
                 let ev = match self.meta.api {
                     Api::Chat => self.chat_chunk(p::ChunkDelta::default(), reason, None),
@@ -471,6 +589,7 @@ fn stream_response(
     mut generation: Generation,
     timer: GenerationTimer,
     settle: Settle,
+    output: Output,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let echo = generation.prompt_text.take();
     let mut state = StreamState {
@@ -478,6 +597,7 @@ fn stream_response(
         generation,
         timer,
         settle,
+        screen: output.guard.output_screen(output.model.as_ref()),
         queue: Default::default(),
         started: false,
         done: false,

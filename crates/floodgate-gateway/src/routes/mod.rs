@@ -3,3 +3,4 @@
 pub mod completions;
 pub mod health;
 pub mod models;
+pub mod moderations;
