@@ -38,6 +38,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .layer(middleware::from_fn(method_not_allowed))
         .layer(middleware::from_fn_with_state(state.clone(), record))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::edge::header_limit,
+        ))
         .layer(middleware::from_fn(crate::edge::request_id))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         .with_state(state)

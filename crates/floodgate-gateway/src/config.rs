@@ -78,6 +78,8 @@ impl Default for ModelsConfig {
 pub struct LimitsConfig {
     /// Largest request body accepted (bytes); larger gets 413.
     pub max_body_bytes: usize,
+    /// Largest total size of a request's headers (bytes); larger gets 431.
+    pub max_header_bytes: usize,
     /// A body not fully received within this many seconds gets 408 (slow-body clients).
     pub body_read_timeout_seconds: u64,
     /// Completion length when the client gives no `max_tokens` (capped by the context).
@@ -94,6 +96,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 4 * 1024 * 1024,
+            max_header_bytes: 32 * 1024,
             body_read_timeout_seconds: 30,
             default_max_tokens: 1024,
             max_stop_sequences: 4,
@@ -453,6 +456,9 @@ impl Config {
         }
         if self.limits.max_body_bytes < 1024 {
             errors.push("limits.max_body_bytes: must be at least 1024".into());
+        }
+        if self.limits.max_header_bytes < 1024 {
+            errors.push("limits.max_header_bytes: must be at least 1024".into());
         }
         if self.limits.body_read_timeout_seconds == 0 {
             errors.push("limits.body_read_timeout_seconds: must be at least 1".into());

@@ -142,6 +142,29 @@ fn data_error(path: &str, message: &str) -> GatewayError {
     }
 }
 
+/// Refuses requests whose headers together exceed `limits.max_header_bytes` with 431 in
+/// OpenAI's format. (hyper's own, larger buffer limit still closes the connection on
+/// anything bigger than it can parse.)
+pub async fn header_limit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
+    let limit = state.config.limits.max_header_bytes;
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    if size > limit {
+        return axum::response::IntoResponse::into_response(GatewayError::HeadersTooLarge {
+            size,
+            limit,
+        });
+    }
+    next.run(req).await
+}
+
 /// The id a request is known by in logs, headers and (later) decision records.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);

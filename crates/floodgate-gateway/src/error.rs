@@ -21,6 +21,8 @@ pub enum GatewayError {
     InvalidUtf8,
     #[error("The request body is {size} bytes; the limit is {limit} bytes.")]
     PayloadTooLarge { size: u64, limit: usize },
+    #[error("The request headers are {size} bytes; the limit is {limit} bytes.")]
+    HeadersTooLarge { size: usize, limit: usize },
     #[error("The request body was not received within {0} s.")]
     BodyTimeout(u64),
     #[error("The model `{0}` does not exist or you do not have access to it.")]
@@ -84,6 +86,7 @@ impl GatewayError {
                 StatusCode::BAD_REQUEST
             }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::ModelNotFound(_) | Self::UnknownRoute { .. } | Self::NotFound { .. } => {
                 StatusCode::NOT_FOUND
@@ -122,6 +125,7 @@ impl GatewayError {
             Self::MalformedJson(_) => "invalid_json",
             Self::InvalidUtf8 => "invalid_encoding",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::HeadersTooLarge { .. } => "headers_too_large",
             Self::BodyTimeout(_) => "body_timeout",
             Self::ModelNotFound(_) => "model_not_found",
             Self::ModelLoading(_) => "model_loading",

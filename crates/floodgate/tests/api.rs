@@ -323,12 +323,27 @@ fn post(path: &str, body: &[u8]) -> Vec<u8> {
 
 #[test]
 fn bad_input_gets_the_right_openai_error() {
-    let server = Server::start(&tiny_config(""));
+    // A 1 MiB body limit, so that a 100k-token prompt fits in the body.
+    let server = Server::start_with_env(
+        &tiny_config(""),
+        &[],
+        &[("FLOODGATE_LIMITS__MAX_BODY_BYTES", "1048576")],
+    );
     let ok = r#"{"model":"tiny","messages":[{"role":"user","content":"hi"}]"#;
     let huge = format!(
         r#"{{"model":"tiny","messages":[{{"role":"user","content":"{}"}}]}}"#,
-        "a".repeat(70_000)
+        "a".repeat(1_100_000)
     );
+    let long_prompt = format!(
+        r#"{{"model":"tiny","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        " the".repeat(100_000)
+    );
+    let mut big_headers =
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\n".to_vec();
+    for i in 0..40 {
+        big_headers.extend_from_slice(format!("x-filler-{i}: {}\r\n", "f".repeat(1000)).as_bytes());
+    }
+    big_headers.extend_from_slice(b"content-type: application/json\r\ncontent-length: 2\r\n\r\n{}");
     let deep = format!(
         r#"{{"model":"tiny","messages":[],"metadata":{}}}"#,
         "[".repeat(5000)
@@ -495,6 +510,50 @@ fn bad_input_gets_the_right_openai_error() {
             400,
             "invalid_value",
             Some("prompt"),
+        ),
+        (
+            "100k-token prompt",
+            post("/v1/chat/completions", long_prompt.as_bytes()),
+            400,
+            "context_length_exceeded",
+            Some("messages"),
+        ),
+        (
+            "headers over the limit",
+            big_headers,
+            431,
+            "headers_too_large",
+            None,
+        ),
+        (
+            "NaN is not JSON",
+            post(
+                "/v1/chat/completions",
+                format!("{ok},\"temperature\":NaN}}").as_bytes(),
+            ),
+            400,
+            "invalid_json",
+            None,
+        ),
+        (
+            "raw control character in a string",
+            post(
+                "/v1/chat/completions",
+                b"{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"a\x01b\"}]}",
+            ),
+            400,
+            "invalid_json",
+            None,
+        ),
+        (
+            "negative temperature",
+            post(
+                "/v1/chat/completions",
+                format!("{ok},\"temperature\":-1}}").as_bytes(),
+            ),
+            400,
+            "invalid_value",
+            Some("temperature"),
         ),
         (
             "wrong method",

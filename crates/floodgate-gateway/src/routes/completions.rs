@@ -25,7 +25,7 @@ use crate::edge::ValidJson;
 use crate::error::GatewayError;
 use crate::guard::{Guard, OutputScreen};
 use crate::telemetry::GenerationTimer;
-use crate::validate::{self, ValidRequest};
+use crate::validate::{self, PromptInput, ValidRequest};
 use crate::AppState;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,9 @@ pub async fn completions(
     let valid = validate::completion(req, &state.config.limits)?;
     run(state, &caller, ip, valid, Api::Text).await
 }
+
+/// Prompts estimated above this many tokens are screened on a blocking thread.
+const GUARD_INLINE_TOKENS: f64 = 1024.0;
 
 /// A cheap upper-side guess of the prompt's tokens before the tokenizer has seen it
 /// (about 4 bytes a token for English; the permit settles to the real count).
@@ -116,7 +119,23 @@ async fn run(
         .await?;
     // Stage 4: the input guard, then the abuse-cluster check on what it normalised.
     let model_config = state.config.model.iter().find(|m| m.name == req.model);
-    let (input, normalized) = match state.guard.check_input(&mut req.prompt, model_config) {
+    let screened = if prompt_estimate > GUARD_INLINE_TOKENS {
+        // Long prompts take milliseconds to screen: off the async workers.
+        let guard = Arc::clone(&state.guard);
+        let model = model_config.cloned();
+        let mut prompt = std::mem::replace(&mut req.prompt, PromptInput::Tokens(Vec::new()));
+        let (result, prompt) = tokio::task::spawn_blocking(move || {
+            let r = guard.check_input(&mut prompt, model.as_ref());
+            (r, prompt)
+        })
+        .await
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        req.prompt = prompt;
+        result
+    } else {
+        state.guard.check_input(&mut req.prompt, model_config)
+    };
+    let (input, normalized) = match screened {
         Ok(x) => x,
         Err(e) => {
             permit.used(0, 0.0);

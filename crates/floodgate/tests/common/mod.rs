@@ -96,6 +96,10 @@ impl Server {
     }
 
     pub fn start_with_args(config: &str, args: &[&str]) -> Server {
+        Self::start_with_env(config, args, &[])
+    }
+
+    pub fn start_with_env(config: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("floodgate.toml");
         std::fs::write(&cfg, config).unwrap();
@@ -106,6 +110,7 @@ impl Server {
             .args(args)
             .env("FLOODGATE_HOME", dir.path().join("home"))
             .env("RUST_LOG", "info,llama-cpp-2=warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
