@@ -93,6 +93,11 @@ impl Admission {
         }
     }
 
+    /// The bucket store, for other per-key limits (feedback).
+    pub fn limiter(&self) -> &dyn Limiter {
+        self.limiter.as_ref()
+    }
+
     pub fn backend_name(&self) -> &'static str {
         self.limiter.name()
     }

@@ -21,6 +21,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/completions", post(completions::completions))
         .route("/v1/models", get(models::list))
         .route("/v1/moderations", post(moderations::moderate))
+        .route("/v1/feedback", post(crate::feedback::submit))
+        .route("/admin/feedback", get(crate::feedback::list))
         .route(
             "/admin/keys",
             get(crate::admin::list_keys).post(crate::admin::create_key),

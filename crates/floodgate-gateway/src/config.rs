@@ -27,6 +27,7 @@ pub struct Config {
     pub ratelimit: RateLimitConfig,
     pub guard: GuardConfig,
     pub abuse: floodgate_guard::cluster::ClusterConfig,
+    pub feedback: crate::feedback::FeedbackConfig,
     pub model: Vec<ModelConfig>,
 }
 
@@ -410,6 +411,7 @@ impl Config {
                 "ratelimit" => config.ratelimit = section(&key, value, &mut errors),
                 "guard" => config.guard = section(&key, value, &mut errors),
                 "abuse" => config.abuse = section(&key, value, &mut errors),
+                "feedback" => config.feedback = section(&key, value, &mut errors),
                 "model" => match value {
                     toml::Value::Array(items) => {
                         for (i, item) in items.into_iter().enumerate() {
@@ -423,7 +425,7 @@ impl Config {
                     _ => errors.push("model: expected an array of tables ([[model]])".into()),
                 },
                 other => errors.push(format!(
-                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, guard, abuse, model)"
+                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, guard, abuse, feedback, model)"
                 )),
             }
         }

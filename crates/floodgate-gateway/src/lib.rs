@@ -17,6 +17,7 @@ pub mod backend;
 pub mod config;
 pub mod edge;
 pub mod error;
+pub mod feedback;
 pub mod guard;
 pub mod limits;
 pub mod registry;
@@ -38,4 +39,5 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     pub admission: Arc<admission::Admission>,
     pub guard: Arc<guard::Guard>,
+    pub feedback: Arc<dyn feedback::FeedbackStore>,
 }

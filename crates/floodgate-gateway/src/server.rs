@@ -184,6 +184,9 @@ pub async fn serve(
     };
     let admission = crate::admission::Admission::from_config(&config.ratelimit)?;
     let guard = crate::guard::Guard::new(&config, None)?;
+    let feedback = crate::feedback::SqliteFeedbackStore::open(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
     let state = AppState {
         config: Arc::clone(&config),
         registry: Arc::clone(&registry),
@@ -191,6 +194,7 @@ pub async fn serve(
         auth: Arc::new(auth),
         admission: Arc::new(admission),
         guard: Arc::new(guard),
+        feedback: Arc::new(feedback),
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;

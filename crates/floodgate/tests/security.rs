@@ -460,3 +460,84 @@ fn a_cluster_of_near_duplicate_prompts_from_many_keys_is_blocked_as_a_whole() {
     );
     assert!(server.metric("floodgate_abuse_decisions_total{") >= 1.0);
 }
+
+#[test]
+fn feedback_only_from_the_owner_with_flips_and_campaigns_quarantined() {
+    let server = Server::start(&tiny_config("[auth]\nrequired = true\n"));
+    let keys: Vec<String> = (0..4).map(|_| server.create_key(&[]).0).collect();
+    let (reviewer, _) = server.create_key(&["--scopes", "reviewer"]);
+    // Each key makes one request; its id comes back in x-request-id.
+    let ids: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let r = post(&server, Some(k), &chat_body(1));
+            assert_eq!(r.status(), 200);
+            r.headers()["x-request-id"].to_str().unwrap().to_string()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let send = |key: &str, body: Value| {
+        let r = client()
+            .post(server.url("/v1/feedback"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().unwrap())
+    };
+    // Someone else's request looks unknown.
+    let (status, v) = send(&keys[1], json!({"request_id": ids[0], "rating": 1}));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, v) = send(&keys[0], json!({"request_id": ids[0], "rating": 5}));
+    assert_eq!(
+        (status, v["error"]["param"].as_str()),
+        (400, Some("rating"))
+    );
+    let (status, v) = send(&keys[0], json!({"request_id": ids[0], "rating": 1}));
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["status"], "accepted");
+    assert!(v["weight"].as_f64().unwrap() > 0.0);
+    // The same key flipping its rating is quarantined.
+    let (_, v) = send(&keys[0], json!({"request_id": ids[0], "rating": -1}));
+    assert_eq!(v["status"], "quarantined");
+    assert!(v["reason"].as_str().unwrap().starts_with("flip"), "{v}");
+    // Three keys pushing the same correction (give or take case and punctuation).
+    let pushes = [
+        "The answer is BrandX!",
+        "the answer is brandx",
+        "The answer is: BrandX.",
+    ];
+    let mut last = Value::Null;
+    for (i, text) in pushes.iter().enumerate() {
+        let (status, v) = send(
+            &keys[i + 1],
+            json!({"request_id": ids[i + 1], "rating": -1, "correction": text}),
+        );
+        assert_eq!(status, 201);
+        last = v;
+    }
+    assert_eq!(last["status"], "quarantined");
+    assert!(
+        last["reason"].as_str().unwrap().starts_with("campaign"),
+        "{last}"
+    );
+    // The reviewer's queue holds the flip and all three campaign items.
+    let r = client()
+        .get(server.url("/admin/feedback?status=quarantined"))
+        .bearer_auth(&reviewer)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let q: Value = r.json().unwrap();
+    assert_eq!(q["data"].as_array().unwrap().len(), 4, "{q}");
+    let r = client()
+        .get(server.url("/admin/feedback"))
+        .bearer_auth(&keys[0])
+        .send()
+        .unwrap();
+    assert_eq!(error_code(r), (403, "insufficient_scope".into()));
+}

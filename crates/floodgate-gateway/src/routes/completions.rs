@@ -21,7 +21,7 @@ use futures::Stream;
 use crate::admission::{Ask, Permit};
 use crate::auth::{Caller, ClientIp, Scope};
 use crate::backend::Generation;
-use crate::edge::ValidJson;
+use crate::edge::{RequestId, ValidJson};
 use crate::error::GatewayError;
 use crate::guard::{Guard, OutputScreen};
 use crate::telemetry::GenerationTimer;
@@ -38,22 +38,26 @@ pub async fn chat(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Extension(ip): Extension<ClientIp>,
+    request_id: Option<Extension<RequestId>>,
     ValidJson(req): ValidJson<p::ChatCompletionRequest>,
 ) -> Result<Response, GatewayError> {
     caller.require(Scope::Inference)?;
     let valid = validate::chat(req, &state.config.limits)?;
-    run(state, &caller, ip, valid, Api::Chat).await
+    let id = request_id.map(|Extension(r)| r);
+    run(state, &caller, ip, id, valid, Api::Chat).await
 }
 
 pub async fn completions(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Extension(ip): Extension<ClientIp>,
+    request_id: Option<Extension<RequestId>>,
     ValidJson(req): ValidJson<p::CompletionRequest>,
 ) -> Result<Response, GatewayError> {
     caller.require(Scope::Inference)?;
     let valid = validate::completion(req, &state.config.limits)?;
-    run(state, &caller, ip, valid, Api::Text).await
+    let id = request_id.map(|Extension(r)| r);
+    run(state, &caller, ip, id, valid, Api::Text).await
 }
 
 /// Prompts estimated above this many tokens are screened on a blocking thread.
@@ -81,6 +85,7 @@ async fn run(
     state: AppState,
     caller: &Caller,
     ip: ClientIp,
+    request_id: Option<RequestId>,
     req: ValidRequest,
     api: Api,
 ) -> Result<Response, GatewayError> {
@@ -155,6 +160,7 @@ async fn run(
             return Err(e);
         }
     }
+    crate::feedback::record_owner(&state, caller, request_id.as_ref(), &req.model);
     let mut guard_notes = Vec::new();
     if input.flagged {
         guard_notes.push("input-flagged");

@@ -1,0 +1,192 @@
+//! Feedback and request ownership in the embedded SQLite state database.
+
+use std::path::Path;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+
+use super::{FeedbackItem, FeedbackStore, RequestOwner};
+
+pub struct SqliteFeedbackStore {
+    pool: SqlitePool,
+}
+
+impl SqliteFeedbackStore {
+    pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        for ddl in [
+            "CREATE TABLE IF NOT EXISTS request_owners (
+                request_id TEXT PRIMARY KEY,
+                key_id TEXT NOT NULL,
+                model TEXT NOT NULL,
+                created_at INTEGER NOT NULL
+            )",
+            "CREATE TABLE IF NOT EXISTS feedback (
+                id TEXT PRIMARY KEY,
+                request_id TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                rating INTEGER NOT NULL,
+                correction TEXT,
+                comment TEXT,
+                fingerprint TEXT,
+                weight REAL NOT NULL,
+                status TEXT NOT NULL,
+                reason TEXT,
+                created_at INTEGER NOT NULL
+            )",
+            "CREATE INDEX IF NOT EXISTS feedback_key ON feedback (key_id, created_at)",
+            "CREATE INDEX IF NOT EXISTS feedback_fp ON feedback (fingerprint, created_at)",
+        ] {
+            sqlx::query(ddl).execute(&pool).await?;
+        }
+        Ok(Self { pool })
+    }
+}
+
+fn item(row: &sqlx::sqlite::SqliteRow) -> Result<FeedbackItem, sqlx::Error> {
+    Ok(FeedbackItem {
+        id: row.try_get("id")?,
+        request_id: row.try_get("request_id")?,
+        key_id: row.try_get("key_id")?,
+        rating: row.try_get::<i64, _>("rating")?.clamp(-1, 1) as i8,
+        correction: row.try_get("correction")?,
+        comment: row.try_get("comment")?,
+        weight: row.try_get("weight")?,
+        status: row.try_get("status")?,
+        reason: row.try_get("reason")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[async_trait::async_trait]
+impl FeedbackStore for SqliteFeedbackStore {
+    async fn record_request(&self, owner: &RequestOwner, at: i64) -> Result<(), sqlx::Error> {
+        // The first owner of an id keeps it: a client cannot claim another's request by
+        // sending its id as `x-request-id`.
+        sqlx::query("INSERT OR IGNORE INTO request_owners VALUES (?, ?, ?, ?)")
+            .bind(&owner.request_id)
+            .bind(&owner.key_id)
+            .bind(&owner.model)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn request_owner(&self, request_id: &str) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT key_id FROM request_owners WHERE request_id = ?")
+            .bind(request_id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    async fn insert(&self, i: &FeedbackItem, fingerprint: Option<&str>) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&i.id)
+            .bind(&i.request_id)
+            .bind(&i.key_id)
+            .bind(i64::from(i.rating))
+            .bind(&i.correction)
+            .bind(&i.comment)
+            .bind(fingerprint)
+            .bind(i.weight)
+            .bind(&i.status)
+            .bind(&i.reason)
+            .bind(i.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn ratings_of(&self, key_id: &str, request_id: &str) -> Result<Vec<i8>, sqlx::Error> {
+        let rows: Vec<i64> =
+            sqlx::query_scalar("SELECT rating FROM feedback WHERE key_id = ? AND request_id = ?")
+                .bind(key_id)
+                .bind(request_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|r| r.clamp(-1, 1) as i8).collect())
+    }
+
+    async fn count_since(&self, key_id: &str, since: i64) -> Result<u64, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM feedback WHERE key_id = ? AND created_at >= ?",
+        )
+        .bind(key_id)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn with_fingerprint(
+        &self,
+        fingerprint: &str,
+        since: i64,
+    ) -> Result<Vec<(String, String)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, key_id FROM feedback WHERE fingerprint = ? AND created_at >= ?",
+        )
+        .bind(fingerprint)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("key_id")?)))
+            .collect()
+    }
+
+    async fn quarantine(&self, ids: &[String], reason: &str) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query("UPDATE feedback SET status = 'quarantined', reason = ? WHERE id = ?")
+                .bind(reason)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    async fn history(&self, key_id: &str) -> Result<(u64, u64), sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(status = 'accepted'), 0) AS a,
+                    COALESCE(SUM(status = 'quarantined'), 0) AS q
+             FROM feedback WHERE key_id = ?",
+        )
+        .bind(key_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let a: i64 = row.try_get("a")?;
+        let q: i64 = row.try_get("q")?;
+        Ok((a.max(0) as u64, q.max(0) as u64))
+    }
+
+    async fn list(&self, status: Option<&str>) -> Result<Vec<FeedbackItem>, sqlx::Error> {
+        let rows = match status {
+            Some(s) => {
+                sqlx::query("SELECT * FROM feedback WHERE status = ? ORDER BY created_at, id")
+                    .bind(s)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT * FROM feedback ORDER BY created_at, id")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(item).collect()
+    }
+}
