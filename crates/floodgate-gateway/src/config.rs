@@ -215,6 +215,9 @@ pub struct GuardConfig {
     /// Directory of trained guard classifiers (`floodgate guard train`); empty =
     /// `guard/` in the model home. Without them the rule layers work alone.
     pub classifier_dir: String,
+    /// Let the learned toxicity head lift `/v1/moderations` scores. Off by default: it
+    /// was trained on explicit toxicity and misfires on other styles (see README).
+    pub classifier_toxicity: bool,
 }
 
 impl Default for GuardConfig {
@@ -230,6 +233,7 @@ impl Default for GuardConfig {
             stream_window_chars: 512,
             stream_check_chars: 32,
             classifier_dir: String::new(),
+            classifier_toxicity: false,
         }
     }
 }

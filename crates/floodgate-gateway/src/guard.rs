@@ -93,8 +93,15 @@ impl Guard {
         self.learned.is_some()
     }
 
-    /// Normalises once and runs every detector on the result.
+    /// Normalises once and runs every detector on the result. The learned layer (when
+    /// installed) judges injection on the cleaned text and each decoded payload, and only
+    /// while the rules have not already reached the threshold; its toxicity head is used
+    /// by `/v1/moderations` only (`learned_toxicity`), not on the output path.
     pub fn screen(&self, text: &str) -> (Normalized, Screening) {
+        self.screen_with(text, false)
+    }
+
+    pub fn screen_with(&self, text: &str, learned_toxicity: bool) -> (Normalized, Screening) {
         let n = normalize(text);
         let inj = self.injection.score(&n);
         let tox = self.toxicity.score(&n);
@@ -102,21 +109,27 @@ impl Guard {
         let mut injection = inj.score;
         let mut rules = inj.rules;
         if let Some(learned) = &self.learned {
-            // The classifier reads every view, so a decoded payload is judged too.
-            let mut best = 0.0f32;
-            let mut best_tox = 0.0f32;
-            for view in n.views() {
-                best = best.max(learned.injection(view.text).unwrap_or(0.0));
-                best_tox = best_tox.max(learned.toxicity(view.text).unwrap_or(0.0));
+            let views =
+                std::iter::once(n.text.as_str()).chain(n.payloads.iter().map(|p| p.text.as_str()));
+            if injection < self.config.injection_threshold {
+                let best = views
+                    .clone()
+                    .filter_map(|v| learned.injection(v))
+                    .fold(0.0f32, f32::max);
+                if best > injection {
+                    injection = best;
+                    rules.push("classifier");
+                }
             }
-            if best > injection {
-                injection = best;
-                rules.push("classifier");
-            }
-            // The classifier gives one toxicity score; it lifts the general categories.
-            for (c, s) in &mut toxicity {
-                if matches!(c, Category::Harassment | Category::Hate) {
-                    *s = s.max(best_tox);
+            if learned_toxicity {
+                let best = views
+                    .filter_map(|v| learned.toxicity(v))
+                    .fold(0.0f32, f32::max);
+                // One learned toxicity score; it lifts the general categories.
+                for (c, s) in &mut toxicity {
+                    if matches!(c, Category::Harassment | Category::Hate) {
+                        *s = s.max(best);
+                    }
                 }
             }
         }
@@ -311,7 +324,7 @@ impl Guard {
 
     /// `/v1/moderations` for one input.
     pub fn moderate(&self, text: &str) -> floodgate_protocol::ModerationResult {
-        let (_, s) = self.screen(text);
+        let (_, s) = self.screen_with(text, self.config.classifier_toxicity);
         let threshold = self.config.moderation_threshold;
         let mut scores: BTreeMap<String, f32> = s
             .toxicity

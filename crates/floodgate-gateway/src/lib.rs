@@ -19,6 +19,7 @@ pub mod edge;
 pub mod error;
 pub mod feedback;
 pub mod guard;
+pub mod learned;
 pub mod limits;
 pub mod registry;
 pub mod routes;

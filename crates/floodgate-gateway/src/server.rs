@@ -183,7 +183,17 @@ pub async fn serve(
         required: config.auth_required(),
     };
     let admission = crate::admission::Admission::from_config(&config.ratelimit)?;
-    let guard = crate::guard::Guard::new(&config, None)?;
+    let learned = crate::learned::EmbeddingScorer::load(&config);
+    match &learned {
+        Some(_) => {
+            tracing::info!(dir = %crate::learned::classifier_dir(&config).display(), "guard: rules + embedding classifier")
+        }
+        None => tracing::info!(
+            "guard: rules only (no trained classifier installed; see `floodgate guard train`)"
+        ),
+    }
+    let learned = learned.map(|l| Arc::new(l) as Arc<dyn crate::guard::LearnedScorer>);
+    let guard = crate::guard::Guard::new(&config, learned)?;
     let feedback = crate::feedback::SqliteFeedbackStore::open(&db)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;

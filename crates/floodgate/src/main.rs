@@ -1,6 +1,7 @@
 //! `floodgate`: the command line. Thin by design; all behaviour lives in the library
 //! crates (`floodgate-gateway`, `floodgate-engine`, `floodgate-models`).
 
+mod guard_cmd;
 mod keys_cmd;
 mod quant_cmd;
 
@@ -36,6 +37,11 @@ enum Command {
     Quant {
         #[command(subcommand)]
         command: quant_cmd::QuantCommand,
+    },
+    /// Train and measure the input/output guards.
+    Guard {
+        #[command(subcommand)]
+        command: guard_cmd::GuardCommand,
     },
     /// Manage API keys and role tokens (shown once, stored as hashes).
     Keys {
@@ -300,6 +306,7 @@ async fn main() -> ExitCode {
         Command::Models { command } => models(command).await,
         Command::Quant { command } => quant_cmd::run(command).await,
         Command::Keys { command } => keys_cmd::run(command).await,
+        Command::Guard { command } => guard_cmd::run(command).await,
         Command::Bench(args) => floodgate_bench::run(args).await,
     }
 }

@@ -445,8 +445,8 @@ fn a_cluster_of_near_duplicate_prompts_from_many_keys_is_blocked_as_a_whole() {
         format!("Buy cheap followers now at the best price for account number {n} today only")
     };
     let mut statuses = Vec::new();
-    for i in 0..3 {
-        statuses.push(send(&keys[i], &format!("198.51.100.{i}"), &spam(i)).0);
+    for (i, key) in keys.iter().take(3).enumerate() {
+        statuses.push(send(key, &format!("198.51.100.{i}"), &spam(i)).0);
     }
     assert_eq!(&statuses[..2], &[200, 200], "{statuses:?}");
     // Once tripped, every member of the cluster is refused — a fresh key and address too.

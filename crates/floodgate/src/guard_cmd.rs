@@ -1,0 +1,313 @@
+//! `floodgate guard train|eval`: the guard's learned layer and its measurement.
+//!
+//! `train` embeds labelled JSONL (`{"text", "label"}`) with all-MiniLM-L6-v2 and fits the
+//! injection and toxicity heads into `guard.classifier_dir`, where the server picks them
+//! up at start. `eval` scores labelled files through the same `Guard` the server runs —
+//! rules alone and rules + classifier — optionally on obfuscated copies of every row,
+//! and prints precision, recall, F1, false-positive rate and per-text latency.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine as _;
+use clap::Subcommand;
+use floodgate_embed::classifier::{read_jsonl, train_from_jsonl, LabeledText};
+use floodgate_embed::{EmbedOptions, Embedder, TrainOptions, Truncation};
+use floodgate_gateway::config::Config;
+use floodgate_gateway::guard::{Guard, LearnedScorer};
+use floodgate_gateway::learned::{classifier_dir, embedder_dir, EmbeddingScorer};
+
+#[derive(Subcommand)]
+pub enum GuardCommand {
+    /// Train the embedding classifiers on labelled JSONL files.
+    Train {
+        /// Directory with injection.train.jsonl and toxicity.train.jsonl.
+        #[arg(long, default_value = "data/guard")]
+        data: PathBuf,
+        /// Where to write injection.json / toxicity.json (default: guard.classifier_dir).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, env = "FLOODGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Measure the guard on labelled JSONL files (labels injection/benign or toxic/ok).
+    Eval {
+        /// Labelled files to score.
+        #[arg(long = "file", required = true)]
+        files: Vec<PathBuf>,
+        /// Also score obfuscated copies of every row (base64, hex, rot13, reversed,
+        /// leetspeak, zero-width, homoglyphs, full-width).
+        #[arg(long)]
+        obfuscate: bool,
+        #[arg(long, env = "FLOODGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
+}
+
+pub async fn run(command: GuardCommand) -> ExitCode {
+    let result = tokio::task::spawn_blocking(move || match command {
+        GuardCommand::Train { data, out, config } => train(data, out, config),
+        GuardCommand::Eval {
+            files,
+            obfuscate,
+            config,
+        } => eval(files, obfuscate, config),
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(code)) => code,
+        Err(e) => fail(e),
+    }
+}
+
+fn load_config(path: Option<PathBuf>) -> Result<Config, ExitCode> {
+    Config::load(path.as_deref()).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })
+}
+
+fn train(data: PathBuf, out: Option<PathBuf>, config: Option<PathBuf>) -> Result<(), ExitCode> {
+    let config = load_config(config)?;
+    let dir = embedder_dir(&config);
+    let embedder = Embedder::load(
+        &dir,
+        EmbedOptions {
+            truncation: Truncation::HeadAndTail,
+            ..EmbedOptions::default().with_max_tokens(128)
+        },
+    )
+    .map_err(|e| {
+        fail(format!(
+            "{e}\n(the embedding model is not cached: run `floodgate models pull all-minilm-l6-v2`)"
+        ))
+    })?;
+    let out = out.unwrap_or_else(|| classifier_dir(&config));
+    std::fs::create_dir_all(&out).map_err(fail)?;
+    // L2 strengths chosen by 5-fold cross-validation on the training data alone.
+    for (task, l2) in [("injection", 0.01), ("toxicity", 0.1)] {
+        let path = data.join(format!("{task}.train.jsonl"));
+        if !path.exists() {
+            eprintln!("skipping {task}: {} not found", path.display());
+            continue;
+        }
+        let started = Instant::now();
+        let opts = TrainOptions {
+            l2,
+            ..TrainOptions::default()
+        };
+        let model = train_from_jsonl(&[&path], &embedder, &opts).map_err(fail)?;
+        let dest = out.join(format!("{task}.json"));
+        model.save(&dest).map_err(fail)?;
+        println!(
+            "{task}: {} rows {:?} → {} in {:.1} s",
+            model.meta.examples,
+            model.meta.label_counts,
+            dest.display(),
+            started.elapsed().as_secs_f64()
+        );
+        for m in &model.meta.cross_validation {
+            println!(
+                "  5-fold out-of-fold on the training data: P={:.3} R={:.3} F1={:.3} FPR={:.3} AUC={:.3} at threshold {:.3}",
+                m.precision, m.recall, m.f1, m.fpr, m.auc, m.threshold
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Obfuscated copies of a text, each named, as attackers send them.
+pub fn obfuscations(text: &str) -> Vec<(&'static str, String)> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+    let rot13: String = text
+        .chars()
+        .map(|c| match c {
+            'a'..='m' | 'A'..='M' => ((c as u8) + 13) as char,
+            'n'..='z' | 'N'..='Z' => ((c as u8) - 13) as char,
+            _ => c,
+        })
+        .collect();
+    let leet: String = text
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            'a' => '4',
+            'e' => '3',
+            'i' => '1',
+            'o' => '0',
+            's' => '5',
+            't' => '7',
+            _ => c,
+        })
+        .collect();
+    let zero_width: String = text
+        .chars()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            if i % 3 == 2 && c.is_alphabetic() {
+                vec![c, '\u{200b}']
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    let homoglyph: String = text
+        .chars()
+        .map(|c| match c {
+            'a' => 'а',
+            'e' => 'е',
+            'o' => 'о',
+            'p' => 'р',
+            'c' => 'с',
+            'x' => 'х',
+            _ => c,
+        })
+        .collect();
+    let fullwidth: String = text
+        .chars()
+        .map(|c| match c {
+            '!'..='~' => char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap_or(c),
+            _ => c,
+        })
+        .collect();
+    vec![
+        ("base64", b64),
+        ("hex", hex::encode(text)),
+        ("rot13", rot13),
+        ("reversed", text.chars().rev().collect()),
+        ("leetspeak", leet),
+        ("zero-width", zero_width),
+        ("homoglyph", homoglyph),
+        ("full-width", fullwidth),
+    ]
+}
+
+#[derive(Default)]
+struct Tally {
+    tp: u32,
+    fp: u32,
+    tn: u32,
+    fn_: u32,
+}
+
+impl Tally {
+    fn add(&mut self, predicted: bool, actual: bool) {
+        match (predicted, actual) {
+            (true, true) => self.tp += 1,
+            (true, false) => self.fp += 1,
+            (false, false) => self.tn += 1,
+            (false, true) => self.fn_ += 1,
+        }
+    }
+
+    fn row(&self) -> String {
+        let p = f64::from(self.tp) / f64::from((self.tp + self.fp).max(1));
+        let r = f64::from(self.tp) / f64::from((self.tp + self.fn_).max(1));
+        let f1 = if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
+        let fpr = f64::from(self.fp) / f64::from((self.fp + self.tn).max(1));
+        format!(
+            "{} | {:.3} | {:.3} | **{:.3}** | {:.3}",
+            self.tp + self.fp + self.tn + self.fn_,
+            p,
+            r,
+            f1,
+            fpr
+        )
+    }
+}
+
+fn eval(files: Vec<PathBuf>, obfuscate: bool, config: Option<PathBuf>) -> Result<(), ExitCode> {
+    let config = load_config(config)?;
+    let rules = Guard::new(&config, None).map_err(fail)?;
+    let learned = EmbeddingScorer::load(&config).map(|l| Arc::new(l) as Arc<dyn LearnedScorer>);
+    let combined = match &learned {
+        Some(l) => Some(Guard::new(&config, Some(Arc::clone(l))).map_err(fail)?),
+        None => {
+            eprintln!(
+                "no trained classifier in {} (run `floodgate guard train`): rules only",
+                classifier_dir(&config).display()
+            );
+            None
+        }
+    };
+    let inj_t = config.guard.injection_threshold;
+    let tox_t = config.guard.toxicity_threshold;
+    println!("| file | variant | guard | rows | precision | recall | F1 | FPR |\n|---|---|---|---:|---:|---:|---:|---:|");
+    let mut latencies = Vec::new();
+    for file in &files {
+        let rows: Vec<LabeledText> = read_jsonl(file).map_err(fail)?;
+        let injection_task = rows.iter().any(|r| r.label == "injection");
+        let name = file
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let mut variants: Vec<(&str, Vec<(String, bool)>)> = vec![(
+            "as is",
+            rows.iter()
+                .map(|r| (r.text.clone(), r.label == "injection" || r.label == "toxic"))
+                .collect(),
+        )];
+        if obfuscate {
+            let mut all = Vec::new();
+            for r in &rows {
+                for (_, t) in obfuscations(&r.text) {
+                    all.push((t, r.label == "injection" || r.label == "toxic"));
+                }
+            }
+            variants.push(("obfuscated (8 kinds)", all));
+        }
+        for (variant, items) in variants {
+            for (label, guard) in [
+                ("rules", Some(&rules)),
+                ("rules + classifier", combined.as_ref()),
+            ] {
+                let Some(guard) = guard else { continue };
+                let mut tally = Tally::default();
+                for (text, actual) in &items {
+                    let started = Instant::now();
+                    let (_, s) = guard.screen(text);
+                    if label != "rules" {
+                        latencies.push(started.elapsed());
+                    }
+                    let predicted = if injection_task {
+                        s.injection >= inj_t
+                    } else {
+                        s.toxicity_max >= tox_t
+                    };
+                    tally.add(predicted, *actual);
+                }
+                println!("| {name} | {variant} | {label} | {} |", tally.row());
+            }
+        }
+    }
+    if latencies.is_empty() {
+        for file in &files {
+            for r in read_jsonl(file).map_err(fail)? {
+                let started = Instant::now();
+                let _ = rules.screen(&r.text);
+                latencies.push(started.elapsed());
+            }
+        }
+    }
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1e3;
+    println!(
+        "\nscreen latency per text (normalise + rules{}), {} texts: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        if combined.is_some() { " + classifier" } else { "" },
+        latencies.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    Ok(())
+}
