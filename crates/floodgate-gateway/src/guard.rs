@@ -109,8 +109,11 @@ impl Guard {
         let mut injection = inj.score;
         let mut rules = inj.rules;
         if let Some(learned) = &self.learned {
-            let views =
-                std::iter::once(n.text.as_str()).chain(n.payloads.iter().map(|p| p.text.as_str()));
+            // The skeleton undoes look-alikes and full-width letters; payloads are what
+            // an encoding hid. Blobs and reversed text are left to the rules.
+            let views = std::iter::once(n.skeleton.as_str())
+                .chain(n.payloads.iter().map(|p| p.text.as_str()))
+                .filter(|v| floodgate_guard::normalize::looks_like_prose(v));
             if injection < self.config.injection_threshold {
                 let best = views
                     .clone()

@@ -643,6 +643,17 @@ fn map_leet(token: &str, one: char) -> String {
         .collect()
 }
 
+/// Whether `text` reads like English prose: at least three words, a quarter of them
+/// common English words. Learned classifiers trained on prose misfire on encoded blobs,
+/// reversed text and the like, so the gateway only shows them views that pass this.
+pub fn looks_like_prose(text: &str) -> bool {
+    let words = text
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .count();
+    words >= 3 && count_common(text) * 4 >= words
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
