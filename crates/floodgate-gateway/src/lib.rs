@@ -24,6 +24,7 @@ pub mod limits;
 pub mod registry;
 pub mod routes;
 pub mod server;
+pub mod state;
 pub mod telemetry;
 pub mod validate;
 

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 
 use super::{FeedbackItem, FeedbackStore, RequestOwner};
@@ -13,18 +12,7 @@ pub struct SqliteFeedbackStore {
 
 impl SqliteFeedbackStore {
     pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        let pool = crate::state::open_sqlite(path).await?;
         for ddl in [
             "CREATE TABLE IF NOT EXISTS request_owners (
                 request_id TEXT PRIMARY KEY,
