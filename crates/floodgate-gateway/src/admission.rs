@@ -378,13 +378,6 @@ impl Permit {
     pub fn used(&mut self, tokens: u32, cost_usd: f64) {
         self.used = Some((f64::from(tokens), cost_usd));
     }
-
-    /// Copies the rate-limit headers onto a response.
-    pub fn apply_headers(&self, response: &mut axum::response::Response) {
-        for (n, v) in &self.headers {
-            response.headers_mut().insert(n.clone(), v.clone());
-        }
-    }
 }
 
 impl Drop for Permit {
