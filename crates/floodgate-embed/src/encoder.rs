@@ -230,6 +230,20 @@ impl Embedder {
             .ok_or_else(|| EmbedError::Invalid("the encoder returned no embedding".into()))
     }
 
+    /// The encoder's tokenizer (no padding, no truncation).
+    pub(crate) fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Unit-length embeddings of token-id rows given as they are (special
+    /// tokens included by the caller), in the configured thread pool.
+    pub(crate) fn forward_ids(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        match &self.pool {
+            Some(pool) => pool.install(|| self.forward(rows)),
+            None => self.forward(rows),
+        }
+    }
+
     /// The token ids the model sees for `text`: special tokens included, cut
     /// to `max_tokens` by the configured [`Truncation`].
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
@@ -347,7 +361,7 @@ impl Embedder {
 }
 
 /// The longest prefix of `s` with at most `n` chars.
-fn prefix_chars(s: &str, n: usize) -> &str {
+pub(crate) fn prefix_chars(s: &str, n: usize) -> &str {
     match s.char_indices().nth(n) {
         Some((at, _)) => &s[..at],
         None => s,
@@ -355,13 +369,42 @@ fn prefix_chars(s: &str, n: usize) -> &str {
 }
 
 /// The longest suffix of `s` with at most `n` chars.
-fn suffix_chars(s: &str, n: usize) -> &str {
+pub(crate) fn suffix_chars(s: &str, n: usize) -> &str {
     if n == 0 {
         return "";
     }
     match s.char_indices().rev().nth(n - 1) {
         Some((at, _)) => &s[at..],
         None => s,
+    }
+}
+
+/// Anything that maps texts to fixed-width vectors a classifier head can read:
+/// the full encoder ([`Embedder`]) or its distilled table
+/// ([`StaticEmbedder`](crate::StaticEmbedder)).
+pub trait TextEncoder: Send + Sync {
+    /// One vector per text, in order.
+    fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// What a classifier trained on these vectors records, so that the same
+    /// encoder is used to score with it.
+    fn info(&self) -> crate::classifier::EmbeddingInfo;
+}
+
+impl TextEncoder for Embedder {
+    fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed(texts)
+    }
+
+    fn info(&self) -> crate::classifier::EmbeddingInfo {
+        crate::classifier::EmbeddingInfo {
+            model: self.name.clone(),
+            dim: self.dim,
+            max_tokens: self.opts.max_tokens,
+            truncation: match self.opts.truncation {
+                Truncation::Head => "head".into(),
+                Truncation::HeadAndTail => "head_and_tail".into(),
+            },
+        }
     }
 }
 

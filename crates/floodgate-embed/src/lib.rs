@@ -14,6 +14,10 @@
 //!   embedding (plus optional caller features), trained here, stored as JSON
 //!   with the metadata needed to trace its figures.
 //!
+//! - [`StaticEmbedder`]: one vector per vocabulary token distilled from the
+//!   encoder (Model2Vec-style); microseconds per text, for the guards' fast
+//!   first stage.
+//!
 //! [`tiny`] writes a random-weight BERT in the real file layout, so tests load
 //! and embed through the real code path without a download.
 //!
@@ -25,8 +29,10 @@
 pub mod classifier;
 mod encoder;
 mod error;
+mod static_embed;
 pub mod tiny;
 
 pub use classifier::{Classifier, TrainOptions};
-pub use encoder::{DeviceChoice, EmbedOptions, Embedder, Truncation, MINILM_DIM};
+pub use encoder::{DeviceChoice, EmbedOptions, Embedder, TextEncoder, Truncation, MINILM_DIM};
 pub use error::EmbedError;
+pub use static_embed::{StaticEmbedder, STATIC_ENCODER_SUFFIX, STATIC_MAX_TOKENS};

@@ -29,6 +29,11 @@ pub trait LearnedScorer: Send + Sync {
     fn injection(&self, text: &str) -> Option<f32>;
     /// Probability that `text` is toxic.
     fn toxicity(&self, text: &str) -> Option<f32>;
+    /// True when one call costs milliseconds (a full encoder): the caller should then
+    /// screen on a blocking thread.
+    fn slow(&self) -> bool {
+        false
+    }
 }
 
 /// allow / flag / block.
@@ -91,6 +96,11 @@ impl Guard {
 
     pub fn has_classifier(&self) -> bool {
         self.learned.is_some()
+    }
+
+    /// True when screening may take milliseconds (a full-encoder classifier).
+    pub fn has_slow_classifier(&self) -> bool {
+        self.learned.as_ref().is_some_and(|l| l.slow())
     }
 
     /// Normalises once and runs every detector on the result. The learned layer (when

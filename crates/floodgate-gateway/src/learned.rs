@@ -6,18 +6,30 @@
 //! with the rule score by taking the larger, and `guard.injection_threshold` keeps one
 //! meaning for both layers.
 //!
-//! Cost: on 2 CPU cores one embedding takes ~6–8 ms whatever the length (it reads all
-//! the weights), more for long texts, so the guard asks the classifier only when the
-//! rules alone have not already decided, and screens on a blocking thread.
+//! Two encoders can feed the heads; the heads record which one they were trained on and
+//! the scorer loads that one:
+//! - the static table distilled from MiniLM (`floodgate guard train`, the default):
+//!   IDF-weighted token vectors, ~10–100 µs per text, reads the whole prompt;
+//! - the full MiniLM encoder (`--encoder minilm`): 8–70 ms per text on 2 CPU cores and
+//!   only the first and last 64 tokens, so the guard would then have to run on a
+//!   blocking thread and blow the latency budget.
+//!
+//! The guard asks the classifier only when the rules alone have not already decided.
 
 use std::path::{Path, PathBuf};
 
-use floodgate_embed::{Classifier, EmbedOptions, Embedder, Truncation};
+use floodgate_embed::{
+    Classifier, EmbedOptions, Embedder, StaticEmbedder, TextEncoder, Truncation,
+    STATIC_ENCODER_SUFFIX,
+};
 
 use crate::guard::LearnedScorer;
 
+/// The distilled token table's file name in the classifier directory.
+pub const STATIC_TABLE_FILE: &str = "static.safetensors";
+
 pub struct EmbeddingScorer {
-    embedder: Embedder,
+    embedder: Box<dyn TextEncoder>,
     injection: Option<(Classifier, f32)>,
     toxicity: Option<(Classifier, f32)>,
 }
@@ -53,15 +65,36 @@ impl EmbeddingScorer {
         if injection.is_none() && toxicity.is_none() {
             return None;
         }
-        let embedder = Embedder::load(
-            &embedder_dir(config),
-            EmbedOptions {
-                truncation: Truncation::HeadAndTail,
-                ..EmbedOptions::default().with_max_tokens(128)
-            },
-        )
-        .map_err(|e| tracing::warn!(error = %e, "guard classifiers found but the embedding model is not loadable; rules only"))
-        .ok()?;
+        let trained_on: Vec<String> = [&injection, &toxicity]
+            .into_iter()
+            .flatten()
+            .filter_map(|(c, _)| c.meta.embedding.as_ref().map(|e| e.model.clone()))
+            .collect();
+        let is_static = trained_on.iter().any(|m| m.ends_with(STATIC_ENCODER_SUFFIX));
+        if is_static && trained_on.iter().any(|m| !m.ends_with(STATIC_ENCODER_SUFFIX)) {
+            tracing::warn!(?trained_on, "guard heads were trained on different encoders; retrain them together (`floodgate guard train`); rules only");
+            return None;
+        }
+        let embedder: Box<dyn TextEncoder> = if is_static {
+            let table = dir.join(STATIC_TABLE_FILE);
+            Box::new(
+                StaticEmbedder::load(&table, &embedder_dir(config))
+                    .map_err(|e| tracing::warn!(error = %e, "guard classifiers found but their token table is not loadable; rules only"))
+                    .ok()?,
+            )
+        } else {
+            Box::new(
+                Embedder::load(
+                    &embedder_dir(config),
+                    EmbedOptions {
+                        truncation: Truncation::HeadAndTail,
+                        ..EmbedOptions::default().with_max_tokens(128)
+                    },
+                )
+                .map_err(|e| tracing::warn!(error = %e, "guard classifiers found but the embedding model is not loadable; rules only"))
+                .ok()?,
+            )
+        };
         Some(Self {
             embedder,
             injection,
@@ -71,7 +104,7 @@ impl EmbeddingScorer {
 
     fn probability(&self, text: &str, head: &Option<(Classifier, f32)>) -> Option<f32> {
         let (classifier, threshold) = head.as_ref()?;
-        let v = self.embedder.embed_one(text).ok()?;
+        let v = self.embedder.encode(&[text]).ok()?.pop()?;
         let p = *classifier.predict_proba(&v).ok()?.first()?;
         Some(rescale(p, *threshold))
     }
@@ -94,6 +127,14 @@ impl LearnedScorer for EmbeddingScorer {
 
     fn toxicity(&self, text: &str) -> Option<f32> {
         self.probability(text, &self.toxicity)
+    }
+
+    fn slow(&self) -> bool {
+        !self
+            .embedder
+            .info()
+            .model
+            .ends_with(STATIC_ENCODER_SUFFIX)
     }
 }
 

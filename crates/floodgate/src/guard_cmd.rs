@@ -14,10 +14,12 @@ use std::time::Instant;
 use base64::Engine as _;
 use clap::Subcommand;
 use floodgate_embed::classifier::{read_jsonl, train_from_jsonl, LabeledText};
-use floodgate_embed::{EmbedOptions, Embedder, TrainOptions, Truncation};
+use floodgate_embed::{
+    EmbedOptions, Embedder, StaticEmbedder, TextEncoder, TrainOptions, Truncation,
+};
 use floodgate_gateway::config::Config;
 use floodgate_gateway::guard::{Guard, LearnedScorer};
-use floodgate_gateway::learned::{classifier_dir, embedder_dir, EmbeddingScorer};
+use floodgate_gateway::learned::{classifier_dir, embedder_dir, EmbeddingScorer, STATIC_TABLE_FILE};
 
 #[derive(Subcommand)]
 pub enum GuardCommand {
@@ -29,6 +31,10 @@ pub enum GuardCommand {
         /// Where to write injection.json / toxicity.json (default: guard.classifier_dir).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// What the heads read: `static` (token vectors distilled from MiniLM, IDF-weighted;
+        /// microseconds per text) or `minilm` (the full encoder; 8–70 ms per text on 2 cores).
+        #[arg(long, default_value = "static", value_parser = ["static", "minilm"])]
+        encoder: String,
         #[arg(long, env = "FLOODGATE_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -53,7 +59,12 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 
 pub async fn run(command: GuardCommand) -> ExitCode {
     let result = tokio::task::spawn_blocking(move || match command {
-        GuardCommand::Train { data, out, config } => train(data, out, config),
+        GuardCommand::Train {
+            data,
+            out,
+            encoder,
+            config,
+        } => train(data, out, &encoder, config),
         GuardCommand::Eval {
             files,
             obfuscate,
@@ -75,7 +86,12 @@ fn load_config(path: Option<PathBuf>) -> Result<Config, ExitCode> {
     })
 }
 
-fn train(data: PathBuf, out: Option<PathBuf>, config: Option<PathBuf>) -> Result<(), ExitCode> {
+fn train(
+    data: PathBuf,
+    out: Option<PathBuf>,
+    encoder: &str,
+    config: Option<PathBuf>,
+) -> Result<(), ExitCode> {
     let config = load_config(config)?;
     let dir = embedder_dir(&config);
     let embedder = Embedder::load(
@@ -92,8 +108,14 @@ fn train(data: PathBuf, out: Option<PathBuf>, config: Option<PathBuf>) -> Result
     })?;
     let out = out.unwrap_or_else(|| classifier_dir(&config));
     std::fs::create_dir_all(&out).map_err(fail)?;
+    let tasks = ["injection", "toxicity"];
+    let encoder: Box<dyn TextEncoder> = if encoder == "static" {
+        Box::new(static_encoder(&embedder, &dir, &data, &tasks, &out)?)
+    } else {
+        Box::new(embedder)
+    };
     // L2 strengths chosen by 5-fold cross-validation on the training data alone.
-    for (task, l2) in [("injection", 0.01), ("toxicity", 0.1)] {
+    for (task, l2) in tasks.into_iter().zip([0.01, 0.1]) {
         let path = data.join(format!("{task}.train.jsonl"));
         if !path.exists() {
             eprintln!("skipping {task}: {} not found", path.display());
@@ -104,7 +126,7 @@ fn train(data: PathBuf, out: Option<PathBuf>, config: Option<PathBuf>) -> Result
             l2,
             ..TrainOptions::default()
         };
-        let model = train_from_jsonl(&[&path], &embedder, &opts).map_err(fail)?;
+        let model = train_from_jsonl(&[&path], encoder.as_ref(), &opts).map_err(fail)?;
         let dest = out.join(format!("{task}.json"));
         model.save(&dest).map_err(fail)?;
         println!(
@@ -122,6 +144,40 @@ fn train(data: PathBuf, out: Option<PathBuf>, config: Option<PathBuf>) -> Result
         }
     }
     Ok(())
+}
+
+/// The distilled table (`static.safetensors` in `out`, distilled once and reused), with
+/// token weights refitted to IDF over every training file's texts.
+fn static_encoder(
+    embedder: &Embedder,
+    model_dir: &std::path::Path,
+    data: &std::path::Path,
+    tasks: &[&str],
+    out: &std::path::Path,
+) -> Result<StaticEmbedder, ExitCode> {
+    let table = out.join(STATIC_TABLE_FILE);
+    let mut fast = if table.exists() {
+        StaticEmbedder::load(&table, model_dir).map_err(fail)?
+    } else {
+        let started = Instant::now();
+        let fast = StaticEmbedder::distill(embedder, |done, total| {
+            eprint!("\rdistilling token vectors from the encoder: {done}/{total}");
+        })
+        .map_err(fail)?;
+        eprintln!(" ({:.0} s)", started.elapsed().as_secs_f64());
+        fast
+    };
+    let mut texts = Vec::new();
+    for task in tasks {
+        let path = data.join(format!("{task}.train.jsonl"));
+        if path.exists() {
+            texts.extend(read_jsonl(&path).map_err(fail)?.into_iter().map(|r| r.text));
+        }
+    }
+    fast.fit_weights(texts.iter().map(String::as_str))
+        .map_err(fail)?;
+    fast.save(&table).map_err(fail)?;
+    Ok(fast)
 }
 
 /// Obfuscated copies of a text, each named, as attackers send them.
@@ -275,7 +331,8 @@ fn eval(files: Vec<PathBuf>, obfuscate: bool, config: Option<PathBuf>) -> Result
                 let mut tally = Tally::default();
                 for (text, actual) in &items {
                     let started = Instant::now();
-                    let (_, s) = guard.screen(text);
+                    // Toxicity files also measure the learned toxicity head.
+                    let (_, s) = guard.screen_with(text, !injection_task);
                     if label != "rules" {
                         latencies.push(started.elapsed());
                     }

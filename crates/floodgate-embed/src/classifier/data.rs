@@ -10,8 +10,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{train, Classifier, EmbeddingInfo, TrainOptions};
-use crate::encoder::{Embedder, Truncation};
+use super::{train, Classifier, TrainOptions};
+use crate::encoder::TextEncoder;
 use crate::error::EmbedError;
 
 /// One labelled row.
@@ -67,14 +67,14 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<LabeledText>, EmbedError> {
 
 /// Embeds every row's text; returns `(embedding, label)` pairs in row order.
 pub fn embed_labeled(
-    embedder: &Embedder,
+    embedder: &dyn TextEncoder,
     rows: &[LabeledText],
 ) -> Result<Vec<(Vec<f32>, String)>, EmbedError> {
     let mut out = Vec::with_capacity(rows.len());
     // Chunks bound the memory of one call; the embedder batches within each.
     for chunk in rows.chunks(256) {
         let texts: Vec<&str> = chunk.iter().map(|r| r.text.as_str()).collect();
-        let embeddings = embedder.embed(&texts)?;
+        let embeddings = embedder.encode(&texts)?;
         out.extend(
             embeddings
                 .into_iter()
@@ -88,7 +88,7 @@ pub fn embed_labeled(
 /// per-source row counts and the embedder's settings in the metadata.
 pub fn train_from_jsonl(
     paths: &[&Path],
-    embedder: &Embedder,
+    embedder: &dyn TextEncoder,
     opts: &TrainOptions,
 ) -> Result<Classifier, EmbedError> {
     let mut rows = Vec::new();
@@ -109,16 +109,7 @@ pub fn train_from_jsonl(
     }
     let examples = embed_labeled(embedder, &rows)?;
     let mut model = train(&examples, opts)?;
-    let embed_opts = embedder.options();
-    model.meta.embedding = Some(EmbeddingInfo {
-        model: embedder.name().to_string(),
-        dim: embedder.dim(),
-        max_tokens: embed_opts.max_tokens,
-        truncation: match embed_opts.truncation {
-            Truncation::Head => "head".into(),
-            Truncation::HeadAndTail => "head_and_tail".into(),
-        },
-    });
+    model.meta.embedding = Some(embedder.info());
     model.meta.sources = sources;
     model.meta.training_files = files;
     Ok(model)

@@ -124,9 +124,9 @@ async fn run(
         .await?;
     // Stage 4: the input guard, then the abuse-cluster check on what it normalised.
     let model_config = state.config.model.iter().find(|m| m.name == req.model);
-    let screened = if prompt_estimate > GUARD_INLINE_TOKENS || state.guard.has_classifier() {
-        // Long prompts, and any prompt the classifier reads, take milliseconds to
-        // screen: off the async workers.
+    let screened = if prompt_estimate > GUARD_INLINE_TOKENS || state.guard.has_slow_classifier() {
+        // Long prompts, and any prompt a full-encoder classifier reads, take
+        // milliseconds to screen: off the async workers.
         let guard = Arc::clone(&state.guard);
         let model = model_config.cloned();
         let mut prompt = std::mem::replace(&mut req.prompt, PromptInput::Tokens(Vec::new()));
