@@ -61,7 +61,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .map(|r| fast.token_ids(&r.text))
             .collect::<Result<_, _>>()?;
-        std::fs::write(out.join(format!("{name}.ids.json")), serde_json::to_string(&ids)?)?;
+        std::fs::write(
+            out.join(format!("{name}.ids.json")),
+            serde_json::to_string(&ids)?,
+        )?;
         let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
         let mut f = std::fs::File::create(out.join(format!("{name}.minilm.f32")))?;
         for v in encoder.embed(&texts)? {

@@ -29,6 +29,7 @@
 pub mod classifier;
 mod encoder;
 mod error;
+pub mod ngrams;
 mod static_embed;
 pub mod tiny;
 

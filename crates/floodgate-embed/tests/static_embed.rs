@@ -52,7 +52,8 @@ fn idf_weights_shift_a_text_toward_its_rare_tokens_and_survive_save_and_load() {
     let (dir, _encoder, mut fast) = distilled();
     let before = fast.embed_one("the cat").unwrap();
     // "the" is in every document, "cat" in one: after fitting, "cat" dominates.
-    fast.fit_weights(["the dog", "the bird", "the fish", "the cat"]).unwrap();
+    fast.fit_weights(["the dog", "the bird", "the fish", "the cat"])
+        .unwrap();
     let after = fast.embed_one("the cat").unwrap();
     let cat = fast.embed_one("cat").unwrap();
     assert!(dot(&after, &cat) > dot(&before, &cat));
