@@ -332,6 +332,9 @@ impl Guard {
             flagged: false,
             blocked: false,
             redacted: 0,
+            pushed: 0,
+            last_release_redacted: false,
+            redacting: redact,
         }
     }
 
@@ -391,11 +394,18 @@ pub struct OutputScreen {
     pub flagged: bool,
     blocked: bool,
     pub redacted: usize,
+    /// Bytes of generated text pushed so far.
+    pushed: usize,
+    /// Whether the text released by the last `push`/`finish` had something redacted.
+    pub last_release_redacted: bool,
+    /// PII redaction is on for this stream.
+    redacting: bool,
 }
 
 impl OutputScreen {
     /// Takes generated text; returns what may be sent now.
     pub fn push(&mut self, delta: &str) -> String {
+        self.pushed += delta.len();
         let released = match &mut self.redactor {
             Some(r) => r.push(delta),
             None => delta.to_string(),
@@ -406,8 +416,15 @@ impl OutputScreen {
         released
     }
 
+    /// Bytes of generated text (before redaction) released so far: all pushed text
+    /// except what the redactor still holds back.
+    pub fn released_raw(&self) -> usize {
+        self.pushed - self.redactor.as_ref().map_or(0, |r| r.held())
+    }
+
     fn note_redactions(&mut self, released: &str) {
-        if self.redactor.is_some() {
+        let before = self.redacted;
+        if self.redacting {
             self.redacted += released.matches("[EMAIL]").count()
                 + released.matches("[PHONE]").count()
                 + released.matches("[CARD]").count()
@@ -415,6 +432,7 @@ impl OutputScreen {
                 + released.matches("[NATIONAL_ID]").count()
                 + released.matches("[SECRET]").count();
         }
+        self.last_release_redacted = self.redacted > before;
     }
 
     /// Whether the text released so far (plus `pending`) crosses the output threshold.
@@ -472,6 +490,8 @@ impl OutputScreen {
             Some(r) => r.finish(),
             None => String::new(),
         };
+        // Counted even though the redactor is gone (`redacting` remembers it); from here
+        // `released_raw` is everything pushed.
         self.note_redactions(&rest);
         self.window.push_str(&rest);
         self.check(true)?;
@@ -479,9 +499,87 @@ impl OutputScreen {
     }
 }
 
+/// Holds each token's log-probabilities until the output screen has released the text they
+/// belong to, and drops those released in a chunk that had something redacted: a token and
+/// its top alternatives would otherwise spell out the redacted text ahead of the text itself.
+pub struct LogprobGate<T> {
+    held: std::collections::VecDeque<(usize, Vec<T>)>,
+    /// Raw bytes of the tokens already let go.
+    consumed: usize,
+}
+
+impl<T> Default for LogprobGate<T> {
+    fn default() -> Self {
+        Self {
+            held: std::collections::VecDeque::new(),
+            consumed: 0,
+        }
+    }
+}
+
+impl<T> LogprobGate<T> {
+    /// A token of `raw_len` bytes of text arrived with these log-probabilities.
+    pub fn hold(&mut self, raw_len: usize, logprobs: Vec<T>) {
+        self.held.push_back((raw_len, logprobs));
+    }
+
+    /// The screen has now released `released_raw` bytes of raw text in all; `redacted`
+    /// says whether the latest release had something redacted. Returns the entries of
+    /// every token now wholly released (none when redacted).
+    pub fn release(&mut self, released_raw: usize, redacted: bool) -> Vec<T> {
+        let mut out = Vec::new();
+        while let Some((len, _)) = self.held.front() {
+            if self.consumed + len > released_raw {
+                break;
+            }
+            if let Some((len, lps)) = self.held.pop_front() {
+                self.consumed += len;
+                if !redacted {
+                    out.extend(lps);
+                }
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logprobs_wait_for_their_text_and_redacted_ones_are_dropped() {
+        let mut gate = LogprobGate::default();
+        gate.hold(6, vec!["Write "]);
+        gate.hold(3, vec!["to "]);
+        // Only the first token's text is out.
+        assert_eq!(gate.release(7, false), vec!["Write "]);
+        assert_eq!(gate.release(7, false), Vec::<&str>::new());
+        gate.hold(4, vec!["bob@"]);
+        gate.hold(11, vec!["example.com"]);
+        // The release that redacted the address lets go of its tokens without entries.
+        assert_eq!(gate.release(24, true), Vec::<&str>::new());
+        gate.hold(1, vec!["."]);
+        assert_eq!(gate.release(25, false), vec!["."]);
+    }
+
+    #[test]
+    fn the_stream_screen_reports_raw_bytes_released_and_redactions() {
+        let config = Config::default();
+        let guard = Arc::new(Guard::new(&config, None).unwrap());
+        let mut screen = guard.output_screen(None);
+        let out = screen.push("Mail me at ");
+        assert!(screen.released_raw() <= "Mail me at ".len());
+        assert_eq!(
+            screen.released_raw(),
+            out.len(),
+            "no redaction: raw and released agree"
+        );
+        let _ = screen.push("bob@example.com please, and then some more text to push the address past the hold-back window of the redactor.");
+        let rest = screen.finish().unwrap();
+        assert!(!rest.contains("bob@example.com"));
+        assert!(screen.redacted >= 1);
+    }
 
     fn guard(extra: &str) -> Arc<Guard> {
         let config = Config::from_toml_with_env(extra, &[]).unwrap();

@@ -183,6 +183,28 @@ fn logprobs_cover_every_generated_token() {
             "{tok}"
         );
     }
+    // Streamed, the entries travel with their text (held back with it by the output
+    // screen's PII hold-back): all of them arrive, in order, and spell out the text.
+    let chunks = common::stream_chunks(
+        &server.url("/v1/chat/completions"),
+        &chat_body(json!({"logprobs": true, "top_logprobs": 1, "max_tokens": 12, "stream": true})),
+    );
+    let (mut text, mut tokens, mut entries) = (String::new(), String::new(), 0);
+    for c in &chunks {
+        if let Some(t) = c["choices"][0]["delta"]["content"].as_str() {
+            text.push_str(t);
+        }
+        for e in c["choices"][0]["logprobs"]["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            tokens.push_str(e["token"].as_str().unwrap());
+            entries += 1;
+        }
+    }
+    assert_eq!(entries, 12, "{chunks:?}");
+    assert_eq!(tokens, text);
 }
 
 #[test]

@@ -23,7 +23,7 @@ use crate::auth::{Caller, ClientIp, Scope};
 use crate::backend::Generation;
 use crate::edge::{RequestId, ValidJson};
 use crate::error::GatewayError;
-use crate::guard::{Guard, OutputScreen};
+use crate::guard::{Guard, LogprobGate, OutputScreen};
 use crate::telemetry::GenerationTimer;
 use crate::validate::{self, PromptInput, ValidRequest};
 use crate::AppState;
@@ -430,6 +430,8 @@ struct StreamState {
     timer: GenerationTimer,
     settle: Settle,
     screen: OutputScreen,
+    /// Token log-probabilities wait here for the screen to release their text.
+    logprobs: LogprobGate<EngineLogprob>,
     /// Events still to send before reading the engine again.
     queue: std::collections::VecDeque<SseEvent>,
     started: bool,
@@ -559,23 +561,36 @@ impl StreamState {
         match event {
             Some(Event::Token(t)) => {
                 self.timer.token();
-                // Stage 8: redact and screen before anything leaves.
+                // Stage 8: redact and screen before anything leaves; log-probabilities
+                // leave with their text, and not at all when it was redacted.
+                self.logprobs.hold(t.text.len(), t.logprobs);
                 let text = self.screen.push(&t.text);
                 if let Err(b) = self.screen.check(false) {
                     self.output_blocked(b.score);
                     return;
                 }
-                if text.is_empty() && t.logprobs.is_empty() {
+                let lps = self.logprobs.release(
+                    self.screen.released_raw(),
+                    self.screen.last_release_redacted,
+                );
+                if text.is_empty() && lps.is_empty() {
                     return;
                 }
-                self.push_text(text, &t.logprobs);
+                self.push_text(text, &lps);
             }
             Some(Event::Finished(f)) => {
                 self.timer.finish(f.prompt_tokens, f.completion_tokens);
                 self.settle.finished(f.prompt_tokens, f.completion_tokens);
                 match self.screen.finish() {
-                    Ok(rest) if !rest.is_empty() => self.push_text(rest, &[]),
-                    Ok(_) => {}
+                    Ok(rest) => {
+                        let lps = self.logprobs.release(
+                            self.screen.released_raw(),
+                            self.screen.last_release_redacted,
+                        );
+                        if !rest.is_empty() || !lps.is_empty() {
+                            self.push_text(rest, &lps);
+                        }
+                    }
                     Err(b) => {
                         self.output_blocked(b.score);
                         return;
@@ -624,6 +639,7 @@ fn stream_response(
         timer,
         settle,
         screen: output.guard.output_screen(output.model.as_ref()),
+        logprobs: LogprobGate::default(),
         queue: Default::default(),
         started: false,
         done: false,
