@@ -40,6 +40,13 @@ pub enum GuardCommand {
         /// microseconds per text) or `minilm` (the full encoder; 8–70 ms per text on 2 cores).
         #[arg(long, default_value = "static", value_parser = ["static", "minilm"])]
         encoder: String,
+        /// Word n-grams (chosen by χ²) the injection head reads beside the embedding; 0 = none.
+        #[arg(long, default_value_t = 1024)]
+        injection_ngrams: usize,
+        /// Each head's threshold is the lowest whose out-of-fold false-positive rate on the
+        /// training data stays within this.
+        #[arg(long, default_value_t = 0.03)]
+        max_fpr: f64,
         #[arg(long, env = "FLOODGATE_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -68,8 +75,10 @@ pub async fn run(command: GuardCommand) -> ExitCode {
             data,
             out,
             encoder,
+            injection_ngrams,
+            max_fpr,
             config,
-        } => train(data, out, &encoder, config),
+        } => train(data, out, &encoder, injection_ngrams, max_fpr, config),
         GuardCommand::Eval {
             files,
             obfuscate,
@@ -95,6 +104,8 @@ fn train(
     data: PathBuf,
     out: Option<PathBuf>,
     encoder: &str,
+    injection_ngrams: usize,
+    max_fpr: f64,
     config: Option<PathBuf>,
 ) -> Result<(), ExitCode> {
     let config = load_config(config)?;
@@ -121,7 +132,7 @@ fn train(
     };
     // L2 strengths and n-gram counts chosen by cross-validation on the training data
     // and the development sets (word n-grams help injection, not ToxiGen-style toxicity).
-    for (task, l2, ngram_count) in [("injection", 0.03, 1024), ("toxicity", 0.1, 0)] {
+    for (task, l2, ngram_count) in [("injection", 0.03, injection_ngrams), ("toxicity", 0.1, 0)] {
         let path = data.join(format!("{task}.train.jsonl"));
         if !path.exists() {
             eprintln!("skipping {task}: {} not found", path.display());
@@ -137,10 +148,7 @@ fn train(
             l2,
             feature_names: ngrams.feature_names(),
             // A blocked benign prompt costs a user; the guard's target is FPR ≤ 3%.
-            threshold: ThresholdRule::MaxFpr {
-                max_fpr: 0.03,
-                folds: 5,
-            },
+            threshold: ThresholdRule::MaxFpr { max_fpr, folds: 5 },
             ..TrainOptions::default()
         };
         let with_ngrams = WithNgrams {
