@@ -152,15 +152,7 @@ impl Embedder {
             )));
         }
 
-        let tokenizer_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(EmbedError::tokenizer(tokenizer_path.display().to_string()))?;
-        // The shipped tokenizer pads every text to 128; truncation and padding
-        // are done here instead, per batch.
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(None)
-            .map_err(EmbedError::tokenizer("disabling truncation"))?;
+        let tokenizer = load_tokenizer(dir)?;
 
         let device = match opts.device {
             DeviceChoice::Cpu => Device::Cpu,
@@ -358,6 +350,19 @@ impl Embedder {
             .and_then(|u| u.to_vec2::<f32>())
             .map_err(err("reading embeddings"))
     }
+}
+
+/// `dir/tokenizer.json` with its padding and truncation turned off: the shipped
+/// tokenizer pads every text to 128; cutting and padding are done by the callers.
+pub(crate) fn load_tokenizer(dir: &Path) -> Result<Tokenizer, EmbedError> {
+    let path = dir.join("tokenizer.json");
+    let mut tokenizer =
+        Tokenizer::from_file(&path).map_err(EmbedError::tokenizer(path.display().to_string()))?;
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(None)
+        .map_err(EmbedError::tokenizer("disabling truncation"))?;
+    Ok(tokenizer)
 }
 
 /// The longest prefix of `s` with at most `n` chars.

@@ -128,13 +128,7 @@ impl StaticEmbedder {
     /// Loads a table written by [`save`](Self::save), with the encoder's
     /// tokenizer from `model_dir` (its `tokenizer.json`).
     pub fn load(table_path: &Path, model_dir: &Path) -> Result<StaticEmbedder, EmbedError> {
-        let tokenizer_path = model_dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(EmbedError::tokenizer(tokenizer_path.display().to_string()))?;
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(None)
-            .map_err(EmbedError::tokenizer("disabling truncation"))?;
+        let tokenizer = crate::encoder::load_tokenizer(model_dir)?;
         let tensors = candle_core::safetensors::load(table_path, &Device::Cpu)
             .map_err(EmbedError::model(table_path.display().to_string()))?;
         let get = |name: &str| {
