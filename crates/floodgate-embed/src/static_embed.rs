@@ -199,7 +199,7 @@ impl StaticEmbedder {
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
         // ~32 characters per token bounds the tokenizer's work on huge texts.
         let budget = self.max_tokens.saturating_mul(32);
-        let cut: std::borrow::Cow<'_, str> = if text.len() > budget * 4 {
+        let cut: std::borrow::Cow<'_, str> = if text.len() > budget {
             let head = crate::encoder::prefix_chars(text, budget / 2);
             let tail = crate::encoder::suffix_chars(text, budget / 2);
             format!("{head} {tail}").into()

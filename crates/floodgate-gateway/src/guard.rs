@@ -94,10 +94,6 @@ impl Guard {
         })
     }
 
-    pub fn has_classifier(&self) -> bool {
-        self.learned.is_some()
-    }
-
     /// True when screening may take milliseconds (a full-encoder classifier).
     pub fn has_slow_classifier(&self) -> bool {
         self.learned.as_ref().is_some_and(|l| l.slow())
@@ -568,17 +564,38 @@ mod tests {
         let config = Config::default();
         let guard = Arc::new(Guard::new(&config, None).unwrap());
         let mut screen = guard.output_screen(None);
-        let out = screen.push("Mail me at ");
-        assert!(screen.released_raw() <= "Mail me at ".len());
-        assert_eq!(
-            screen.released_raw(),
-            out.len(),
-            "no redaction: raw and released agree"
-        );
-        let _ = screen.push("bob@example.com please, and then some more text to push the address past the hold-back window of the redactor.");
+        let first = "Mail me at bob@example.com please, ";
+        let second = "and then some more text to push the address past the hold-back window.";
+        let mut sent = screen.push(first);
+        assert_eq!(screen.released_raw(), 0, "a short start is all held back");
+        let out = screen.push(second);
+        // The address left in this release, redacted; the raw count is what was cut off
+        // the front, and the rest is still held.
+        assert!(screen.last_release_redacted, "{out}");
+        let released = screen.released_raw();
+        assert!(released > first.len() && released < first.len() + second.len());
+        sent.push_str(&out);
         let rest = screen.finish().unwrap();
-        assert!(!rest.contains("bob@example.com"));
-        assert!(screen.redacted >= 1);
+        assert!(
+            !screen.last_release_redacted,
+            "nothing to redact in the tail"
+        );
+        sent.push_str(&rest);
+        assert_eq!(screen.released_raw(), first.len() + second.len());
+        assert!(
+            !sent.contains("bob@example.com") && sent.contains("[EMAIL]"),
+            "{sent}"
+        );
+        assert_eq!(screen.redacted, 1);
+
+        // An answer shorter than the hold-back is released only by `finish`, and its
+        // redactions count too.
+        let mut screen = guard.output_screen(None);
+        assert_eq!(screen.push("call +44 20 7946 0958"), "");
+        let rest = screen.finish().unwrap();
+        assert!(rest.contains("[PHONE]"), "{rest}");
+        assert!(screen.last_release_redacted);
+        assert_eq!(screen.redacted, 1);
     }
 
     fn guard(extra: &str) -> Arc<Guard> {
