@@ -22,6 +22,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(models::list))
         .route("/v1/moderations", post(moderations::moderate))
         .route("/v1/feedback", post(crate::feedback::submit))
+        .route(
+            "/v1/requests/{id}/decision",
+            get(crate::records::get_decision),
+        )
         .route("/admin/feedback", get(crate::feedback::list))
         .route(
             "/admin/keys",

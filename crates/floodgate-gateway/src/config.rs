@@ -28,7 +28,29 @@ pub struct Config {
     pub guard: GuardConfig,
     pub abuse: floodgate_guard::cluster::ClusterConfig,
     pub feedback: crate::feedback::FeedbackConfig,
+    pub costs: CostsConfig,
     pub model: Vec<ModelConfig>,
+    pub route: Vec<crate::cascade::RouteConfig>,
+}
+
+/// Cost accounting and budgets.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CostsConfig {
+    /// The period a key's `budget_usd` covers: `day`, `month` (UTC calendar) or `total`.
+    pub budget_period: String,
+    /// Default price of a local model's compute time, US dollars per hour of the time its
+    /// requests spend in the running batch (a model's `usd_per_compute_hour` overrides it).
+    pub usd_per_compute_hour: f64,
+}
+
+impl Default for CostsConfig {
+    fn default() -> Self {
+        Self {
+            budget_period: "month".into(),
+            usd_per_compute_hour: 0.10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -299,6 +321,10 @@ pub struct ModelConfig {
     /// Price of 1k completion tokens in US dollars.
     #[serde(default)]
     pub usd_per_1k_completion_tokens: f64,
+    /// Price of this model's compute time (US dollars per hour in the running batch);
+    /// unset = `costs.usd_per_compute_hour`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd_per_compute_hour: Option<f64>,
 }
 
 mod defaults {
@@ -354,6 +380,7 @@ impl ModelConfig {
             redact_output_pii: None,
             usd_per_1k_prompt_tokens: 0.0,
             usd_per_1k_completion_tokens: 0.0,
+            usd_per_compute_hour: None,
         }
     }
 }
@@ -416,6 +443,18 @@ impl Config {
                 "guard" => config.guard = section(&key, value, &mut errors),
                 "abuse" => config.abuse = section(&key, value, &mut errors),
                 "feedback" => config.feedback = section(&key, value, &mut errors),
+                "costs" => config.costs = section(&key, value, &mut errors),
+                "route" => match value {
+                    toml::Value::Array(items) => {
+                        for (i, item) in items.into_iter().enumerate() {
+                            let path = format!("route[{i}]");
+                            if let Some(r) = section_opt::<crate::cascade::RouteConfig>(&path, item, &mut errors) {
+                                config.route.push(r);
+                            }
+                        }
+                    }
+                    _ => errors.push("route: expected an array of tables ([[route]])".into()),
+                },
                 "model" => match value {
                     toml::Value::Array(items) => {
                         for (i, item) in items.into_iter().enumerate() {
@@ -429,7 +468,7 @@ impl Config {
                     _ => errors.push("model: expected an array of tables ([[model]])".into()),
                 },
                 other => errors.push(format!(
-                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, guard, abuse, feedback, model)"
+                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, guard, abuse, feedback, costs, model, route)"
                 )),
             }
         }
@@ -438,6 +477,14 @@ impl Config {
                 .iter()
                 .map(|n| ModelConfig::named(n))
                 .collect();
+        }
+        // The default cascade, whenever its two models are served and no route is configured.
+        if config.route.is_empty()
+            && DEFAULT_MODELS
+                .iter()
+                .all(|d| config.model.iter().any(|m| m.name == *d))
+        {
+            config.route = vec![crate::cascade::RouteConfig::default_auto(DEFAULT_MODELS)];
         }
         config.validate(&mut errors);
         if errors.is_empty() {
@@ -448,6 +495,7 @@ impl Config {
     }
 
     fn validate(&self, errors: &mut Vec<String>) {
+        self.validate_routes(errors);
         if self.server.listen.parse::<SocketAddr>().is_err() {
             errors.push(format!(
                 "server.listen: `{}` is not a HOST:PORT socket address",
@@ -618,6 +666,13 @@ impl Config {
                     errors.push(format!("{at}.{name}: must be a non-negative number"));
                 }
             }
+            if let Some(v) = m.usd_per_compute_hour {
+                if !(v.is_finite() && v >= 0.0) {
+                    errors.push(format!(
+                        "{at}.usd_per_compute_hour: must be a non-negative number"
+                    ));
+                }
+            }
             if let Some(c) = m.context_length {
                 if c == 0 || c > m.kv_cache_tokens {
                     errors.push(format!(
@@ -627,6 +682,37 @@ impl Config {
                 }
             }
         }
+    }
+
+    fn validate_routes(&self, errors: &mut Vec<String>) {
+        if !matches!(self.costs.budget_period.as_str(), "day" | "month" | "total") {
+            errors.push(format!(
+                "costs.budget_period: `{}` must be `day`, `month` or `total`",
+                self.costs.budget_period
+            ));
+        }
+        if !(self.costs.usd_per_compute_hour.is_finite() && self.costs.usd_per_compute_hour >= 0.0)
+        {
+            errors.push("costs.usd_per_compute_hour: must be a non-negative number".into());
+        }
+        let models: Vec<&str> = self.model.iter().map(|m| m.name.as_str()).collect();
+        let mut seen = std::collections::HashSet::new();
+        for (i, r) in self.route.iter().enumerate() {
+            let at = format!("route[{i}]");
+            if !seen.insert(r.name.as_str()) {
+                errors.push(format!("{at}.name: `{}` is configured twice", r.name));
+            }
+            r.validate(&at, &models, errors);
+        }
+    }
+
+    /// The model's compute price, US dollars per hour.
+    pub fn compute_price(&self, model: &str) -> f64 {
+        self.model
+            .iter()
+            .find(|m| m.name == model)
+            .and_then(|m| m.usd_per_compute_hour)
+            .unwrap_or(self.costs.usd_per_compute_hour)
     }
 
     /// The effective configuration as TOML (for `--print-config` and the docs test).
@@ -840,6 +926,29 @@ mod tests {
     }
 
     #[test]
+    fn the_default_route_cascades_the_default_models_and_routes_are_checked() {
+        let c = Config::from_toml_with_env("", &[]).unwrap();
+        assert_eq!(c.route.len(), 1);
+        assert_eq!(c.route[0].name, "auto");
+        assert_eq!(c.route[0].tiers, DEFAULT_MODELS);
+        // Other models: no default route.
+        let c = Config::from_toml_with_env("[[model]]\nname = \"gemma3-270m\"\n", &[]).unwrap();
+        assert!(c.route.is_empty());
+        let text = "[[model]]\nname = \"gemma3-270m\"\n[[route]]\nname = \"fast\"\ntiers = [\"gemma3-270m\", \"nope\"]\npolicy = \"sometimes\"\n[costs]\nbudget_period = \"week\"\n";
+        let all = Config::from_toml_with_env(text, &[])
+            .unwrap_err()
+            .0
+            .join("\n");
+        for want in [
+            "route[0].tiers: `nope` is not a configured model",
+            "route[0].policy: `sometimes`",
+            "costs.budget_period",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+    }
+
+    #[test]
     fn model_sources_are_checked() {
         let text = "[[model]]\nname = \"mine\"\nsource = \"ftp://nope\"\n[[model]]\nname = \"unknown-model\"\n";
         let all = Config::from_toml_with_env(text, &[])
@@ -858,6 +967,7 @@ mod tests {
         let doc = include_str!("../../../docs/configuration.md");
         let config = Config {
             model: vec![ModelConfig::named("m")],
+            route: vec![crate::cascade::RouteConfig::default_auto(&["m", "n"])],
             ..Config::default()
         };
         let value: toml::Table = toml::from_str(&config.to_toml()).unwrap();

@@ -65,6 +65,12 @@ pub enum GatewayError {
         "Requests like this one are throttled: they belong to coordinated abusive traffic ({0})."
     )]
     AbuseThrottled(String),
+    #[error("This API key has spent ${spent:.4} of its ${budget:.4} budget for this {period}; raise the budget or wait for the next period.")]
+    BudgetExceeded {
+        spent: f64,
+        budget: f64,
+        period: String,
+    },
     #[error("No such {what}: `{id}`.")]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
@@ -94,7 +100,7 @@ impl GatewayError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::AbuseBlocked(_) => StatusCode::FORBIDDEN,
             Self::PromptBlocked { .. } => StatusCode::BAD_REQUEST,
-            Self::AbuseThrottled(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::AbuseThrottled(_) | Self::BudgetExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::RateLimited { .. } | Self::ConcurrencyLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::LimiterUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -143,6 +149,7 @@ impl GatewayError {
             Self::PromptBlocked { .. } => "prompt_blocked",
             Self::AbuseBlocked(_) => "abuse_blocked",
             Self::AbuseThrottled(_) => "abuse_throttled",
+            Self::BudgetExceeded { .. } => "budget_exceeded",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -182,6 +189,8 @@ impl IntoResponse for GatewayError {
             Self::RateLimited { retry_after, .. } => {
                 retry_after.map(|s| format!("{}", s.ceil().max(1.0) as u64))
             }
+            // Retrying soon will not help; the period's end is the caller's business.
+            Self::BudgetExceeded { .. } => None,
             _ if matches!(
                 self.status(),
                 StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS

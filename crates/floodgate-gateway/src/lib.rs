@@ -14,6 +14,7 @@ pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod backend;
+pub mod cascade;
 pub mod config;
 pub mod edge;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod feedback;
 pub mod guard;
 pub mod learned;
 pub mod limits;
+pub mod records;
 pub mod registry;
 pub mod routes;
 pub mod server;
@@ -42,4 +44,6 @@ pub struct AppState {
     pub admission: Arc<admission::Admission>,
     pub guard: Arc<guard::Guard>,
     pub feedback: Arc<dyn feedback::FeedbackStore>,
+    pub routes: Arc<cascade::Routes>,
+    pub records: Arc<dyn records::RecordStore>,
 }

@@ -127,23 +127,7 @@ async fn load_models(config: Arc<Config>, registry: Arc<ModelRegistry>) {
             }
         };
         registry.set(&m.name, ModelState::Loading("loading weights".into()));
-        let engine_config = EngineConfig {
-            name: m.name.clone(),
-            path,
-            context_length: m.context_length,
-            kv_cache_tokens: m.kv_cache_tokens,
-            max_batch_size: m.max_batch_size,
-            max_batch_tokens: m.max_batch_tokens,
-            max_prefill_tokens_per_step: m.max_prefill_tokens_per_step,
-            prefill_tokens_per_decoding_sequence: m.prefill_tokens_per_decoding_sequence,
-            max_wait_ms: m.max_wait_ms,
-            prefix_cache: m.prefix_cache,
-            request_timeout: (m.request_timeout_seconds > 0)
-                .then(|| Duration::from_secs(m.request_timeout_seconds)),
-            max_queue: m.max_queue,
-            threads: m.threads,
-            gpu_layers: m.gpu_layers,
-        };
+        let engine_config = engine_config(m, path);
         let loaded = tokio::task::spawn_blocking(move || Engine::load(engine_config)).await;
         match loaded {
             Ok(Ok(engine)) => {
@@ -160,6 +144,52 @@ async fn load_models(config: Arc<Config>, registry: Arc<ModelRegistry>) {
         }
     }
     tracing::info!("all models processed");
+}
+
+/// The engine settings of a configured model whose weights are at `path`.
+pub fn engine_config(m: &ModelConfig, path: PathBuf) -> EngineConfig {
+    EngineConfig {
+        name: m.name.clone(),
+        path,
+        context_length: m.context_length,
+        kv_cache_tokens: m.kv_cache_tokens,
+        max_batch_size: m.max_batch_size,
+        max_batch_tokens: m.max_batch_tokens,
+        max_prefill_tokens_per_step: m.max_prefill_tokens_per_step,
+        prefill_tokens_per_decoding_sequence: m.prefill_tokens_per_decoding_sequence,
+        max_wait_ms: m.max_wait_ms,
+        prefix_cache: m.prefix_cache,
+        request_timeout: (m.request_timeout_seconds > 0)
+            .then(|| Duration::from_secs(m.request_timeout_seconds)),
+        max_queue: m.max_queue,
+        threads: m.threads,
+        gpu_layers: m.gpu_layers,
+    }
+}
+
+/// Loads a configured model from the cache (or its `path`) for offline use by the
+/// CLI; converts it to its configured precision if needed. Never downloads.
+pub async fn load_cached_model(config: &Config, m: &ModelConfig) -> Result<LocalBackend, String> {
+    let store = model_store(config);
+    let path = match &m.path {
+        Some(p) => p.clone(),
+        None => store.cached(&model_spec(m)?).ok_or_else(|| {
+            format!(
+                "`{}` is not in the model cache {}; run `floodgate models pull {}`",
+                m.name,
+                store.root().display(),
+                m.name
+            )
+        })?,
+    };
+    let registry = ModelRegistry::default();
+    let path = convert(&store, m, path, &registry).await?;
+    let engine_config = engine_config(m, path);
+    let engine = tokio::task::spawn_blocking(move || Engine::load(engine_config))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(LocalBackend::new(engine, 0))
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish for up to
@@ -197,6 +227,13 @@ pub async fn serve(
     let feedback = crate::feedback::SqliteFeedbackStore::open(&db)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
+    let records = crate::records::SqliteRecordStore::open(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
+    let routes = {
+        let config = Arc::clone(&config);
+        tokio::task::spawn_blocking(move || crate::cascade::Routes::load(&config)).await?
+    };
     let state = AppState {
         config: Arc::clone(&config),
         registry: Arc::clone(&registry),
@@ -205,6 +242,8 @@ pub async fn serve(
         admission: Arc::new(admission),
         guard: Arc::new(guard),
         feedback: Arc::new(feedback),
+        routes: Arc::new(routes),
+        records: Arc::new(records),
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;

@@ -1,6 +1,7 @@
 //! `floodgate`: the command line. Thin by design; all behaviour lives in the library
 //! crates (`floodgate-gateway`, `floodgate-engine`, `floodgate-models`).
 
+mod cascade_cmd;
 mod guard_cmd;
 mod keys_cmd;
 mod quant_cmd;
@@ -47,6 +48,16 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: keys_cmd::KeysCommand,
+    },
+    /// Answer golden sets with a route's tiers, train its router and calibrate it.
+    Cascade {
+        #[command(subcommand)]
+        command: cascade_cmd::CascadeCommand,
+    },
+    /// Cost reports from the recorded usage.
+    Cost {
+        #[command(subcommand)]
+        command: cascade_cmd::CostCommand,
     },
     /// Load-test an OpenAI-compatible server: TTFT, inter-token latency and tokens/s
     /// at several concurrency levels.
@@ -307,6 +318,8 @@ async fn main() -> ExitCode {
         Command::Quant { command } => quant_cmd::run(command).await,
         Command::Keys { command } => keys_cmd::run(command).await,
         Command::Guard { command } => guard_cmd::run(command).await,
+        Command::Cascade { command } => cascade_cmd::run(command).await,
+        Command::Cost { command } => cascade_cmd::cost(command).await,
         Command::Bench(args) => floodgate_bench::run(args).await,
     }
 }

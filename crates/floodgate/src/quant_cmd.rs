@@ -258,18 +258,93 @@ const COLORS: [RGBColor; 6] = [
     RGBColor(23, 23, 23),
 ];
 
+fn register_chart_font() -> Result<(), String> {
+    use plotters::style::FontStyle;
+    let font = std::fs::read(CHART_FONT)
+        .map_err(|e| format!("{CHART_FONT}: {e} (install fonts-dejavu-core)"))?;
+    // plotters keeps registered fonts for the life of the process.
+    let font: &'static [u8] = Box::leak(font.into_boxed_slice());
+    plotters::style::register_font("sans-serif", FontStyle::Normal, font)
+        .map_err(|_| format!("{CHART_FONT} is not a usable font"))
+}
+
+/// The cascade's cost–quality chart: the frontier as a line, each tier alone, the two
+/// oracles, and the chosen point.
+pub fn draw_frontier(
+    path: &Path,
+    title: &str,
+    frontier: &[floodgate_gateway::cascade::calibrate::Point],
+    tiers: &[(f64, f64); 2],
+    oracles: &[floodgate_gateway::cascade::calibrate::Point; 2],
+    chosen: Option<&floodgate_gateway::cascade::calibrate::Point>,
+) -> Result<(), String> {
+    use plotters::prelude::*;
+    register_chart_font()?;
+    let scale = 1e6; // micro-dollars per request read better on an axis
+    let mut xs: Vec<f64> = frontier.iter().map(|p| p.cost * scale).collect();
+    xs.extend(tiers.iter().map(|t| t.1 * scale));
+    xs.extend(oracles.iter().map(|p| p.cost * scale));
+    let x_hi = xs.iter().copied().fold(0.0, f64::max) * 1.1 + 1e-9;
+    let root = BitMapBackend::new(path, (900, 600)).into_drawing_area();
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x_hi, 0.0..100.0)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("cost per request (micro-USD)")
+        .y_desc("quality (% right)")
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| err(&e))?;
+    chart
+        .draw_series(LineSeries::new(
+            frontier.iter().map(|p| (p.cost * scale, 100.0 * p.quality)),
+            COLORS[0].stroke_width(2),
+        ))
+        .map_err(|e| err(&e))?;
+    let mut labelled: Vec<(String, f64, f64, RGBColor)> = vec![
+        ("small alone".into(), tiers[0].1, tiers[0].0, COLORS[1]),
+        ("large alone".into(), tiers[1].1, tiers[1].0, COLORS[2]),
+        (
+            "oracle (post)".into(),
+            oracles[0].cost,
+            oracles[0].quality,
+            COLORS[3],
+        ),
+        (
+            "oracle (pre)".into(),
+            oracles[1].cost,
+            oracles[1].quality,
+            COLORS[4],
+        ),
+    ];
+    if let Some(p) = chosen {
+        labelled.push(("chosen".into(), p.cost, p.quality, COLORS[5]));
+    }
+    chart
+        .draw_series(labelled.iter().map(|(name, c, q, color)| {
+            EmptyElement::at((c * scale, 100.0 * q))
+                + Circle::new((0, 0), 6, color.filled())
+                + Text::new(name.clone(), (8, -16), ("sans-serif", 14))
+        }))
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
 /// A 2-panel PNG: perplexity and decode speed against file size, one labelled
 /// point per variant. Needs DejaVu Sans for the text; without it there is no
 /// chart (the markdown report is complete on its own).
 fn draw_chart(report: &Report, path: &Path) -> Result<(), String> {
     use plotters::prelude::*;
 
-    let font = std::fs::read(CHART_FONT)
-        .map_err(|e| format!("{CHART_FONT}: {e} (install fonts-dejavu-core)"))?;
-    // plotters keeps registered fonts for the life of the process.
-    let font: &'static [u8] = Box::leak(font.into_boxed_slice());
-    plotters::style::register_font("sans-serif", FontStyle::Normal, font)
-        .map_err(|_| format!("{CHART_FONT} is not a usable font"))?;
+    register_chart_font()?;
 
     let points: Vec<(String, f64, f64, f64)> = report
         .rows

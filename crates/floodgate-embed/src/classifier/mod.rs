@@ -495,9 +495,11 @@ fn check_examples(
         return Err(EmbedError::Invalid("no training examples".into()));
     };
     let dim = first.len();
-    if dim <= opts.feature_names.len() {
+    // An input may be named features only (no embedding), but never fewer columns
+    // than names.
+    if dim == 0 || dim < opts.feature_names.len() {
         return Err(EmbedError::Invalid(format!(
-            "inputs of length {dim} cannot hold an embedding and {} features",
+            "inputs of length {dim} cannot hold {} named features",
             opts.feature_names.len()
         )));
     }

@@ -20,12 +20,15 @@ use futures::Stream;
 
 use crate::admission::{Ask, Permit};
 use crate::auth::{Caller, ClientIp, Scope};
-use crate::backend::Generation;
+use crate::backend::{Backend, Generation};
+use crate::cascade::signals::{AnswerSignals, CASCADE_TOP_LOGPROBS};
+use crate::cascade::{Facts, Plan, Route};
 use crate::edge::{RequestId, ValidJson};
 use crate::error::GatewayError;
 use crate::guard::{Guard, LogprobGate, OutputScreen};
+use crate::records::{DecisionRecord, Price, RouteDecision, TierRun};
 use crate::telemetry::GenerationTimer;
-use crate::validate::{self, PromptInput, ValidRequest};
+use crate::validate::{self, GenParams, PromptInput, ValidRequest};
 use crate::AppState;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -76,9 +79,175 @@ fn estimate_prompt_tokens(prompt: &validate::PromptInput) -> f64 {
     (bytes as f64 / 4.0).ceil()
 }
 
-/// What a request costs at the model's configured prices.
-fn cost_usd(price: (f64, f64), prompt_tokens: f64, completion_tokens: f64) -> f64 {
-    (prompt_tokens * price.0 + completion_tokens * price.1) / 1000.0
+/// The text a pre-router reads: the last user message, or the prompt.
+fn router_text(prompt: &PromptInput) -> String {
+    match prompt {
+        PromptInput::Chat(messages) => messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "user")
+            .map(|m| m.content.clone())
+            .unwrap_or_default(),
+        PromptInput::Text(t) => t.clone(),
+        PromptInput::Tokens(_) => String::new(),
+    }
+}
+
+/// Stage 5 for a route, off the async workers when the pre-router runs a full encoder.
+async fn plan_route(
+    route: &Arc<Route>,
+    caller: &Caller,
+    prompt: &PromptInput,
+    prompt_tokens: f64,
+    stream: bool,
+) -> Result<Plan, GatewayError> {
+    let tenant = caller.tenant().to_string();
+    let segment = caller.record().map(|r| r.segment.clone());
+    let text = router_text(prompt);
+    let slow = route.router.as_ref().is_some_and(|r| r.pre_is_slow());
+    let route = Arc::clone(route);
+    let decide = move || {
+        let facts = Facts {
+            tenant: &tenant,
+            segment: segment.as_deref().filter(|s| !s.is_empty()),
+            prompt_tokens,
+            stream,
+        };
+        route.plan(&facts, || {
+            route.router.as_ref().and_then(|r| r.pre_score(&text))
+        })
+    };
+    if slow {
+        tokio::task::spawn_blocking(decide)
+            .await
+            .map_err(|e| GatewayError::Internal(format!("router task failed: {e}")))
+    } else {
+        Ok(decide())
+    }
+}
+
+/// A small tier's whole answer, held back until the post check has judged it.
+struct Buffered {
+    prompt_tokens: u32,
+    prompt_text: Option<String>,
+    events: Vec<Event>,
+    text: String,
+    logprobs: Vec<EngineLogprob>,
+    finish: floodgate_engine::Finish,
+}
+
+async fn buffer(mut generation: Generation) -> Result<Buffered, GatewayError> {
+    let mut events = Vec::new();
+    let mut text = String::new();
+    let mut logprobs = Vec::new();
+    loop {
+        match generation.events.recv().await {
+            Some(Event::Token(t)) => {
+                text.push_str(&t.text);
+                logprobs.extend(t.logprobs.iter().cloned());
+                events.push(Event::Token(t));
+            }
+            Some(Event::Finished(f)) => {
+                events.push(Event::Finished(f.clone()));
+                return Ok(Buffered {
+                    prompt_tokens: generation.prompt_tokens,
+                    prompt_text: generation.prompt_text,
+                    events,
+                    text,
+                    logprobs,
+                    finish: f,
+                });
+            }
+            Some(Event::Failed(e)) => return Err(e.into()),
+            None => {
+                return Err(GatewayError::Internal(
+                    "the engine stopped mid-generation".into(),
+                ))
+            }
+        }
+    }
+}
+
+impl Buffered {
+    /// Replays the held answer as a generation, with log-probabilities cut to what the
+    /// client asked for (the check asked for more).
+    fn replay(self, top_logprobs: Option<usize>) -> Generation {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        for event in self.events {
+            let event = match event {
+                Event::Token(mut t) => {
+                    match top_logprobs {
+                        None => t.logprobs.clear(),
+                        Some(k) => t.logprobs.iter_mut().for_each(|lp| lp.top.truncate(k)),
+                    }
+                    Event::Token(t)
+                }
+                other => other,
+            };
+            let _ = tx.send(event);
+        }
+        Generation {
+            prompt_tokens: self.prompt_tokens,
+            prompt_text: self.prompt_text,
+            events: rx,
+        }
+    }
+}
+
+/// Starts a generation on `backend`, mapping the engine's parameter names to the API's.
+async fn start(
+    backend: &Arc<dyn Backend>,
+    req: &ValidRequest,
+    params: &GenParams,
+    default_max_tokens: u32,
+    api: Api,
+) -> Result<Generation, GatewayError> {
+    backend
+        .generate(&req.prompt, params, default_max_tokens, req.echo)
+        .await
+        .map_err(|e| match (api, e) {
+            // The engine speaks of "messages"; on the text endpoint the client sent a prompt.
+            (
+                Api::Text,
+                GatewayError::InvalidRequest {
+                    message,
+                    param,
+                    code,
+                },
+            ) if param.as_deref() == Some("messages") => GatewayError::InvalidRequest {
+                message,
+                param: Some("prompt".into()),
+                code,
+            },
+            (_, e) => e,
+        })
+}
+
+/// A key's budget: `Some((budget, spent))` when it has one.
+async fn budget(state: &AppState, caller: &Caller) -> Result<Option<(f64, f64)>, GatewayError> {
+    let Some(budget) = caller.record().and_then(|r| r.budget_usd) else {
+        return Ok(None);
+    };
+    let period = &state.config.costs.budget_period;
+    let spent = state
+        .records
+        .spent(caller.key_id(), period, crate::records::now_unix())
+        .await
+        .map_err(|e| GatewayError::Internal(format!("usage store: {e}")))?;
+    if spent >= budget {
+        return Err(GatewayError::BudgetExceeded {
+            spent,
+            budget,
+            period: period.clone(),
+        });
+    }
+    Ok(Some((budget, spent)))
+}
+
+fn set_header(response: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, v);
+    }
 }
 
 async fn run(
@@ -91,19 +260,31 @@ async fn run(
 ) -> Result<Response, GatewayError> {
     let started = Instant::now();
     let mut req = req;
-    let backend = state.registry.get(&req.model)?;
-    let price = state
-        .config
-        .model
+    // Stage 5, first half: a route's tiers, or the one model asked for.
+    let route = state.routes.get(&req.model);
+    let tiers: Vec<String> = match &route {
+        Some(r) => r.config.tiers.clone(),
+        None => vec![req.model.clone()],
+    };
+    let backends = tiers
         .iter()
-        .find(|m| m.name == req.model)
-        .map_or((0.0, 0.0), |m| {
-            (m.usd_per_1k_prompt_tokens, m.usd_per_1k_completion_tokens)
-        });
+        .map(|t| state.registry.get(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| match (&route, e) {
+            (Some(_), GatewayError::ModelNotFound(m)) => {
+                GatewayError::Internal(format!("route tier `{m}` is not a model"))
+            }
+            (_, e) => e,
+        })?;
+    let prices: Vec<Price> = tiers.iter().map(|t| Price::of(&state.config, t)).collect();
+    let budget = budget(&state, caller).await?;
     let prompt_estimate = estimate_prompt_tokens(&req.prompt);
     // A request can never use more than the model's context, whatever it asks for
     // (asking for more is the engine's 400, not a rate limit).
-    let context = f64::from(backend.info().context_length.max(1));
+    let context = backends
+        .iter()
+        .map(|b| f64::from(b.info().context_length.max(1)))
+        .fold(f64::INFINITY, f64::min);
     let prompt_estimate = prompt_estimate.min(context);
     let max_tokens = f64::from(
         req.params
@@ -111,6 +292,11 @@ async fn run(
             .unwrap_or(state.config.limits.default_max_tokens),
     )
     .min(context - prompt_estimate);
+    // The worst case: every tier runs (a cascade escalates after the small answer).
+    let reserve_cost: f64 = prices
+        .iter()
+        .map(|p| p.tokens(prompt_estimate, max_tokens))
+        .sum();
     let mut permit = state
         .admission
         .admit(
@@ -118,12 +304,12 @@ async fn run(
             ip.0,
             Ask {
                 tokens: prompt_estimate + max_tokens,
-                cost_usd: cost_usd(price, prompt_estimate, max_tokens),
+                cost_usd: reserve_cost,
             },
         )
         .await?;
     // Stage 4: the input guard, then the abuse-cluster check on what it normalised.
-    let model_config = state.config.model.iter().find(|m| m.name == req.model);
+    let model_config = state.config.model.iter().find(|m| m.name == tiers[0]);
     let screened = if prompt_estimate > GUARD_INLINE_TOKENS || state.guard.has_slow_classifier() {
         // Long prompts, and any prompt a full-encoder classifier reads, take
         // milliseconds to screen: off the async workers.
@@ -169,41 +355,110 @@ async fn run(
     if input.redacted > 0 {
         guard_notes.push("input-redacted");
     }
-    let output = Output {
-        guard: Arc::clone(&state.guard),
-        model: model_config.cloned(),
+    // Stage 5, second half: which tier answers first.
+    let plan = match &route {
+        Some(r) => plan_route(r, caller, &req.prompt, prompt_estimate, req.stream).await?,
+        None => Plan {
+            tier: 0,
+            post_check: false,
+            reason: String::new(),
+            pre_score: None,
+        },
     };
-    let generation = backend
-        .generate(
-            &req.prompt,
-            &req.params,
-            state.config.limits.default_max_tokens,
-            req.echo,
-        )
-        .await
-        .map_err(|e| match (api, e) {
-            // The engine speaks of "messages"; on the text endpoint the client sent a prompt.
-            (
-                Api::Text,
-                GatewayError::InvalidRequest {
-                    message,
-                    param,
-                    code,
-                },
-            ) if param.as_deref() == Some("messages") => GatewayError::InvalidRequest {
-                message,
-                param: Some("prompt".into()),
-                code,
-            },
-            (_, e) => e,
-        });
-    let generation = match generation {
+    let mut decision = route.as_ref().map(|r| RouteDecision {
+        route: r.config.name.clone(),
+        policy: r.config.policy.clone(),
+        tiers: tiers.clone(),
+        start_tier: plan.tier,
+        final_tier: plan.tier,
+        escalated: plan.tier > 0,
+        reasons: vec![plan.reason.clone()],
+        pre_score: plan.pre_score,
+        pre_threshold: r.thresholds.pre,
+        post_score: None,
+        post_threshold: r.thresholds.post,
+        signals: None,
+    });
+    let default_max = state.config.limits.default_max_tokens;
+    let mut runs = Vec::new();
+    let mut tier = plan.tier;
+    let started_generation = if let (true, Some(r), Some(d)) =
+        (plan.post_check, &route, decision.as_mut())
+    {
+        // Stage 6 + 7: the small tier answers in full, with the alternatives the
+        // signals need, and the post check judges it before anything is sent.
+        let mut params = req.params.clone();
+        params.logprobs = Some(params.logprobs.unwrap_or(0).max(CASCADE_TOP_LOGPROBS));
+        let first = match start(&backends[tier], &req, &params, default_max, api).await {
+            Ok(g) => buffer(g).await,
+            Err(e) => Err(e),
+        };
+        match first {
+            Err(e) => Err(e),
+            Ok(held) => {
+                let prompt_len = held.prompt_text.as_ref().map_or(0, String::len);
+                let answer = held.text.get(prompt_len..).unwrap_or(&held.text);
+                let signals = AnswerSignals::from_logprobs(
+                    &held.logprobs,
+                    answer,
+                    held.finish.reason == EngineFinish::Length,
+                );
+                let score = r.router.as_ref().and_then(|x| x.post_score(&signals));
+                d.post_score = score;
+                d.signals = Some(signals);
+                let th = r.thresholds.post.unwrap_or_default();
+                if r.escalate_after(score) {
+                    d.reasons.push(format!(
+                        "post: P(small answer right) = {:.3} < {th:.3}: escalated",
+                        score.unwrap_or_default()
+                    ));
+                    d.escalated = true;
+                    runs.push(prices[tier].run(&tiers[tier], &held.finish, false));
+                    tier = r.last_tier();
+                    d.final_tier = tier;
+                    metrics::counter!("floodgate_cascade_escalations_total", "route" => r.config.name.clone(), "stage" => "post").increment(1);
+                    start(&backends[tier], &req, &req.params, default_max, api).await
+                } else {
+                    d.reasons.push(format!(
+                        "post: P(small answer right) = {:.3} ≥ {th:.3}: kept",
+                        score.unwrap_or_default()
+                    ));
+                    Ok(held.replay(req.params.logprobs))
+                }
+            }
+        }
+    } else {
+        if let (Some(r), true) = (&route, plan.tier > 0) {
+            metrics::counter!("floodgate_cascade_escalations_total", "route" => r.config.name.clone(), "stage" => "pre").increment(1);
+        }
+        start(&backends[tier], &req, &req.params, default_max, api).await
+    };
+    let generation = match started_generation {
         Ok(g) => g,
         Err(e) => {
-            // Refused before any work: give the reservation back.
-            permit.used(0, 0.0);
+            // Refused before any work was served: give the reservation back, keeping
+            // the cost of a discarded small answer.
+            let spent: f64 = runs.iter().map(|r: &TierRun| r.cost_usd).sum();
+            let tokens: u32 = runs
+                .iter()
+                .map(|r| r.prompt_tokens + r.completion_tokens)
+                .sum();
+            permit.used(tokens, spent);
             return Err(e);
         }
+    };
+    let served = tiers[tier].clone();
+    if let Some(r) = &route {
+        metrics::counter!("floodgate_cascade_requests_total", "route" => r.config.name.clone(), "model" => served.clone()).increment(1);
+    }
+    let output = Output {
+        guard: Arc::clone(&state.guard),
+        model: state
+            .config
+            .model
+            .iter()
+            .find(|m| m.name == served)
+            .cloned(),
     };
     let meta = Meta {
         id: match api {
@@ -213,31 +468,79 @@ async fn run(
         created: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
-        model: req.model.clone(),
+        model: served.clone(),
         api,
         include_usage: req.include_usage,
         top_logprobs: req.params.logprobs,
     };
-    let timer = GenerationTimer::new(&req.model, started);
+    let timer = GenerationTimer::new(&served, started);
     let headers = std::mem::take(&mut permit.headers);
-    let settle = Settle { permit, price };
+    let escalated = decision.as_ref().is_some_and(|d| d.escalated);
+    let record = DecisionRecord {
+        request_id: request_id.as_ref().map(|r| r.0.clone()).unwrap_or_default(),
+        key_id: caller.key_id().to_string(),
+        tenant: caller.tenant().to_string(),
+        created_at: crate::records::now_unix(),
+        requested: req.model.clone(),
+        served_by: served.clone(),
+        route: decision,
+        runs,
+        cost_usd: 0.0,
+        guard: guard_notes.iter().map(|s| s.to_string()).collect(),
+        status: String::new(),
+    };
+    let settle = Settle {
+        permit,
+        price: prices[tier],
+        state: state.clone(),
+        record: Some(record),
+    };
     let mut response = if req.stream {
         stream_response(meta, generation, timer, settle, output).into_response()
     } else {
-        let (response, notes) = collect_response(meta, generation, timer, settle, output).await?;
+        let (response, notes, cost) =
+            collect_response(meta, generation, timer, settle, output).await?;
         guard_notes.extend(notes);
+        let mut response = response;
+        set_header(
+            &mut response,
+            "x-floodgate-cost-usd",
+            &format!("{cost:.10}"),
+        );
+        if let Some((b, spent)) = budget {
+            set_header(
+                &mut response,
+                "x-floodgate-budget-remaining",
+                &format!("{:.10}", (b - spent - cost).max(0.0)),
+            );
+        }
         response
     };
+    if req.stream {
+        if let Some((b, spent)) = budget {
+            // Before this request: a stream's cost is known only at its end.
+            set_header(
+                &mut response,
+                "x-floodgate-budget-remaining",
+                &format!("{:.10}", (b - spent).max(0.0)),
+            );
+        }
+    }
     for (n, v) in headers {
         response.headers_mut().insert(n, v);
     }
     if !guard_notes.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&guard_notes.join(",")) {
-            response.headers_mut().insert("x-floodgate-guard", v);
-        }
+        set_header(&mut response, "x-floodgate-guard", &guard_notes.join(","));
     }
-    if let Ok(v) = HeaderValue::from_str(&req.model) {
-        response.headers_mut().insert("x-floodgate-model", v);
+    set_header(&mut response, "x-floodgate-model", &served);
+    if let Some(r) = &route {
+        set_header(&mut response, "x-floodgate-route", &r.config.name);
+        set_header(&mut response, "x-floodgate-tier", &served);
+        set_header(
+            &mut response,
+            "x-floodgate-escalated",
+            if escalated { "true" } else { "false" },
+        );
     }
     Ok(response)
 }
@@ -248,21 +551,57 @@ struct Output {
     model: Option<crate::config::ModelConfig>,
 }
 
-/// The admission permit and the prices to settle it with once usage is known.
+/// Stage 9 for one request: settles the admission permit once usage is known and
+/// writes the decision record — when the answer finishes, or, if the client leaves or
+/// the generation fails first, when this is dropped.
 struct Settle {
     permit: Permit,
-    price: (f64, f64),
+    price: Price,
+    state: AppState,
+    record: Option<DecisionRecord>,
 }
 
 impl Settle {
-    fn finished(&mut self, prompt_tokens: u32, completion_tokens: u32) {
-        let cost = cost_usd(
-            self.price,
-            f64::from(prompt_tokens),
-            f64::from(completion_tokens),
-        );
-        self.permit
-            .used(prompt_tokens.saturating_add(completion_tokens), cost);
+    /// The served run finished: settle and record. Returns the request's total cost.
+    fn finished(&mut self, finish: &floodgate_engine::Finish, guard_notes: &[&str]) -> f64 {
+        let Some(mut record) = self.record.take() else {
+            return 0.0;
+        };
+        record
+            .runs
+            .push(self.price.run(&record.served_by, finish, true));
+        record.cost_usd = record.runs.iter().map(|r| r.cost_usd).sum();
+        let tokens = record
+            .runs
+            .iter()
+            .map(|r| r.prompt_tokens.saturating_add(r.completion_tokens))
+            .fold(0u32, u32::saturating_add);
+        self.permit.used(tokens, record.cost_usd);
+        record
+            .guard
+            .extend(guard_notes.iter().map(|s| s.to_string()));
+        record.status = "completed".into();
+        let cost = record.cost_usd;
+        crate::records::write(&self.state, record);
+        cost
+    }
+
+    /// The request ended without a finished answer.
+    fn ended(&mut self, status: String) {
+        let Some(mut record) = self.record.take() else {
+            return;
+        };
+        record.cost_usd = record.runs.iter().map(|r| r.cost_usd).sum();
+        record.status = status;
+        if tokio::runtime::Handle::try_current().is_ok() {
+            crate::records::write(&self.state, record);
+        }
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        self.ended("cancelled".into());
     }
 }
 
@@ -321,7 +660,7 @@ async fn collect_response(
     mut timer: GenerationTimer,
     mut settle: Settle,
     output: Output,
-) -> Result<(Response, Vec<&'static str>), GatewayError> {
+) -> Result<(Response, Vec<&'static str>, f64), GatewayError> {
     let mut text = generation.prompt_text.take().unwrap_or_default();
     let echo_len = text.len();
     let mut logprobs = Vec::new();
@@ -333,20 +672,24 @@ async fn collect_response(
                 logprobs.extend(t.logprobs);
             }
             Some(Event::Finished(f)) => break f,
-            Some(Event::Failed(e)) => return Err(e.into()),
+            Some(Event::Failed(e)) => {
+                let e: GatewayError = e.into();
+                settle.ended(format!("failed: {e}"));
+                return Err(e);
+            }
             None => {
-                return Err(GatewayError::Internal(
-                    "the engine stopped mid-generation".into(),
-                ))
+                let e = GatewayError::Internal("the engine stopped mid-generation".into());
+                settle.ended(format!("failed: {e}"));
+                return Err(e);
             }
         }
     };
     timer.finish(finish.prompt_tokens, finish.completion_tokens);
-    settle.finished(finish.prompt_tokens, finish.completion_tokens);
     let usage = p::Usage::new(finish.prompt_tokens, finish.completion_tokens)
         .with_cached(finish.cached_prompt_tokens);
     let mut reason = finish_reason(finish.reason);
     // Stage 8: the whole answer is screened before the client sees any of it.
+    // (Settled after it, so that the record carries the output guard's notes.)
     let mut notes = Vec::new();
     let prompt_len = if meta.api == Api::Text { echo_len } else { 0 };
     let decision = output
@@ -421,7 +764,8 @@ async fn collect_response(
         }
     }
     .map_err(|e| GatewayError::Internal(e.to_string()))?;
-    Ok((Json(body).into_response(), notes))
+    let cost = settle.finished(&finish, &notes);
+    Ok((Json(body).into_response(), notes, cost))
 }
 
 struct StreamState {
@@ -553,6 +897,7 @@ impl StreamState {
             Some("output_blocked".into()),
         );
         self.queue.push_back(json_event(&body));
+        self.settle.ended("output-blocked".into());
         self.done = true;
     }
 
@@ -580,7 +925,12 @@ impl StreamState {
             }
             Some(Event::Finished(f)) => {
                 self.timer.finish(f.prompt_tokens, f.completion_tokens);
-                self.settle.finished(f.prompt_tokens, f.completion_tokens);
+                let notes: &[&str] = if self.screen.redacted > 0 {
+                    &["output-redacted"]
+                } else {
+                    &[]
+                };
+                self.settle.finished(&f, notes);
                 match self.screen.finish() {
                     Ok(rest) => {
                         let lps = self.logprobs.release(
@@ -613,11 +963,13 @@ impl StreamState {
             Some(Event::Failed(e)) => {
                 let err: GatewayError = e.into();
                 tracing::error!(error = %err, "generation failed mid-stream");
+                self.settle.ended(format!("failed: {err}"));
                 self.queue.push_back(json_event(&err.body()));
                 self.done = true;
             }
             None => {
                 let err = GatewayError::Internal("the engine stopped mid-generation".into());
+                self.settle.ended(format!("failed: {err}"));
                 self.queue.push_back(json_event(&err.body()));
                 self.done = true;
             }

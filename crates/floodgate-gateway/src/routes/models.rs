@@ -14,9 +14,26 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<ModelList>, GatewayError> {
     caller.require(Scope::Inference)?;
-    let data = state
-        .registry
-        .snapshot()
+    let snapshot = state.registry.snapshot();
+    let ready = |name: &str| {
+        snapshot
+            .iter()
+            .any(|(n, s)| n == name && matches!(s, ModelState::Ready(_)))
+    };
+    // A route is servable when every tier is: it is listed like a model.
+    let routes: Vec<ModelObject> = state
+        .config
+        .route
+        .iter()
+        .filter(|r| r.tiers.iter().all(|t| ready(t)))
+        .map(|r| ModelObject {
+            id: r.name.clone(),
+            object: "model".into(),
+            created: 0,
+            owned_by: "floodgate-route".into(),
+        })
+        .collect();
+    let data = snapshot
         .into_iter()
         .filter_map(|(_, s)| match s {
             ModelState::Ready(b) => {
@@ -30,6 +47,7 @@ pub async fn list(
             }
             _ => None,
         })
+        .chain(routes)
         .collect();
     Ok(Json(ModelList {
         object: "list".into(),

@@ -1,0 +1,533 @@
+//! Stages 5 and 7 for routes: a public model name (`auto`) that maps to two tiers — a
+//! small model that answers most requests and a large one for the rest — and the policy
+//! that decides which one answers.
+//!
+//! - `pre`: before any generation, the route's pre-router scores the prompt; at or above
+//!   `pre_threshold` (P(small tier wrong)) the large tier answers at once.
+//! - `post`: the small tier answers; its token log-probabilities become
+//!   [`signals::AnswerSignals`], the post scorer turns them into P(answer right), and
+//!   below `post_threshold` the large tier answers instead. The small answer is never
+//!   shown in that case: a streamed request with a post check is buffered until judged
+//!   (`stream_post = "buffer"`), or skips the check and streams the small tier live
+//!   (`stream_post = "skip"`).
+//! - rules first: tenants and key segments pinned to a tier, and prompts longer than
+//!   `escalate_prompt_tokens` sent to the large tier.
+//!
+//! A route whose policy needs a router that is missing serves every request on its last
+//! tier (quality first) and says so in its decision records and at start.
+
+pub mod calibrate;
+pub mod golden;
+pub mod offline;
+pub mod router;
+pub mod signals;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use self::calibrate::Thresholds;
+use self::router::Router;
+
+/// One route in the configuration (`[[route]]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Public name clients put in `model`; must not be a model's name.
+    pub name: String,
+    /// Model names, cheapest first. `pre` and `post` need exactly two.
+    pub tiers: Vec<String>,
+    /// `first` (no cascade: the first tier answers), `pre`, `post` or `pre+post`.
+    #[serde(default = "default_policy")]
+    pub policy: String,
+    /// Overrides the calibrated pre-router threshold (escalate when P(small wrong) ≥ it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_threshold: Option<f32>,
+    /// Overrides the calibrated post threshold (escalate when P(answer right) < it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_threshold: Option<f32>,
+    /// The trained router file; empty = `cascade/<name>.json` in the model home.
+    #[serde(default)]
+    pub router: String,
+    /// Streams with a post check: `buffer` (hold the small answer until judged) or
+    /// `skip` (stream the small tier live, no post check).
+    #[serde(default = "default_stream_post")]
+    pub stream_post: String,
+    /// Prompts estimated above this many tokens go to the last tier (0 = off).
+    #[serde(default)]
+    pub escalate_prompt_tokens: u32,
+    /// Tenants pinned to a tier (index into `tiers`); no checks run for them.
+    #[serde(default)]
+    pub tenant_tiers: BTreeMap<String, usize>,
+    /// Key segments pinned to a tier.
+    #[serde(default)]
+    pub segment_tiers: BTreeMap<String, usize>,
+}
+
+fn default_policy() -> String {
+    "pre+post".into()
+}
+
+fn default_stream_post() -> String {
+    "buffer".into()
+}
+
+impl RouteConfig {
+    /// The default cascade over the default models.
+    pub fn default_auto(tiers: &[&str]) -> Self {
+        Self {
+            name: "auto".into(),
+            tiers: tiers.iter().map(|s| s.to_string()).collect(),
+            policy: default_policy(),
+            pre_threshold: None,
+            post_threshold: None,
+            router: String::new(),
+            stream_post: default_stream_post(),
+            escalate_prompt_tokens: 0,
+            tenant_tiers: BTreeMap::new(),
+            segment_tiers: BTreeMap::new(),
+        }
+    }
+
+    pub fn checks(&self) -> calibrate::Checks {
+        calibrate::Checks {
+            pre: self.policy.contains("pre"),
+            post: self.policy.contains("post"),
+        }
+    }
+
+    /// Problems with this route, each prefixed with `path`.
+    pub fn validate(&self, path: &str, models: &[&str], errors: &mut Vec<String>) {
+        if self.name.is_empty() {
+            errors.push(format!("{path}.name: must not be empty"));
+        }
+        if models.contains(&self.name.as_str()) {
+            errors.push(format!(
+                "{path}.name: `{}` is also a model's name",
+                self.name
+            ));
+        }
+        if self.tiers.is_empty() {
+            errors.push(format!("{path}.tiers: name at least one model"));
+        }
+        for t in &self.tiers {
+            if !models.contains(&t.as_str()) {
+                errors.push(format!("{path}.tiers: `{t}` is not a configured model"));
+            }
+        }
+        match self.policy.as_str() {
+            "first" => {}
+            "pre" | "post" | "pre+post" => {
+                if self.tiers.len() != 2 {
+                    errors.push(format!(
+                        "{path}.policy: `{}` needs exactly two tiers (small, large)",
+                        self.policy
+                    ));
+                }
+            }
+            other => errors.push(format!(
+                "{path}.policy: `{other}` must be one of first, pre, post, pre+post"
+            )),
+        }
+        if !matches!(self.stream_post.as_str(), "buffer" | "skip") {
+            errors.push(format!(
+                "{path}.stream_post: `{}` must be `buffer` or `skip`",
+                self.stream_post
+            ));
+        }
+        for (what, map) in [
+            ("tenant_tiers", &self.tenant_tiers),
+            ("segment_tiers", &self.segment_tiers),
+        ] {
+            for (k, &tier) in map {
+                if tier >= self.tiers.len() {
+                    errors.push(format!(
+                        "{path}.{what}.{k}: tier {tier} does not exist (the route has {})",
+                        self.tiers.len()
+                    ));
+                }
+            }
+        }
+        for (what, t) in [
+            ("pre_threshold", self.pre_threshold),
+            ("post_threshold", self.post_threshold),
+        ] {
+            if let Some(t) = t {
+                if !(0.0..=1.0).contains(&t) {
+                    errors.push(format!("{path}.{what}: {t} is not a probability"));
+                }
+            }
+        }
+    }
+}
+
+/// A route ready to serve: its configuration, router and effective thresholds.
+pub struct Route {
+    pub config: RouteConfig,
+    pub router: Option<Router>,
+    pub thresholds: Thresholds,
+    /// Why the route cannot run its policy (it then serves on the last tier).
+    pub degraded: Option<String>,
+}
+
+/// The router file a route reads.
+pub fn router_path(config: &crate::Config, route: &RouteConfig) -> PathBuf {
+    if route.router.is_empty() {
+        cascade_dir(config).join(format!("{}.json", route.name))
+    } else {
+        PathBuf::from(&route.router)
+    }
+}
+
+/// `cascade/` in the model home: routers and the static token table they may read.
+pub fn cascade_dir(config: &crate::Config) -> PathBuf {
+    crate::server::model_store(config).root().join("cascade")
+}
+
+impl Route {
+    pub fn load(config: &crate::Config, route: &RouteConfig) -> Self {
+        let checks = route.checks();
+        if !checks.pre && !checks.post {
+            return Self {
+                config: route.clone(),
+                router: None,
+                thresholds: Thresholds {
+                    pre: None,
+                    post: None,
+                },
+                degraded: None,
+            };
+        }
+        let path = router_path(config, route);
+        let loaded = Router::load(&path, &crate::learned::embedder_dir(config)).and_then(|r| {
+            if r.file.tiers != route.tiers {
+                Err(format!(
+                    "{} was trained for tiers {:?}, the route has {:?}",
+                    path.display(),
+                    r.file.tiers,
+                    route.tiers
+                ))
+            } else {
+                Ok(r)
+            }
+        });
+        let router = match loaded {
+            Ok(r) => r,
+            Err(e) => {
+                return Self {
+                    config: route.clone(),
+                    router: None,
+                    thresholds: Thresholds {
+                        pre: None,
+                        post: None,
+                    },
+                    degraded: Some(format!(
+                        "not calibrated ({e}); run `floodgate cascade train` and `floodgate cascade calibrate --write`"
+                    )),
+                }
+            }
+        };
+        let calibrated = router.file.calibration.as_ref();
+        let pick = |over: Option<f32>, cal: Option<f32>, on: bool, present: bool| {
+            if on && present {
+                over.or(cal)
+            } else {
+                None
+            }
+        };
+        let thresholds = Thresholds {
+            pre: pick(
+                route.pre_threshold,
+                calibrated.and_then(|c| c.pre_threshold),
+                checks.pre,
+                router.file.pre.is_some(),
+            ),
+            post: pick(
+                route.post_threshold,
+                calibrated.and_then(|c| c.post_threshold),
+                checks.post,
+                router.file.post.is_some(),
+            ),
+        };
+        let degraded = (thresholds.pre.is_none() && thresholds.post.is_none()).then(|| {
+            format!(
+                "{}: no threshold for policy `{}` (not calibrated, none configured)",
+                path.display(),
+                route.policy
+            )
+        });
+        Self {
+            config: route.clone(),
+            router: Some(router),
+            thresholds,
+            degraded,
+        }
+    }
+
+    pub fn last_tier(&self) -> usize {
+        self.config.tiers.len().saturating_sub(1)
+    }
+}
+
+/// All configured routes by name.
+#[derive(Default)]
+pub struct Routes {
+    routes: BTreeMap<String, std::sync::Arc<Route>>,
+}
+
+impl Routes {
+    pub fn load(config: &crate::Config) -> Self {
+        let mut routes = BTreeMap::new();
+        for r in &config.route {
+            let route = Route::load(config, r);
+            match &route.degraded {
+                Some(why) => {
+                    tracing::warn!(route = %r.name, "route serves every request on its last tier: {why}")
+                }
+                None => {
+                    tracing::info!(route = %r.name, tiers = ?r.tiers, policy = %r.policy, thresholds = ?route.thresholds, "route ready")
+                }
+            }
+            routes.insert(r.name.clone(), std::sync::Arc::new(route));
+        }
+        Self { routes }
+    }
+
+    pub fn get(&self, name: &str) -> Option<std::sync::Arc<Route>> {
+        self.routes.get(name).cloned()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.routes.keys()
+    }
+}
+
+/// What stage 5 decided before generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The tier that answers first.
+    pub tier: usize,
+    /// Whether that tier's answer is judged by the post check.
+    pub post_check: bool,
+    /// Why, in words, for the decision record.
+    pub reason: String,
+    pub pre_score: Option<f32>,
+}
+
+/// Who is asking and what, as far as the rules care.
+pub struct Facts<'a> {
+    pub tenant: &'a str,
+    pub segment: Option<&'a str>,
+    pub prompt_tokens: f64,
+    pub stream: bool,
+}
+
+impl Route {
+    /// Stage 5 for a route. `pre_score` is computed lazily: only when the rules leave
+    /// the choice to the pre-router.
+    pub fn plan(&self, facts: &Facts<'_>, pre_score: impl FnOnce() -> Option<f32>) -> Plan {
+        let c = &self.config;
+        if let Some(why) = &self.degraded {
+            return Plan {
+                tier: self.last_tier(),
+                post_check: false,
+                reason: format!("route {why}: last tier"),
+                pre_score: None,
+            };
+        }
+        if let Some(&tier) = c.tenant_tiers.get(facts.tenant) {
+            return Plan {
+                tier,
+                post_check: false,
+                reason: format!("tenant `{}` is pinned to tier {tier}", facts.tenant),
+                pre_score: None,
+            };
+        }
+        if let Some(&tier) = facts.segment.and_then(|s| c.segment_tiers.get(s)) {
+            return Plan {
+                tier,
+                post_check: false,
+                reason: format!(
+                    "segment `{}` is pinned to tier {tier}",
+                    facts.segment.unwrap_or_default()
+                ),
+                pre_score: None,
+            };
+        }
+        if c.escalate_prompt_tokens > 0 && facts.prompt_tokens > f64::from(c.escalate_prompt_tokens)
+        {
+            return Plan {
+                tier: self.last_tier(),
+                post_check: false,
+                reason: format!(
+                    "prompt of ~{} tokens is over escalate_prompt_tokens = {}",
+                    facts.prompt_tokens as u64, c.escalate_prompt_tokens
+                ),
+                pre_score: None,
+            };
+        }
+        if self.config.tiers.len() < 2
+            || (self.thresholds.pre.is_none() && self.thresholds.post.is_none())
+        {
+            return Plan {
+                tier: 0,
+                post_check: false,
+                reason: "no cascade: the first tier answers".into(),
+                pre_score: None,
+            };
+        }
+        let pre = self.thresholds.pre.and_then(|_| pre_score());
+        if let (Some(th), Some(s)) = (self.thresholds.pre, pre) {
+            if s >= th {
+                return Plan {
+                    tier: self.last_tier(),
+                    post_check: false,
+                    reason: format!("pre-router: P(small tier wrong) = {s:.3} ≥ {th:.3}"),
+                    pre_score: pre,
+                };
+            }
+        }
+        let post_check =
+            self.thresholds.post.is_some() && !(facts.stream && c.stream_post == "skip");
+        let mut reason = match (self.thresholds.pre, pre) {
+            (Some(th), Some(s)) => format!("pre-router: P(small tier wrong) = {s:.3} < {th:.3}"),
+            _ => "small tier first".into(),
+        };
+        if self.thresholds.post.is_some() && !post_check {
+            reason.push_str("; stream_post = skip: no post check on streams");
+        }
+        Plan {
+            tier: 0,
+            post_check,
+            reason,
+            pre_score: pre,
+        }
+    }
+
+    /// Stage 7: whether the small tier's answer, scored `score` = P(right), is replaced.
+    pub fn escalate_after(&self, score: Option<f32>) -> bool {
+        matches!(
+            calibrate::route(
+                Thresholds {
+                    pre: None,
+                    post: self.thresholds.post
+                },
+                None,
+                score
+            ),
+            calibrate::Path::PostEscalated
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(policy: &str, pre: Option<f32>, post: Option<f32>) -> Route {
+        let mut c = RouteConfig::default_auto(&["small", "large"]);
+        c.policy = policy.into();
+        c.tenant_tiers.insert("vip".into(), 1);
+        c.segment_tiers.insert("free".into(), 0);
+        c.escalate_prompt_tokens = 1000;
+        c.stream_post = "skip".into();
+        Route {
+            config: c,
+            router: None,
+            thresholds: Thresholds { pre, post },
+            degraded: None,
+        }
+    }
+
+    fn facts<'a>(
+        tenant: &'a str,
+        segment: Option<&'a str>,
+        tokens: f64,
+        stream: bool,
+    ) -> Facts<'a> {
+        Facts {
+            tenant,
+            segment,
+            prompt_tokens: tokens,
+            stream,
+        }
+    }
+
+    #[test]
+    fn rules_come_before_the_router() {
+        let r = route("pre+post", Some(0.5), Some(0.5));
+        let called = std::cell::Cell::new(false);
+        let score = || {
+            called.set(true);
+            Some(0.0)
+        };
+        let p = r.plan(&facts("vip", None, 10.0, false), score);
+        assert_eq!((p.tier, p.post_check), (1, false));
+        assert!(p.reason.contains("tenant `vip`"));
+        let p = r.plan(&facts("t", Some("free"), 10.0, false), || Some(0.9));
+        assert_eq!((p.tier, p.post_check), (0, false));
+        let p = r.plan(&facts("t", None, 1000.5, false), || Some(0.0));
+        assert_eq!(p.tier, 1);
+        assert!(p.reason.contains("escalate_prompt_tokens"));
+        assert!(
+            !called.get(),
+            "the router is not consulted when a rule decides"
+        );
+    }
+
+    #[test]
+    fn pre_threshold_edge_escalates_and_post_check_follows_the_stream_setting() {
+        let r = route("pre+post", Some(0.5), Some(0.4));
+        let at = r.plan(&facts("t", None, 10.0, false), || Some(0.5));
+        assert_eq!((at.tier, at.pre_score), (1, Some(0.5)));
+        let below = r.plan(&facts("t", None, 10.0, false), || Some(0.499));
+        assert_eq!((below.tier, below.post_check), (0, true));
+        let streamed = r.plan(&facts("t", None, 10.0, true), || Some(0.1));
+        assert_eq!((streamed.tier, streamed.post_check), (0, false));
+        assert!(streamed.reason.contains("stream_post = skip"));
+        // post threshold edge: P(right) equal to the threshold is kept.
+        assert!(!r.escalate_after(Some(0.4)));
+        assert!(r.escalate_after(Some(0.399)));
+        assert!(!r.escalate_after(None));
+    }
+
+    #[test]
+    fn post_only_never_asks_the_pre_router() {
+        let r = route("post", None, Some(0.5));
+        let p = r.plan(&facts("t", None, 10.0, false), || panic!("not asked"));
+        assert_eq!((p.tier, p.post_check, p.pre_score), (0, true, None));
+    }
+
+    #[test]
+    fn a_degraded_route_serves_on_its_last_tier() {
+        let mut r = route("pre+post", None, None);
+        r.degraded = Some("not calibrated".into());
+        let p = r.plan(&facts("vip", None, 1.0, false), || Some(0.0));
+        assert_eq!((p.tier, p.post_check), (1, false));
+        assert!(p.reason.contains("not calibrated"));
+    }
+
+    #[test]
+    fn validation_names_each_problem() {
+        let mut c = RouteConfig::default_auto(&["small", "huge"]);
+        c.policy = "post".into();
+        c.tiers.push("x".into());
+        c.tenant_tiers.insert("a".into(), 7);
+        c.stream_post = "later".into();
+        c.pre_threshold = Some(1.5);
+        let mut errors = Vec::new();
+        c.validate("route[0]", &["small", "huge", "auto"], &mut errors);
+        let all = errors.join("\n");
+        for want in [
+            "also a model's name",
+            "`x` is not a configured model",
+            "needs exactly two tiers",
+            "tenant_tiers.a: tier 7",
+            "stream_post",
+            "pre_threshold: 1.5",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+    }
+}
