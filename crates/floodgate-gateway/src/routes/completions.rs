@@ -261,7 +261,7 @@ async fn run(
     let started = Instant::now();
     let mut req = req;
     // Stage 5, first half: a route's tiers, or the one model asked for.
-    let route = state.routes.get(&req.model);
+    let route = state.routes.get(&req.model)?;
     let tiers: Vec<String> = match &route {
         Some(r) => r.config.tiers.clone(),
         None => vec![req.model.clone()],

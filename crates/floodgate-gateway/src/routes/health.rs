@@ -36,12 +36,21 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             (name, v)
         })
         .collect();
+    let routes: serde_json::Map<String, serde_json::Value> = state
+        .routes
+        .snapshot()
+        .into_iter()
+        .map(|(name, r)| {
+            ready &= r;
+            (name, json!({"state": if r { "ready" } else { "loading" }}))
+        })
+        .collect();
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({"status": if ready { "ready" } else { "not_ready" }, "models": models});
+    let body = json!({"status": if ready { "ready" } else { "not_ready" }, "models": models, "routes": routes});
     (status, Json(body)).into_response()
 }
 

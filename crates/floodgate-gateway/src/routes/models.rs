@@ -20,11 +20,14 @@ pub async fn list(
             .iter()
             .any(|(n, s)| n == name && matches!(s, ModelState::Ready(_)))
     };
-    // A route is servable when every tier is: it is listed like a model.
+    // A route is servable when its router is loaded and every tier is: it is listed
+    // like a model.
+    let loaded = state.routes.snapshot();
     let routes: Vec<ModelObject> = state
         .config
         .route
         .iter()
+        .filter(|r| loaded.iter().any(|(n, ok)| *ok && *n == r.name))
         .filter(|r| r.tiers.iter().all(|t| ready(t)))
         .map(|r| ModelObject {
             id: r.name.clone(),
