@@ -62,6 +62,11 @@ pub struct ServerConfig {
     pub shutdown_grace_seconds: u64,
     /// `text` or `json`.
     pub log_format: String,
+    /// This process's region; upstream endpoints in it are preferred while healthy.
+    pub region: String,
+    /// `all` (everything in one process), `gateway` (upstream models only) or
+    /// `worker` (local models only, served without routes or guards for a gateway).
+    pub role: String,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +75,8 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             shutdown_grace_seconds: 30,
             log_format: "text".into(),
+            region: String::new(),
+            role: "all".into(),
         }
     }
 }
@@ -325,6 +332,109 @@ pub struct ModelConfig {
     /// unset = `costs.usd_per_compute_hour`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usd_per_compute_hour: Option<f64>,
+    /// `local` (the embedded engine) or `upstream` (OpenAI-compatible servers in
+    /// `endpoints`).
+    #[serde(default = "defaults::backend")]
+    pub backend: String,
+    /// The upstream servers of a `backend = "upstream"` model.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointConfig>,
+    /// Upstream: milliseconds to establish a connection.
+    #[serde(default = "defaults::connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Upstream: milliseconds from sending a request to its first token.
+    #[serde(default = "defaults::first_byte_timeout_ms")]
+    pub first_byte_timeout_ms: u64,
+    /// Upstream: longest silence between two chunks of a running stream.
+    #[serde(default = "defaults::idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Upstream: extra attempts for a request that fails before its first token (every
+    /// endpoint is tried at least once).
+    #[serde(default = "defaults::retries")]
+    pub retries: u32,
+    /// Upstream: milliseconds between active health checks of each endpoint.
+    #[serde(default = "defaults::health_interval_ms")]
+    pub health_interval_ms: u64,
+    /// Upstream: consecutive failures that open an endpoint's circuit breaker.
+    #[serde(default = "defaults::breaker_failures")]
+    pub breaker_failures: u32,
+    /// Upstream: milliseconds an open breaker waits before letting a trial through.
+    #[serde(default = "defaults::breaker_cooldown_ms")]
+    pub breaker_cooldown_ms: u64,
+}
+
+/// One upstream server of a model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// Base URL (`http://host:port` or `https://host/v1`).
+    pub url: String,
+    /// Where it runs; compared with `server.region`.
+    #[serde(default)]
+    pub region: String,
+    /// `env::NAME`: sent as `Authorization: Bearer <value of NAME>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// The model's name on the upstream; unset = this model's `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+impl ModelConfig {
+    pub fn is_upstream(&self) -> bool {
+        self.backend == "upstream"
+    }
+
+    fn validate_upstream(&self, at: &str, errors: &mut Vec<String>) {
+        if self.endpoints.is_empty() {
+            errors.push(format!(
+                "{at}.endpoints: an upstream model needs at least one endpoint"
+            ));
+        }
+        if self.path.is_some() || !self.source.is_empty() || self.precision.is_some() {
+            errors.push(format!(
+                "{at}: an upstream model has no weights here; drop `path`, `source` and `precision`"
+            ));
+        }
+        for (j, e) in self.endpoints.iter().enumerate() {
+            let here = format!("{at}.endpoints[{j}]");
+            match e.url.parse::<reqwest::Url>() {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+                Ok(_) => errors.push(format!(
+                    "{here}.url: `{}` must be an http:// or https:// URL with a host",
+                    e.url
+                )),
+                Err(err) => errors.push(format!("{here}.url: `{}`: {err}", e.url)),
+            }
+            if let Some(k) = &e.api_key {
+                if !k.starts_with("env::") || k.len() == "env::".len() {
+                    errors.push(format!(
+                        "{here}.api_key: give `env::NAME` (the key is read from the environment variable NAME), never the key itself"
+                    ));
+                }
+            }
+            if e.model.as_deref().is_some_and(|m| m.trim().is_empty()) {
+                errors.push(format!("{here}.model: must not be empty"));
+            }
+        }
+        for (name, v) in [
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("first_byte_timeout_ms", self.first_byte_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("health_interval_ms", self.health_interval_ms),
+            ("breaker_cooldown_ms", self.breaker_cooldown_ms),
+        ] {
+            if v == 0 {
+                errors.push(format!("{at}.{name}: must be at least 1"));
+            }
+        }
+        if self.breaker_failures == 0 {
+            errors.push(format!("{at}.breaker_failures: must be at least 1"));
+        }
+        if self.retries > 10 {
+            errors.push(format!("{at}.retries: at most 10"));
+        }
+    }
 }
 
 mod defaults {
@@ -351,6 +461,30 @@ mod defaults {
     }
     pub fn request_timeout_seconds() -> u64 {
         600
+    }
+    pub fn backend() -> String {
+        "local".into()
+    }
+    pub fn connect_timeout_ms() -> u64 {
+        2_000
+    }
+    pub fn first_byte_timeout_ms() -> u64 {
+        60_000
+    }
+    pub fn idle_timeout_ms() -> u64 {
+        30_000
+    }
+    pub fn retries() -> u32 {
+        2
+    }
+    pub fn health_interval_ms() -> u64 {
+        5_000
+    }
+    pub fn breaker_failures() -> u32 {
+        5
+    }
+    pub fn breaker_cooldown_ms() -> u64 {
+        10_000
     }
 }
 
@@ -381,6 +515,15 @@ impl ModelConfig {
             usd_per_1k_prompt_tokens: 0.0,
             usd_per_1k_completion_tokens: 0.0,
             usd_per_compute_hour: None,
+            backend: defaults::backend(),
+            endpoints: Vec::new(),
+            connect_timeout_ms: defaults::connect_timeout_ms(),
+            first_byte_timeout_ms: defaults::first_byte_timeout_ms(),
+            idle_timeout_ms: defaults::idle_timeout_ms(),
+            retries: defaults::retries(),
+            health_interval_ms: defaults::health_interval_ms(),
+            breaker_failures: defaults::breaker_failures(),
+            breaker_cooldown_ms: defaults::breaker_cooldown_ms(),
         }
     }
 }
@@ -496,6 +639,7 @@ impl Config {
 
     fn validate(&self, errors: &mut Vec<String>) {
         self.validate_routes(errors);
+        errors.extend(self.role_errors());
         if self.server.listen.parse::<SocketAddr>().is_err() {
             errors.push(format!(
                 "server.listen: `{}` is not a HOST:PORT socket address",
@@ -609,7 +753,20 @@ impl Config {
                     errors.push(format!("{at}.source[{j}]: {e}"));
                 }
             }
-            if m.path.is_none()
+            if m.is_upstream() {
+                m.validate_upstream(&at, errors);
+            } else if m.backend != "local" {
+                errors.push(format!(
+                    "{at}.backend: `{}` must be `local` or `upstream`",
+                    m.backend
+                ));
+            } else if !m.endpoints.is_empty() {
+                errors.push(format!(
+                    "{at}.endpoints: only a `backend = \"upstream\"` model has endpoints"
+                ));
+            }
+            if !m.is_upstream()
+                && m.path.is_none()
                 && m.source.is_empty()
                 && floodgate_models::catalog_entry(&m.name).is_none()
             {
@@ -704,6 +861,55 @@ impl Config {
             }
             r.validate(&at, &models, errors);
         }
+    }
+
+    /// Problems with `server.role` and the models it may serve (checked again after
+    /// `serve --role` overrides the file).
+    pub fn role_errors(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        let role = self.server.role.as_str();
+        if !matches!(role, "all" | "gateway" | "worker") {
+            errors.push(format!(
+                "server.role: `{role}` must be `all`, `gateway` or `worker`"
+            ));
+        }
+        for (i, m) in self.model.iter().enumerate() {
+            if role == "worker" && m.is_upstream() {
+                errors.push(format!(
+                    "model[{i}]: a worker serves local models only; `{}` is an upstream model",
+                    m.name
+                ));
+            }
+            if role == "gateway" && !m.is_upstream() {
+                errors.push(format!(
+                    "model[{i}]: a gateway runs no engine; `{}` must be `backend = \"upstream\"` (or use role `all`)",
+                    m.name
+                ));
+            }
+        }
+        errors
+    }
+
+    /// The configuration as this process's role runs it. A worker serves its local
+    /// engines to a gateway, which applies the cascade routes and the guards itself:
+    /// so it has no routes, every guard policy is `allow` and nothing is redacted.
+    /// Authentication stays as configured.
+    pub fn for_role(mut self) -> Self {
+        if self.server.role == "worker" {
+            self.route.clear();
+            let g = &mut self.guard;
+            g.input_policy = "allow".into();
+            g.output_policy = "allow".into();
+            g.redact_input_pii = false;
+            g.redact_output_pii = false;
+            for m in &mut self.model {
+                m.input_policy = None;
+                m.output_policy = None;
+                m.redact_input_pii = None;
+                m.redact_output_pii = None;
+            }
+        }
+        self
     }
 
     /// The model's compute price, US dollars per hour.
@@ -963,6 +1169,73 @@ mod tests {
     }
 
     #[test]
+    fn upstream_models_and_roles_are_checked() {
+        let ok = r#"
+            [server]
+            region = "eu"
+            role = "gateway"
+            [[model]]
+            name = "remote"
+            backend = "upstream"
+            endpoints = [
+                { url = "http://10.0.0.1:8080", region = "eu", api_key = "env::KEY" },
+                { url = "https://api.example.com/v1", region = "us", model = "big" },
+            ]
+        "#;
+        let c = Config::from_toml_with_env(ok, &[]).unwrap();
+        assert!(c.model[0].is_upstream());
+        assert_eq!(c.model[0].endpoints[1].model.as_deref(), Some("big"));
+        assert!(c.route.is_empty());
+
+        let bad = r#"
+            [server]
+            role = "worker"
+            [[model]]
+            name = "remote"
+            backend = "upstream"
+            path = "/x.gguf"
+            retries = 99
+            endpoints = [{ url = "ftp://x", api_key = "sk-live-123" }, { url = "not a url" }]
+            [[model]]
+            name = "none"
+            backend = "upstream"
+            [[model]]
+            name = "odd"
+            backend = "cloud"
+        "#;
+        let all = Config::from_toml_with_env(bad, &[])
+            .unwrap_err()
+            .0
+            .join("\n");
+        for want in [
+            "model[0].endpoints[0].url",
+            "model[0].endpoints[0].api_key: give `env::NAME`",
+            "model[0].endpoints[1].url",
+            "model[0]: an upstream model has no weights here",
+            "model[0].retries",
+            "model[1].endpoints: an upstream model needs at least one endpoint",
+            "model[2].backend: `cloud`",
+            "model[0]: a worker serves local models only",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in:\n{all}");
+        }
+        assert!(!all.contains("sk-live-123"), "the key leaked into: {all}");
+        assert!(!all.contains("model[1]: `none` is not in the built-in catalog"));
+    }
+
+    #[test]
+    fn a_worker_runs_without_routes_or_guards() {
+        let text = "[server]\nrole = \"worker\"\n[guard]\nredact_input_pii = true\n";
+        let c = Config::from_toml_with_env(text, &[]).unwrap();
+        assert_eq!(c.route.len(), 1, "the file's default route is still there");
+        let c = c.for_role();
+        assert!(c.route.is_empty());
+        assert_eq!(c.guard.input_policy, "allow");
+        assert_eq!(c.guard.output_policy, "allow");
+        assert!(!c.guard.redact_input_pii && !c.guard.redact_output_pii);
+    }
+
+    #[test]
     fn documentation_lists_every_key() {
         let doc = include_str!("../../../docs/configuration.md");
         let config = Config {
@@ -999,6 +1272,10 @@ mod tests {
             "model.output_policy",
             "model.redact_input_pii",
             "model.redact_output_pii",
+            "model.endpoints.url",
+            "model.endpoints.region",
+            "model.endpoints.api_key",
+            "model.endpoints.model",
         ] {
             assert!(
                 doc.contains(&format!("`{optional}`")),

@@ -81,6 +81,10 @@ struct ServeArgs {
     /// Log format: text or json (overrides server.log_format).
     #[arg(long)]
     log_format: Option<String>,
+    /// all (default), gateway (upstream models only) or worker (local models served
+    /// to gateways, without routes or guards); overrides server.role.
+    #[arg(long)]
+    role: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -163,6 +167,14 @@ async fn serve(args: ServeArgs) -> ExitCode {
     if let Some(format) = args.log_format {
         config.server.log_format = format;
     }
+    if let Some(role) = args.role {
+        config.server.role = role;
+        let errors = config.role_errors();
+        if !errors.is_empty() {
+            eprintln!("{}", floodgate_gateway::config::ConfigErrors(errors));
+            return ExitCode::from(2);
+        }
+    }
     if let Err(e) = config.listen_addr() {
         eprintln!("{e}");
         return ExitCode::from(2);
@@ -223,6 +235,10 @@ async fn models(command: ModelsCommand) -> ExitCode {
             for m in wanted {
                 if m.path.is_some() {
                     println!("{}: served from a local path; nothing to pull", m.name);
+                    continue;
+                }
+                if m.is_upstream() {
+                    println!("{}: served by upstream endpoints; nothing to pull", m.name);
                     continue;
                 }
                 let spec = match server::model_spec(&m) {

@@ -1,12 +1,17 @@
 //! Stage 6, inference: where a validated request is turned into tokens.
 //!
 //! A [`Backend`] serves one model. Implementations live one per file: `local` (the
-//! embedded engine) today; upstream OpenAI-compatible servers and Floodgate workers
-//! plug in behind the same trait.
+//! embedded engine) and `pool` (a model served by several OpenAI-compatible upstream
+//! endpoints — vLLM, hosted APIs, Floodgate workers — each one an `upstream::Endpoint`
+//! with its `health`).
 
+pub mod health;
 mod local;
+pub mod pool;
+pub mod upstream;
 
 pub use local::LocalBackend;
+pub use pool::UpstreamPool;
 
 use floodgate_engine::Event;
 use tokio::sync::mpsc::UnboundedReceiver;
