@@ -317,7 +317,12 @@ async fn train(args: &RouteArgs, encoder_kind: &str, ngrams: usize) -> Result<()
         100.0 * report.small_right as f64 / report.examples as f64
     );
     println!(
-        "  out-of-fold AUC: pre-router (prompt -> small wrong) {:.3}; post scorer (answer -> right) {:.3}",
+        "  the large tier is right where the small one is not on {} ({:.1}%)",
+        report.escalation_helps,
+        100.0 * report.escalation_helps as f64 / report.examples as f64
+    );
+    println!(
+        "  out-of-fold AUC: pre-router (prompt -> escalation helps) {:.3}; post scorer (answer -> right) {:.3}",
         report.pre_auc.unwrap_or(f64::NAN),
         report.post_auc.unwrap_or(f64::NAN)
     );
@@ -346,7 +351,16 @@ fn calibrate_cmd(
     let (rows, [small, large]) = answers(&config, &route, &args.golden)?;
     let pairs = offline::paired(&rows, &small, &large);
     let path = router_path(&config, &route);
-    let router = Router::load(&path, &floodgate_gateway::learned::embedder_dir(&config));
+    let router =
+        floodgate_gateway::cascade::router_file(&config, &route).and_then(|(file, origin, dir)| {
+            eprintln!("router: {origin}");
+            Router::from_file(
+                file,
+                &origin,
+                &dir,
+                &floodgate_gateway::learned::embedder_dir(&config),
+            )
+        });
     let router = match router {
         Ok(r) => Some(r),
         Err(e) if route.checks().pre || route.checks().post => {
@@ -357,6 +371,7 @@ fn calibrate_cmd(
     let outcomes: Vec<Outcome> = offline::outcomes(router.as_ref(), &pairs);
     let [(sq, sc), (lq, lc)] = calibrate::tiers_alone(&outcomes);
     let (oracle_post, oracle_pre) = calibrate::oracle(&outcomes);
+    let oracle_gain = calibrate::oracle_gain(&outcomes);
     let checks = Checks {
         pre: route.checks().pre && router.as_ref().is_some_and(|r| r.file.pre.is_some()),
         post: route.checks().post && router.as_ref().is_some_and(|r| r.file.post.is_some()),
@@ -403,6 +418,12 @@ fn calibrate_cmd(
         oracle_pre.quality,
         oracle_pre.cost,
         oracle_pre.escalation,
+    );
+    row(
+        "perfect router (exactly the questions only the large tier gets right escalate, before generating)",
+        oracle_gain.quality,
+        oracle_gain.cost,
+        oracle_gain.escalation,
     );
     let chosen: Option<Point> = if evaluate {
         let r = router.as_ref();
@@ -465,7 +486,11 @@ fn calibrate_cmd(
         );
     }
     if let Some(chart) = chart {
-        let oracles = [oracle_post, oracle_pre];
+        let oracles = [
+            ("oracle (post)", oracle_post),
+            ("oracle (pre)", oracle_pre),
+            ("perfect router", oracle_gain),
+        ];
         match crate::quant_cmd::draw_frontier(
             chart,
             &format!("Cascade {} -> {}", route.tiers[0], route.tiers[1]),

@@ -275,7 +275,7 @@ pub fn draw_frontier(
     title: &str,
     frontier: &[floodgate_gateway::cascade::calibrate::Point],
     tiers: &[(f64, f64); 2],
-    oracles: &[floodgate_gateway::cascade::calibrate::Point; 2],
+    oracles: &[(&str, floodgate_gateway::cascade::calibrate::Point)],
     chosen: Option<&floodgate_gateway::cascade::calibrate::Point>,
 ) -> Result<(), String> {
     use plotters::prelude::*;
@@ -283,8 +283,12 @@ pub fn draw_frontier(
     let scale = 1e6; // micro-dollars per request read better on an axis
     let mut xs: Vec<f64> = frontier.iter().map(|p| p.cost * scale).collect();
     xs.extend(tiers.iter().map(|t| t.1 * scale));
-    xs.extend(oracles.iter().map(|p| p.cost * scale));
+    xs.extend(oracles.iter().map(|(_, p)| p.cost * scale));
     let x_hi = xs.iter().copied().fold(0.0, f64::max) * 1.1 + 1e-9;
+    let mut ys: Vec<f64> = frontier.iter().map(|p| p.quality).collect();
+    ys.extend(tiers.iter().map(|t| t.0));
+    ys.extend(oracles.iter().map(|(_, p)| p.quality));
+    let y_hi = (ys.iter().copied().fold(0.0, f64::max) * 130.0).clamp(1.0, 100.0);
     let root = BitMapBackend::new(path, (900, 600)).into_drawing_area();
     let err = |e: &dyn std::fmt::Display| e.to_string();
     root.fill(&WHITE).map_err(|e| err(&e))?;
@@ -293,7 +297,7 @@ pub fn draw_frontier(
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_hi, 0.0..100.0)
+        .build_cartesian_2d(0.0..x_hi, 0.0..y_hi)
         .map_err(|e| err(&e))?;
     chart
         .configure_mesh()
@@ -311,19 +315,10 @@ pub fn draw_frontier(
     let mut labelled: Vec<(String, f64, f64, RGBColor)> = vec![
         ("small alone".into(), tiers[0].1, tiers[0].0, COLORS[1]),
         ("large alone".into(), tiers[1].1, tiers[1].0, COLORS[2]),
-        (
-            "oracle (post)".into(),
-            oracles[0].cost,
-            oracles[0].quality,
-            COLORS[3],
-        ),
-        (
-            "oracle (pre)".into(),
-            oracles[1].cost,
-            oracles[1].quality,
-            COLORS[4],
-        ),
     ];
+    for (i, (name, p)) in oracles.iter().enumerate() {
+        labelled.push((name.to_string(), p.cost, p.quality, COLORS[3 + i % 2]));
+    }
     if let Some(p) = chosen {
         labelled.push(("chosen".into(), p.cost, p.quality, COLORS[5]));
     }

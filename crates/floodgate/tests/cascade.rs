@@ -59,7 +59,7 @@ fn write_router(path: &Path, post_bias: f32) {
         .collect();
     let mut w = vec![0.0; names.len()];
     w[0] = 2.0; // log_chars: "hi" → 0.02, a 300-character prompt → 0.99
-    let pre = head(PRE_LABEL, "small_right", names, w, -6.0);
+    let pre = head(PRE_LABEL, "no_gain", names, w, -6.0);
     let post_names: Vec<String> = FEATURE_NAMES.iter().map(|s| s.to_string()).collect();
     let post = head(
         POST_LABEL,

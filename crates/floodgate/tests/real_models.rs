@@ -148,3 +148,69 @@ fn gemma_base_completes_text_and_refuses_chat() {
     let e: Value = r.json().unwrap();
     assert_eq!(e["error"]["code"], "model_not_chat_capable");
 }
+
+/// The default route `auto` on the real pair with the router shipped in the binary (or
+/// one installed in the cache): it answers, says which tier did and why, and the
+/// decision record carries the pre-router's score of the real MiniLM embedding.
+#[test]
+fn the_default_auto_route_cascades_the_real_pair() {
+    let (Some(_), Some(_), Some(_)) = (
+        cached("smollm2-135m"),
+        cached("qwen2.5-coder-1.5b"),
+        cached("all-minilm-l6-v2"),
+    ) else {
+        return;
+    };
+    let root = std::env::var_os("FLOODGATE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(ModelStore::default_root);
+    let state = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[models]\npull_missing = false\n[auth]\ndatabase = \"{}\"\n[[model]]\nname = \"smollm2-135m\"\nkv_cache_tokens = 4096\nmax_batch_size = 4\n[[model]]\nname = \"qwen2.5-coder-1.5b\"\nkv_cache_tokens = 4096\nmax_batch_size = 4\n",
+        state.path().join("state.db").display()
+    );
+    let root = root.display().to_string();
+    let server = Server::start_with_env(&config, &[], &[("FLOODGATE_HOME", root.as_str())]);
+    let r = client()
+        .post(server.url("/v1/chat/completions"))
+        .header("x-request-id", "auto-paris")
+        .json(&json!({"model": "auto", "messages": question(), "temperature": 0, "max_tokens": 24}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-floodgate-route"], "auto");
+    let tier = r.headers()["x-floodgate-tier"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        ["smollm2-135m", "qwen2.5-coder-1.5b"].contains(&tier.as_str()),
+        "{tier}"
+    );
+    let body: Value = r.json().unwrap();
+    assert_eq!(body["model"], tier.as_str());
+    let text = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(text.contains("Paris"), "{text}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let d: Value = loop {
+        let r = client()
+            .get(server.url("/v1/requests/auto-paris/decision"))
+            .send()
+            .unwrap();
+        if r.status() == 200 || std::time::Instant::now() > deadline {
+            break r.json().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let route = &d["route"];
+    assert_eq!(route["policy"], "pre+post", "{d}");
+    let pre = route["pre_score"]
+        .as_f64()
+        .expect("the pre-router scored the prompt");
+    assert!((0.0..=1.0).contains(&pre), "{d}");
+    assert!(route["pre_threshold"].as_f64().is_some(), "calibrated: {d}");
+    if tier == "smollm2-135m" || route["post_score"].is_number() {
+        // The small tier answered first: its answer was judged.
+        assert!(route["signals"]["tokens"].as_u64().unwrap() > 0, "{d}");
+    }
+}

@@ -14,7 +14,7 @@ pub struct Outcome {
     pub large_right: bool,
     pub small_cost: f64,
     pub large_cost: f64,
-    /// P(small wrong) from the pre-router, if there is one.
+    /// P(escalation helps) from the pre-router, if there is one.
     pub pre: Option<f32>,
     /// P(small right) from the post scorer, if there is one.
     pub post: Option<f32>,
@@ -46,7 +46,7 @@ pub enum Path {
 }
 
 /// The decision rule, shared with the request path: escalate before generation when
-/// P(small wrong) ≥ `pre`; after it when P(small right) < `post`.
+/// P(escalation helps) ≥ `pre`; after it when P(small right) < `post`.
 pub fn route(t: Thresholds, pre_score: Option<f32>, post_score: Option<f32>) -> Path {
     if let (Some(th), Some(s)) = (t.pre, pre_score) {
         if s >= th {
@@ -147,6 +147,31 @@ pub fn oracle(outcomes: &[Outcome]) -> (Point, Point) {
         escalation: wrong / n,
     };
     (point(post_cost), point(pre_cost))
+}
+
+/// The cheapest perfect router: before generation, exactly the questions where the
+/// large tier is right and the small one is not go to the large tier; everything else
+/// (including what neither tier gets right) stays on the small tier.
+pub fn oracle_gain(outcomes: &[Outcome]) -> Point {
+    let n = outcomes.len().max(1) as f64;
+    let gain = |o: &Outcome| !o.small_right && o.large_right;
+    let right = outcomes
+        .iter()
+        .filter(|o| o.small_right || o.large_right)
+        .count() as f64;
+    let cost = outcomes
+        .iter()
+        .map(|o| if gain(o) { o.large_cost } else { o.small_cost })
+        .sum::<f64>();
+    Point {
+        thresholds: Thresholds {
+            pre: None,
+            post: None,
+        },
+        quality: right / n,
+        cost: cost / n,
+        escalation: outcomes.iter().filter(|o| gain(o)).count() as f64 / n,
+    }
 }
 
 /// Candidate thresholds for scores: "never" and "always" plus up to `steps` quantiles.
@@ -290,6 +315,11 @@ mod tests {
         assert!((post.quality - 2.0 / 3.0).abs() < 1e-9);
         assert!((post.cost - (1.0 + 11.0 + 11.0) / 3.0).abs() < 1e-9);
         assert!((pre.cost - (1.0 + 10.0 + 10.0) / 3.0).abs() < 1e-9);
+        // Only the second question gains from the large tier; the third stays small.
+        let g = oracle_gain(&data);
+        assert!((g.cost - (1.0 + 10.0 + 1.0) / 3.0).abs() < 1e-9);
+        assert!((g.quality - 2.0 / 3.0).abs() < 1e-9);
+        assert!((g.escalation - 1.0 / 3.0).abs() < 1e-9);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! that decides which one answers.
 //!
 //! - `pre`: before any generation, the route's pre-router scores the prompt; at or above
-//!   `pre_threshold` (P(small tier wrong)) the large tier answers at once.
+//!   `pre_threshold` (P(escalation helps): the large tier right where the small one is
+//!   wrong) the large tier answers at once.
 //! - `post`: the small tier answers; its token log-probabilities become
 //!   [`signals::AnswerSignals`], the post scorer turns them into P(answer right), and
 //!   below `post_threshold` the large tier answers instead. The small answer is never
@@ -42,7 +43,7 @@ pub struct RouteConfig {
     /// `first` (no cascade: the first tier answers), `pre`, `post` or `pre+post`.
     #[serde(default = "default_policy")]
     pub policy: String,
-    /// Overrides the calibrated pre-router threshold (escalate when P(small wrong) ≥ it).
+    /// Overrides the calibrated pre-router threshold (escalate when P(escalation helps) ≥ it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_threshold: Option<f32>,
     /// Overrides the calibrated post threshold (escalate when P(answer right) < it).
@@ -212,19 +213,16 @@ impl Route {
                 degraded: None,
             };
         }
-        let path = router_path(config, route);
-        let loaded = Router::load(&path, &crate::learned::embedder_dir(config)).and_then(|r| {
-            if r.file.tiers != route.tiers {
-                Err(format!(
-                    "{} was trained for tiers {:?}, the route has {:?}",
-                    path.display(),
-                    r.file.tiers,
-                    route.tiers
-                ))
-            } else {
-                Ok(r)
+        let loaded = router_file(config, route).and_then(|(file, origin, dir)| {
+            if file.tiers != route.tiers {
+                return Err(format!(
+                    "{origin} was trained for tiers {:?}, the route has {:?}",
+                    file.tiers, route.tiers
+                ));
             }
+            Router::from_file(file, &origin, &dir, &crate::learned::embedder_dir(config))
         });
+        let path = router_path(config, route);
         let router = match loaded {
             Ok(r) => r,
             Err(e) => {
@@ -328,8 +326,12 @@ impl Routes {
                 Err(e) => Route::degraded(r, format!("router task failed: {e}")),
             };
             match &route.degraded {
-                Some(why) => tracing::warn!(route = %r.name, "route serves every request on its last tier: {why}"),
-                None => tracing::info!(route = %r.name, tiers = ?r.tiers, policy = %r.policy, thresholds = ?route.thresholds, "route ready"),
+                Some(why) => {
+                    tracing::warn!(route = %r.name, "route serves every request on its last tier: {why}")
+                }
+                None => {
+                    tracing::info!(route = %r.name, tiers = ?r.tiers, policy = %r.policy, thresholds = ?route.thresholds, "route ready")
+                }
             }
             if let Ok(mut m) = self.routes.write() {
                 m.insert(r.name.clone(), RouteState::Ready(Arc::new(route)));
@@ -365,15 +367,41 @@ impl Routes {
     }
 }
 
-/// Whether the route's router file asks for the full MiniLM encoder.
+/// The calibrated router of the default route `auto` (SmolLM2-135M → Qwen2.5-Coder-1.5B,
+/// the catalog's files), trained and calibrated on `data/golden/` and shipped with the
+/// binary; a router file in the model home replaces it.
+pub const BUILTIN_AUTO_ROUTER: &str = include_str!("../../../../data/cascade/auto.json");
+
+/// The route's router file, where it came from, and the directory of its companions:
+/// the configured or default path, else the built-in router of the default route.
+pub fn router_file(
+    config: &crate::Config,
+    route: &RouteConfig,
+) -> Result<(router::RouterFile, String, PathBuf), String> {
+    let path = router_path(config, route);
+    let dir = path
+        .parent()
+        .map_or_else(|| cascade_dir(config), PathBuf::from);
+    let builtin = route.router.is_empty()
+        && !path.exists()
+        && route.name == "auto"
+        && route.tiers == crate::config::DEFAULT_MODELS;
+    if builtin {
+        let file: router::RouterFile = serde_json::from_str(BUILTIN_AUTO_ROUTER)
+            .map_err(|e| format!("the built-in router: {e}"))?;
+        return Ok((file, "the built-in router of `auto`".into(), dir));
+    }
+    router::RouterFile::load(&path).map(|f| (f, path.display().to_string(), dir))
+}
+
+/// Whether the route's router asks for the full MiniLM encoder.
 fn route_needs_encoder(config: &crate::Config, route: &RouteConfig) -> bool {
-    let checks = route.checks();
-    if !checks.pre {
+    if !route.checks().pre {
         return false;
     }
-    router::RouterFile::load(&router_path(config, route))
+    router_file(config, route)
         .ok()
-        .and_then(|f| f.pre)
+        .and_then(|(f, _, _)| f.pre)
         .and_then(|p| p.meta.embedding)
         .is_some()
 }
@@ -479,7 +507,7 @@ impl Route {
                 return Plan {
                     tier: self.last_tier(),
                     post_check: false,
-                    reason: format!("pre-router: P(small tier wrong) = {s:.3} ≥ {th:.3}"),
+                    reason: format!("pre-router: P(escalation helps) = {s:.3} ≥ {th:.3}"),
                     pre_score: pre,
                 };
             }
@@ -487,7 +515,7 @@ impl Route {
         let post_check =
             self.thresholds.post.is_some() && !(facts.stream && c.stream_post == "skip");
         let mut reason = match (self.thresholds.pre, pre) {
-            (Some(th), Some(s)) => format!("pre-router: P(small tier wrong) = {s:.3} < {th:.3}"),
+            (Some(th), Some(s)) => format!("pre-router: P(escalation helps) = {s:.3} < {th:.3}"),
             _ => "small tier first".into(),
         };
         if self.thresholds.post.is_some() && !post_check {
@@ -602,6 +630,28 @@ mod tests {
         let p = r.plan(&facts("vip", None, 1.0, false), || Some(0.0));
         assert_eq!((p.tier, p.post_check), (1, false));
         assert!(p.reason.contains("not calibrated"));
+    }
+
+    #[test]
+    fn the_default_route_reads_the_built_in_router_until_one_is_installed() {
+        let home = tempfile::tempdir().unwrap();
+        let mut config = crate::Config::from_toml_with_env("", &[]).unwrap();
+        config.models.home = home.path().display().to_string();
+        let auto = config.route[0].clone();
+        let (file, origin, _) = router_file(&config, &auto).unwrap();
+        assert!(origin.contains("built-in"), "{origin}");
+        assert_eq!(file.tiers, crate::config::DEFAULT_MODELS);
+        let mut mine = file.clone();
+        mine.calibration = None;
+        mine.post = None;
+        mine.save(&router_path(&config, &auto)).unwrap();
+        let (file, origin, _) = router_file(&config, &auto).unwrap();
+        assert!(origin.ends_with("auto.json"), "{origin}");
+        assert_eq!(file, mine);
+        // Another route never falls back to it.
+        let mut other = auto.clone();
+        other.name = "other".into();
+        assert!(router_file(&config, &other).is_err());
     }
 
     #[test]

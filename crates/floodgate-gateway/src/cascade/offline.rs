@@ -194,6 +194,8 @@ impl Default for RouterTraining {
 pub struct RouterReport {
     pub examples: usize,
     pub small_right: usize,
+    /// Questions the large tier gets right and the small one does not.
+    pub escalation_helps: usize,
     pub pre_auc: Option<f64>,
     pub post_auc: Option<f64>,
 }
@@ -237,28 +239,23 @@ fn fit_pre(
     idx: &[usize],
     questions: &[&str],
     embeddings: &[Vec<f32>],
-    small_wrong: &[bool],
+    gain: &[bool],
     settings: &RouterTraining,
 ) -> Result<(Classifier, NgramFeatures), String> {
     let qs: Vec<&str> = idx.iter().map(|&i| questions[i]).collect();
-    let ys: Vec<bool> = idx.iter().map(|&i| small_wrong[i]).collect();
+    let ys: Vec<bool> = idx.iter().map(|&i| gain[i]).collect();
     let ngrams = NgramFeatures::select(&qs, &ys, settings.ngrams, 3);
     let examples: Vec<(Vec<f32>, String)> = idx
         .iter()
         .map(|&i| {
             (
                 pre_vector(&embeddings[i], questions[i], &ngrams),
-                if small_wrong[i] {
-                    PRE_LABEL
-                } else {
-                    "small_right"
-                }
-                .to_string(),
+                if gain[i] { PRE_LABEL } else { "small_right" }.to_string(),
             )
         })
         .collect();
     let names = PreFeatures::new(None, ngrams.clone()).feature_names();
-    let model = classifier::train(&examples, &options(settings.l2_pre, names, "small_right"))
+    let model = classifier::train(&examples, &options(settings.l2_pre, names, "no_gain"))
         .map_err(|e| e.to_string())?;
     Ok((model, ngrams))
 }
@@ -289,6 +286,14 @@ pub fn train_router(
     let questions: Vec<&str> = pairs.iter().map(|(r, _, _)| r.question.as_str()).collect();
     let small_wrong: Vec<bool> = pairs.iter().map(|(_, s, _)| !s.correct).collect();
     let small_right: Vec<bool> = small_wrong.iter().map(|w| !w).collect();
+    // The pre-router learns where escalating helps: small wrong, large right.
+    let gain: Vec<bool> = pairs
+        .iter()
+        .map(|(_, s, l)| !s.correct && l.correct)
+        .collect();
+    if !gain.iter().any(|g| *g) {
+        return Err("the large tier never answers right where the small one does not: nothing to escalate for".into());
+    }
     let right = small_right.iter().filter(|r| **r).count();
     if right == 0 || right == pairs.len() {
         return Err(
@@ -306,7 +311,7 @@ pub fn train_router(
         None => vec![Vec::new(); questions.len()],
     };
     let folds = settings.folds.max(2);
-    let fold_of = assign_folds(&small_wrong, folds, 0x5eed);
+    let fold_of = assign_folds(&gain, folds, 0x5eed);
     let post_examples: Vec<(Vec<f32>, String)> = pairs
         .iter()
         .map(|(_, s, _)| {
@@ -325,7 +330,7 @@ pub fn train_router(
     let mut post_oof = vec![0f32; pairs.len()];
     for fold in 0..folds {
         let train_idx: Vec<usize> = (0..pairs.len()).filter(|&i| fold_of[i] != fold).collect();
-        let (pre, ngrams) = fit_pre(&train_idx, &questions, &embeddings, &small_wrong, settings)?;
+        let (pre, ngrams) = fit_pre(&train_idx, &questions, &embeddings, &gain, settings)?;
         let post_train: Vec<(Vec<f32>, String)> = train_idx
             .iter()
             .map(|&i| post_examples[i].clone())
@@ -340,13 +345,14 @@ pub fn train_router(
         }
     }
     let all: Vec<usize> = (0..pairs.len()).collect();
-    let (mut pre, _) = fit_pre(&all, &questions, &embeddings, &small_wrong, settings)?;
+    let (mut pre, _) = fit_pre(&all, &questions, &embeddings, &gain, settings)?;
     pre.meta.embedding = encoder.as_ref().map(|e| e.info());
     let post = classifier::train(&post_examples, &post_opts).map_err(|e| e.to_string())?;
     let report = RouterReport {
         examples: pairs.len(),
         small_right: right,
-        pre_auc: Some(classifier::auc(&pre_oof, &small_wrong)),
+        escalation_helps: gain.iter().filter(|g| **g).count(),
+        pre_auc: Some(classifier::auc(&pre_oof, &gain)),
         post_auc: Some(classifier::auc(&post_oof, &small_right)),
     };
     Ok((

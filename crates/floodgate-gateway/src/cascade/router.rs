@@ -3,8 +3,9 @@
 //! `floodgate cascade calibrate --write`.
 //!
 //! - `pre` reads the prompt (a sentence embedding of it, a few shape features and chosen
-//!   word n-grams) and gives the probability that the small tier answers it wrongly.
-//!   At or above `pre_threshold` the request goes straight to the large tier.
+//!   word n-grams) and gives the probability that escalating helps: that the large tier
+//!   answers it right where the small one does not. At or above `pre_threshold` the
+//!   request goes straight to the large tier.
 //! - `post` reads the small tier's answer signals ([`AnswerSignals`]) and gives the
 //!   probability that the answer is right. Below `post_threshold` the large tier answers
 //!   instead.
@@ -23,8 +24,10 @@ use super::signals::AnswerSignals;
 /// Bumped when the file layout changes incompatibly.
 pub const ROUTER_FORMAT_VERSION: u32 = 1;
 
-/// The label of the pre-router's head: the small tier gets the prompt wrong.
-pub const PRE_LABEL: &str = "small_wrong";
+/// The label of the pre-router's head: escalating helps — the large tier answers the
+/// prompt right where the small one does not. (Training on "small tier wrong" instead
+/// would also escalate the many prompts neither tier gets right, at no gain.)
+pub const PRE_LABEL: &str = "escalation_helps";
 /// The label of the post scorer's head: the small tier's answer is right.
 pub const POST_LABEL: &str = "small_right";
 
@@ -230,12 +233,22 @@ impl Router {
     pub fn load(path: &Path, minilm_dir: &Path) -> Result<Self, String> {
         let file = RouterFile::load(path)?;
         let dir = path.parent().unwrap_or(Path::new("."));
+        Self::from_file(file, &path.display().to_string(), dir, minilm_dir)
+    }
+
+    /// A router from its parsed file; `origin` names it in errors, `dir` holds a static
+    /// token table if the pre-router reads one.
+    pub fn from_file(
+        file: RouterFile,
+        origin: &str,
+        dir: &Path,
+        minilm_dir: &Path,
+    ) -> Result<Self, String> {
         let pre = match &file.pre {
             Some(model) => {
                 if model.head(PRE_LABEL).is_none() {
                     return Err(format!(
-                        "{}: the pre-router has no `{PRE_LABEL}` head",
-                        path.display()
+                        "{origin}: the pre-router has no `{PRE_LABEL}` head"
                     ));
                 }
                 Some((
@@ -248,14 +261,12 @@ impl Router {
         if let Some(post) = &file.post {
             if post.head(POST_LABEL).is_none() {
                 return Err(format!(
-                    "{}: the post scorer has no `{POST_LABEL}` head",
-                    path.display()
+                    "{origin}: the post scorer has no `{POST_LABEL}` head"
                 ));
             }
             if post.input_dim != super::signals::FEATURE_NAMES.len() {
                 return Err(format!(
-                    "{}: the post scorer reads {} features, this build computes {}",
-                    path.display(),
+                    "{origin}: the post scorer reads {} features, this build computes {}",
                     post.input_dim,
                     super::signals::FEATURE_NAMES.len()
                 ));
@@ -264,7 +275,7 @@ impl Router {
         Ok(Self { file, pre })
     }
 
-    /// P(the small tier answers this prompt wrongly); `None` without a pre-router.
+    /// P(escalating this prompt helps); `None` without a pre-router.
     pub fn pre_score(&self, prompt: &str) -> Option<f32> {
         let (model, features) = self.pre.as_ref()?;
         let v = features.vector(prompt).ok()?;
