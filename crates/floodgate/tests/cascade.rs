@@ -119,6 +119,12 @@ router = "{escalate}"
 stream_post = "skip"
 
 [[route]]
+name = "ab"
+tiers = ["small", "large"]
+policy = "split"
+weights = [50, 50]
+
+[[route]]
 name = "uncalibrated"
 tiers = ["small", "large"]
 router = "{missing}"
@@ -197,7 +203,15 @@ fn each_policy_routes_and_explains_itself() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    for want in ["small", "large", "keep", "escalate", "live", "uncalibrated"] {
+    for want in [
+        "small",
+        "large",
+        "keep",
+        "escalate",
+        "live",
+        "ab",
+        "uncalibrated",
+    ] {
         assert!(ids.contains(&want), "{want} missing from {ids:?}");
     }
 
@@ -315,6 +329,39 @@ fn each_policy_routes_and_explains_itself() {
     let (_, d) = decision(&server, None, "req-plain");
     assert!(d["route"].is_null());
     assert_eq!(d["served_by"], "small");
+
+    // A sticky A/B split: one user always gets the same variant, and across users both
+    // variants serve; the decision names the variant and it is not an escalation.
+    let ab = |user: &str, id: &str| {
+        let r = client()
+            .post(server.url("/v1/chat/completions"))
+            .header("x-request-id", id)
+            .json(&json!({
+                "model": "ab",
+                "messages": [{"role": "user", "content": "hi"}],
+                "max_tokens": 2,
+                "user": user,
+            }))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "x-floodgate-escalated"), "false");
+        header(&r, "x-floodgate-tier")
+    };
+    let first = ab("alice", "ab-alice-0");
+    for i in 1..5 {
+        assert_eq!(ab("alice", &format!("ab-alice-{i}")), first);
+    }
+    let tiers: std::collections::BTreeSet<String> = (0..16)
+        .map(|i| ab(&format!("user-{i}"), &format!("ab-u{i}")))
+        .collect();
+    assert_eq!(tiers.len(), 2, "16 users all on one variant: {tiers:?}");
+    let (_, d) = decision(&server, None, "ab-alice-0");
+    assert!(
+        d["route"]["reasons"].to_string().contains("split: variant"),
+        "{d}"
+    );
+    assert_eq!(d["route"]["escalated"], false);
 
     // Cascade metrics.
     assert!(

@@ -65,6 +65,17 @@ pub struct RouteConfig {
     /// Key segments pinned to a tier.
     #[serde(default)]
     pub segment_tiers: BTreeMap<String, usize>,
+    /// Policy `split`: each tier's share of traffic (A/B tests, canaries), in tier order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<f64>,
+    /// Policy `split`: what keeps a caller on one variant: `user` (the request's `user`
+    /// field, else the key) or `key`.
+    #[serde(default = "default_sticky")]
+    pub sticky: String,
+}
+
+fn default_sticky() -> String {
+    "user".into()
 }
 
 fn default_policy() -> String {
@@ -89,7 +100,15 @@ impl RouteConfig {
             escalate_prompt_tokens: 0,
             tenant_tiers: BTreeMap::new(),
             segment_tiers: BTreeMap::new(),
+            weights: Vec::new(),
+            sticky: default_sticky(),
         }
+    }
+
+    /// A cascade (the later tier answers what the earlier one should not), as opposed to
+    /// an alias (`first`) or a traffic split.
+    pub fn is_cascade(&self) -> bool {
+        matches!(self.policy.as_str(), "pre" | "post" | "pre+post")
     }
 
     pub fn checks(&self) -> calibrate::Checks {
@@ -120,6 +139,21 @@ impl RouteConfig {
         }
         match self.policy.as_str() {
             "first" => {}
+            "split" => {
+                if self.weights.len() != self.tiers.len() {
+                    errors.push(format!(
+                        "{path}.weights: policy `split` needs one weight per tier ({} tiers)",
+                        self.tiers.len()
+                    ));
+                }
+                if self.weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+                    || self.weights.iter().sum::<f64>() <= 0.0
+                {
+                    errors.push(format!(
+                        "{path}.weights: must be non-negative numbers with a positive sum"
+                    ));
+                }
+            }
             "pre" | "post" | "pre+post" => {
                 if self.tiers.len() != 2 {
                     errors.push(format!(
@@ -129,8 +163,14 @@ impl RouteConfig {
                 }
             }
             other => errors.push(format!(
-                "{path}.policy: `{other}` must be one of first, pre, post, pre+post"
+                "{path}.policy: `{other}` must be one of first, split, pre, post, pre+post"
             )),
+        }
+        if !matches!(self.sticky.as_str(), "user" | "key") {
+            errors.push(format!(
+                "{path}.sticky: `{}` must be `user` or `key`",
+                self.sticky
+            ));
         }
         if !matches!(self.stream_post.as_str(), "buffer" | "skip") {
             errors.push(format!(
@@ -445,6 +485,19 @@ pub struct Facts<'a> {
     pub segment: Option<&'a str>,
     pub prompt_tokens: f64,
     pub stream: bool,
+    /// What a split keeps sticky: the key's id, and the request's `user` if any.
+    pub key_id: &'a str,
+    pub user: Option<&'a str>,
+}
+
+/// Where `id` falls in [0, 1) for route `route`: stable across processes and restarts
+/// (SHA-256), independent between routes.
+pub fn split_bucket(route: &str, id: &str) -> f64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{route}\u{0}{id}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 impl Route {
@@ -491,6 +544,9 @@ impl Route {
                 pre_score: None,
             };
         }
+        if c.policy == "split" {
+            return self.split(facts);
+        }
         if self.config.tiers.len() < 2
             || (self.thresholds.pre.is_none() && self.thresholds.post.is_none())
         {
@@ -526,6 +582,37 @@ impl Route {
             post_check,
             reason,
             pre_score: pre,
+        }
+    }
+
+    /// A traffic split: the caller's sticky bucket picks the variant by weight.
+    fn split(&self, facts: &Facts<'_>) -> Plan {
+        let c = &self.config;
+        let id = match (c.sticky.as_str(), facts.user) {
+            ("user", Some(u)) if !u.is_empty() => format!("user:{u}"),
+            _ => format!("key:{}", facts.key_id),
+        };
+        let bucket = split_bucket(&c.name, &id);
+        let total: f64 = c.weights.iter().sum();
+        let mut acc = 0.0;
+        let mut tier = self.last_tier();
+        for (i, w) in c.weights.iter().enumerate() {
+            acc += w / total;
+            if bucket < acc {
+                tier = i;
+                break;
+            }
+        }
+        Plan {
+            tier,
+            post_check: false,
+            reason: format!(
+                "split: variant {tier} (`{}`, share {:.3}) by {} (bucket {bucket:.4})",
+                c.tiers[tier],
+                c.weights.get(tier).copied().unwrap_or_default() / total,
+                id.split(':').next().unwrap_or_default()
+            ),
+            pre_score: None,
         }
     }
 
@@ -575,7 +662,48 @@ mod tests {
             segment,
             prompt_tokens: tokens,
             stream,
+            key_id: "key_1",
+            user: None,
         }
+    }
+
+    #[test]
+    fn a_split_is_sticky_per_user_and_follows_its_weights() {
+        let mut r = route("split", None, None);
+        r.config.weights = vec![0.9, 0.1];
+        r.config.tenant_tiers.clear();
+        r.config.escalate_prompt_tokens = 0;
+        let plan_for = |key: &str, user: Option<&str>| {
+            r.plan(
+                &Facts {
+                    tenant: "t",
+                    segment: None,
+                    prompt_tokens: 1.0,
+                    stream: false,
+                    key_id: key,
+                    user,
+                },
+                || panic!("a split never asks the router"),
+            )
+        };
+        let users: Vec<String> = (0..4000).map(|i| format!("user-{i}")).collect();
+        let large = users
+            .iter()
+            .filter(|u| plan_for("k", Some(u.as_str())).tier == 1)
+            .count();
+        let share = large as f64 / users.len() as f64;
+        assert!((share - 0.1).abs() < 0.02, "large share {share}");
+        // Sticky: the same user always lands on the same variant, whatever the key.
+        for u in users.iter().take(200) {
+            let a = plan_for("k1", Some(u.as_str())).tier;
+            assert_eq!(a, plan_for("k2", Some(u.as_str())).tier);
+        }
+        // Without a user, the key decides.
+        let t = plan_for("key_x", None).tier;
+        assert!((0..50).all(|_| plan_for("key_x", None).tier == t));
+        assert!(plan_for("key_x", None).reason.contains("split: variant"));
+        // Buckets differ between routes.
+        assert_ne!(split_bucket("a", "user:1"), split_bucket("b", "user:1"));
     }
 
     #[test]

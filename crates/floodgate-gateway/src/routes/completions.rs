@@ -100,8 +100,11 @@ async fn plan_route(
     prompt: &PromptInput,
     prompt_tokens: f64,
     stream: bool,
+    user: Option<&str>,
 ) -> Result<Plan, GatewayError> {
     let tenant = caller.tenant().to_string();
+    let key_id = caller.key_id().to_string();
+    let user = user.map(str::to_string);
     let segment = caller.record().map(|r| r.segment.clone());
     let text = router_text(prompt);
     let slow = route.router.as_ref().is_some_and(|r| r.pre_is_slow());
@@ -112,6 +115,8 @@ async fn plan_route(
             segment: segment.as_deref().filter(|s| !s.is_empty()),
             prompt_tokens,
             stream,
+            key_id: &key_id,
+            user: user.as_deref(),
         };
         route.plan(&facts, || {
             route.router.as_ref().and_then(|r| r.pre_score(&text))
@@ -357,7 +362,17 @@ async fn run(
     }
     // Stage 5, second half: which tier answers first.
     let plan = match &route {
-        Some(r) => plan_route(r, caller, &req.prompt, prompt_estimate, req.stream).await?,
+        Some(r) => {
+            plan_route(
+                r,
+                caller,
+                &req.prompt,
+                prompt_estimate,
+                req.stream,
+                req.user.as_deref(),
+            )
+            .await?
+        }
         None => Plan {
             tier: 0,
             post_check: false,
@@ -371,7 +386,7 @@ async fn run(
         tiers: tiers.clone(),
         start_tier: plan.tier,
         final_tier: plan.tier,
-        escalated: plan.tier > 0,
+        escalated: plan.tier > 0 && r.config.is_cascade(),
         reasons: vec![plan.reason.clone()],
         pre_score: plan.pre_score,
         pre_threshold: r.thresholds.pre,
@@ -428,7 +443,10 @@ async fn run(
             }
         }
     } else {
-        if let (Some(r), true) = (&route, plan.tier > 0) {
+        if let (Some(r), true) = (
+            &route,
+            plan.tier > 0 && route.as_ref().is_some_and(|r| r.config.is_cascade()),
+        ) {
             metrics::counter!("floodgate_cascade_escalations_total", "route" => r.config.name.clone(), "stage" => "pre").increment(1);
         }
         start(&backends[tier], &req, &req.params, default_max, api).await
