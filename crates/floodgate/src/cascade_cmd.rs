@@ -635,3 +635,109 @@ async fn project(
     }
     Ok(())
 }
+
+#[derive(Subcommand)]
+pub enum AbCommand {
+    /// Latency, cost and feedback quality per variant of a route, with 95% confidence
+    /// intervals, from the stored decision records.
+    Report {
+        #[arg(long, env = "FLOODGATE_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        route: String,
+        /// Records of the last N days.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
+}
+
+/// Mean and the half-width of its 95% confidence interval (normal approximation).
+fn mean_ci(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    if xs.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = xs.iter().sum::<f64>() / n;
+    if xs.len() < 2 {
+        return (mean, f64::NAN);
+    }
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, 1.96 * (var / n).sqrt())
+}
+
+fn fmt_ci((mean, half): (f64, f64), digits: usize) -> String {
+    if mean.is_nan() {
+        "–".into()
+    } else if half.is_nan() {
+        format!("{mean:.digits$}")
+    } else {
+        format!("{mean:.digits$} ± {half:.digits$}")
+    }
+}
+
+pub async fn ab(command: AbCommand) -> ExitCode {
+    let AbCommand::Report {
+        config,
+        route,
+        days,
+    } = command;
+    match ab_report(config.as_deref(), &route, days).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn ab_report(config: Option<&Path>, route: &str, days: u32) -> Result<(), String> {
+    let config = load(config)?;
+    let db = config.state_db_path();
+    let store = floodgate_gateway::records::SqliteRecordStore::open(&db)
+        .await
+        .map_err(|e| format!("{}: {e}", db.display()))?;
+    let since = floodgate_gateway::records::now_unix() - i64::from(days) * 86_400;
+    let records = store
+        .route_records(route, since)
+        .await
+        .map_err(|e| format!("{}: {e}", db.display()))?;
+    if records.is_empty() {
+        return Err(format!(
+            "no decision records for route `{route}` in the last {days} days"
+        ));
+    }
+    let mut variants: std::collections::BTreeMap<&str, Vec<_>> = Default::default();
+    for (r, rating) in &records {
+        variants
+            .entry(r.served_by.as_str())
+            .or_default()
+            .push((r, *rating));
+    }
+    println!(
+        "# A/B report: route `{route}`, last {days} days, {} requests\n",
+        records.len()
+    );
+    println!("Means with 95% confidence intervals; quality is the reputation-weighted feedback rating (-1..1) of rated requests.\n");
+    println!("| variant | requests | share | completed | latency ms | cost / request (USD) | rated | rating |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (variant, rows) in &variants {
+        let completed: Vec<_> = rows
+            .iter()
+            .filter(|(r, _)| r.status == "completed")
+            .collect();
+        let latency: Vec<f64> = completed.iter().map(|(r, _)| r.latency_ms).collect();
+        let cost: Vec<f64> = rows.iter().map(|(r, _)| r.cost_usd).collect();
+        let ratings: Vec<f64> = rows.iter().filter_map(|(_, q)| *q).collect();
+        println!(
+            "| {variant} | {} | {:.1}% | {:.1}% | {} | {} | {} | {} |",
+            rows.len(),
+            100.0 * rows.len() as f64 / records.len() as f64,
+            100.0 * completed.len() as f64 / rows.len() as f64,
+            fmt_ci(mean_ci(&latency), 1),
+            fmt_ci(mean_ci(&cost), 8),
+            ratings.len(),
+            fmt_ci(mean_ci(&ratings), 2),
+        );
+    }
+    Ok(())
+}

@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: cascade_cmd::CascadeCommand,
     },
+    /// A/B reports on a route's variants.
+    Ab {
+        #[command(subcommand)]
+        command: cascade_cmd::AbCommand,
+    },
     /// Cost reports from the recorded usage.
     Cost {
         #[command(subcommand)]
@@ -336,6 +341,7 @@ async fn main() -> ExitCode {
         Command::Guard { command } => guard_cmd::run(command).await,
         Command::Cascade { command } => cascade_cmd::run(command).await,
         Command::Cost { command } => cascade_cmd::cost(command).await,
+        Command::Ab { command } => cascade_cmd::ab(command).await,
         Command::Bench(args) => floodgate_bench::run(args).await,
     }
 }

@@ -362,6 +362,24 @@ fn each_policy_routes_and_explains_itself() {
         "{d}"
     );
     assert_eq!(d["route"]["escalated"], false);
+    assert!(d["latency_ms"].as_f64().unwrap() > 0.0, "{d}");
+    // Feedback on one of them shows up as that variant's quality in the A/B report.
+    let r = client()
+        .post(server.url("/v1/feedback"))
+        .json(&json!({"request_id": "ab-alice-0", "rating": 1}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    assert_eq!(decision(&server, None, "ab-u15").0, 200);
+    let report = server.cli(&["ab", "report", "--route", "ab"]);
+    assert!(report.contains("21 requests"), "{report}");
+    let alice_row = report
+        .lines()
+        .find(|l| l.starts_with(&format!("| {first} |")))
+        .unwrap_or_else(|| panic!("{report}"));
+    let cells: Vec<&str> = alice_row.split('|').map(str::trim).collect();
+    assert_eq!(cells[7], "1", "one rated request: {alice_row}");
+    assert!(cells[8].starts_with("1.00"), "{alice_row}");
 
     // Cascade metrics.
     assert!(

@@ -69,6 +69,9 @@ pub struct DecisionRecord {
     pub guard: Vec<String>,
     /// `completed`, `cancelled` (the client left), or `failed: ...`.
     pub status: String,
+    /// From the request's arrival to its last token (0 when it did not finish).
+    #[serde(default)]
+    pub latency_ms: f64,
 }
 
 /// One day's usage for one key, route and model.
@@ -101,6 +104,13 @@ pub trait RecordStore: Send + Sync {
     async fn usage_since(&self, since: &str) -> Result<Vec<UsageRow>, sqlx::Error>;
     /// Usage rows of the last `days` days (today included).
     async fn usage_recent(&self, days: u32) -> Result<Vec<UsageRow>, sqlx::Error>;
+    /// Decision records of a route since `since` (unix seconds), each with the
+    /// reputation-weighted mean of its accepted feedback ratings, if any.
+    async fn route_records(
+        &self,
+        route: &str,
+        since: i64,
+    ) -> Result<Vec<(DecisionRecord, Option<f64>)>, sqlx::Error>;
 }
 
 /// A model's prices: per 1k prompt and completion tokens, and per hour of compute.

@@ -119,6 +119,47 @@ impl RecordStore for SqliteRecordStore {
             .await
     }
 
+    async fn route_records(
+        &self,
+        route: &str,
+        since: i64,
+    ) -> Result<Vec<(DecisionRecord, Option<f64>)>, sqlx::Error> {
+        let with_feedback = "SELECT d.record AS record,
+                (SELECT SUM(f.rating * f.weight) / SUM(f.weight) FROM feedback f
+                 WHERE f.request_id = d.request_id AND f.status = 'accepted') AS rating
+             FROM decisions d
+             WHERE json_extract(d.record, '$.route.route') = ? AND d.created_at >= ?
+             ORDER BY d.created_at";
+        let rows = match sqlx::query(with_feedback)
+            .bind(route)
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+        {
+            Ok(rows) => rows,
+            // No feedback table yet (a fresh database): records without ratings.
+            Err(_) => {
+                sqlx::query(
+                    "SELECT record, NULL AS rating FROM decisions
+                     WHERE json_extract(record, '$.route.route') = ? AND created_at >= ?
+                     ORDER BY created_at",
+                )
+                .bind(route)
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|r| {
+                let json: String = r.try_get("record")?;
+                let record: DecisionRecord =
+                    serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                Ok((record, r.try_get::<Option<f64>, _>("rating")?))
+            })
+            .collect()
+    }
+
     async fn usage_recent(&self, days: u32) -> Result<Vec<UsageRow>, sqlx::Error> {
         let since: String = sqlx::query_scalar("SELECT date('now', '-' || ? || ' days')")
             .bind(i64::from(days.saturating_sub(1)))
@@ -174,6 +215,7 @@ mod tests {
             runs,
             guard: vec![],
             status: "completed".into(),
+            latency_ms: 12.0,
         }
     }
 
@@ -202,6 +244,15 @@ mod tests {
             .unwrap();
         assert_eq!(store.get("req-1").await.unwrap().unwrap(), r);
         assert!(store.get("nope").await.unwrap().is_none());
+        // By route, without a feedback table: no ratings.
+        let by_route = store.route_records("auto", 0).await.unwrap();
+        assert_eq!(by_route, vec![(r.clone(), None)]);
+        assert!(store.route_records("other", 0).await.unwrap().is_empty());
+        assert!(store
+            .route_records("auto", 1_800_000_000)
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     #[tokio::test]

@@ -506,8 +506,10 @@ async fn run(
         cost_usd: 0.0,
         guard: guard_notes.iter().map(|s| s.to_string()).collect(),
         status: String::new(),
+        latency_ms: 0.0,
     };
     let settle = Settle {
+        started,
         permit,
         price: prices[tier],
         state: state.clone(),
@@ -573,6 +575,8 @@ struct Output {
 /// writes the decision record — when the answer finishes, or, if the client leaves or
 /// the generation fails first, when this is dropped.
 struct Settle {
+    /// When the request arrived.
+    started: Instant,
     permit: Permit,
     price: Price,
     state: AppState,
@@ -599,6 +603,7 @@ impl Settle {
             .guard
             .extend(guard_notes.iter().map(|s| s.to_string()));
         record.status = "completed".into();
+        record.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let cost = record.cost_usd;
         crate::records::write(&self.state, record);
         cost
