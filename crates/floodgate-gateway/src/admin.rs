@@ -70,3 +70,46 @@ pub async fn revoke_key(
         Err(GatewayError::NotFound { what: "key", id })
     }
 }
+
+/// `GET /admin/routes`: every ready route's configuration and effective thresholds.
+pub async fn list_routes(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<serde_json::Value>, GatewayError> {
+    caller.require(Scope::Admin)?;
+    let routes: Vec<serde_json::Value> = state
+        .routes
+        .ready()
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "config": r.config,
+                "thresholds": {"pre": r.thresholds.pre, "post": r.thresholds.post},
+                "degraded": r.degraded,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"object": "list", "data": routes})))
+}
+
+/// `PATCH /admin/routes/{name}`: change a route's split weights or thresholds at once,
+/// without a restart; requests in flight finish on the route they started with.
+pub async fn update_route(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    ValidJson(update): ValidJson<crate::cascade::RouteUpdate>,
+) -> Result<Json<crate::cascade::RouteConfig>, GatewayError> {
+    caller.require(Scope::Admin)?;
+    let models: Vec<&str> = state.config.model.iter().map(|m| m.name.as_str()).collect();
+    match state.routes.update(&name, &update, &models) {
+        Ok(config) => Ok(Json(config)),
+        Err(errors) if errors.iter().any(|e| e.starts_with("no route")) => {
+            Err(GatewayError::NotFound {
+                what: "route",
+                id: name,
+            })
+        }
+        Err(errors) => Err(GatewayError::invalid(errors.join("; "), None)),
+    }
+}

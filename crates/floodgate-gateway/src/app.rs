@@ -32,6 +32,11 @@ pub fn router(state: AppState) -> Router {
             get(crate::admin::list_keys).post(crate::admin::create_key),
         )
         .route("/admin/keys/{id}", delete(crate::admin::revoke_key))
+        .route("/admin/routes", get(crate::admin::list_routes))
+        .route(
+            "/admin/routes/{name}",
+            axum::routing::patch(crate::admin::update_route),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::identify,

@@ -31,6 +31,9 @@ pub struct Config {
     pub costs: CostsConfig,
     pub model: Vec<ModelConfig>,
     pub route: Vec<crate::cascade::RouteConfig>,
+    /// The file this configuration was read from, if any (route reloads re-read it).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// Cost accounting and budgets.
@@ -62,6 +65,9 @@ pub struct ServerConfig {
     pub shutdown_grace_seconds: u64,
     /// `text` or `json`.
     pub log_format: String,
+    /// How often the configuration file is checked for changes to reload its routes
+    /// (SIGHUP reloads at once); 0 = only on SIGHUP.
+    pub reload_poll_seconds: u64,
     /// This process's region; upstream endpoints in it are preferred while healthy.
     pub region: String,
     /// `all` (everything in one process), `gateway` (upstream models only) or
@@ -75,6 +81,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             shutdown_grace_seconds: 30,
             log_format: "text".into(),
+            reload_poll_seconds: 2,
             region: String::new(),
             role: "all".into(),
         }
@@ -559,12 +566,18 @@ impl Config {
         let env: Vec<(String, String)> = std::env::vars()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
             .collect();
-        Self::from_toml_with_env(&text, &env).map_err(|mut e| {
+        let source = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => default_path.is_file().then(|| default_path.to_path_buf()),
+        };
+        let mut config = Self::from_toml_with_env(&text, &env).map_err(|mut e| {
             for msg in &mut e.0 {
                 *msg = format!("{origin}: {msg}");
             }
             e
-        })
+        })?;
+        config.source = source;
+        Ok(config)
     }
 
     /// Parses TOML text with the given `FLOODGATE_*` overrides applied.

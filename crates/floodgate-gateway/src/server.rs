@@ -212,6 +212,62 @@ pub async fn load_cached_model(config: &Config, m: &ModelConfig) -> Result<Local
     Ok(LocalBackend::new(engine, 0))
 }
 
+/// Reloads the `[[route]]` tables when the configuration file changes (polled every
+/// `server.reload_poll_seconds`) or on SIGHUP. Only routes are reloaded; other changes
+/// are reported as needing a restart. A file that no longer parses is refused and the
+/// running routes stay.
+async fn reload_routes(path: PathBuf, running: Arc<Config>, routes: Arc<crate::cascade::Routes>) {
+    let poll = running.server.reload_poll_seconds;
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen = modified(&path);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        let tick = async {
+            if poll == 0 {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(Duration::from_secs(poll)).await;
+        };
+        #[cfg(unix)]
+        let signalled = async {
+            match hangup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let signalled = std::future::pending::<()>();
+        let forced = tokio::select! {
+            () = tick => false,
+            () = signalled => true,
+        };
+        let now = modified(&path);
+        if !forced && now == seen {
+            continue;
+        }
+        seen = now;
+        let mut fresh = match Config::load(Some(&path)) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "configuration reload refused; the running routes stay");
+                continue;
+            }
+        };
+        if fresh.model != running.model {
+            tracing::warn!(
+                "the [[model]] tables changed: models are only loaded at start; restart to apply"
+            );
+        }
+        if running.server.role == "worker" {
+            fresh.route.clear();
+        }
+        routes.reload(Arc::new(fresh)).await;
+    }
+}
+
 /// Serves until `shutdown` resolves, then lets in-flight requests finish for up to
 /// `server.shutdown_grace_seconds`.
 pub async fn serve(
@@ -259,6 +315,13 @@ pub async fn serve(
     {
         let (routes, config) = (Arc::clone(&routes), Arc::clone(&config));
         tokio::spawn(async move { routes.load(config).await });
+    }
+    if let Some(path) = config.source.clone() {
+        tokio::spawn(reload_routes(
+            path,
+            Arc::clone(&config),
+            Arc::clone(&routes),
+        ));
     }
     let state = AppState {
         config: Arc::clone(&config),

@@ -459,3 +459,112 @@ fn decisions_are_for_their_owner_pins_apply_and_budgets_stop_spending() {
         "{out}"
     );
 }
+
+/// Weights change at runtime through the admin API and through an edited config file
+/// (SIGHUP), while requests keep arriving: none fails, and traffic follows.
+#[test]
+fn routes_change_under_load_without_dropping_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = config(
+        dir.path(),
+        "[auth]\nrequired = true\n[server]\nreload_poll_seconds = 0\n",
+    );
+    let with_weights = |w: &str| base.replace("weights = [50, 50]", &format!("weights = {w}"));
+    let server = Server::start(&with_weights("[100, 0]"));
+    let (user, _) = server.create_key(&["--scopes", "inference"]);
+    let (admin, _) = server.create_key(&["--scopes", "admin"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let url = server.url("/v1/chat/completions");
+    let load: Vec<_> = (0..3)
+        .map(|t| {
+            let (stop, url, user) = (stop.clone(), url.clone(), user.clone());
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = client()
+                        .post(&url)
+                        .bearer_auth(&user)
+                        .json(&json!({
+                            "model": "ab",
+                            "messages": [{"role": "user", "content": "hi"}],
+                            "max_tokens": 3,
+                            "user": format!("u{t}-{i}"),
+                        }))
+                        .send()
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    let tier = header(&r, "x-floodgate-tier");
+                    seen.push((status, tier));
+                    i += 1;
+                }
+                seen
+            })
+        })
+        .collect();
+    let tier_now = || {
+        let r = ask(&server, Some(&user), "ab", "hi", "probe");
+        assert_eq!(r.status(), 200);
+        header(&r, "x-floodgate-tier")
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(tier_now(), "small");
+
+    // The admin API: only admins, validated, applied at once.
+    let patch = |key: &str, body: Value| {
+        client()
+            .patch(server.url("/admin/routes/ab"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(patch(&user, json!({"weights": [0, 100]})).status(), 403);
+    let bad = patch(&admin, json!({"weights": [1, 2, 3]}));
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().unwrap().contains("one weight per tier"));
+    assert_eq!(patch(&admin, json!({"weights": [0, 100]})).status(), 200);
+    assert_eq!(tier_now(), "large");
+    std::thread::sleep(Duration::from_millis(500));
+
+    // The file, on SIGHUP.
+    std::fs::write(server.config_path(), with_weights("[100, 0]")).unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tier_now() != "small" {
+        assert!(Instant::now() < deadline, "the reload never took effect");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A broken file is refused; the running routes stay.
+    std::fs::write(server.config_path(), "[[route]\nbroken").unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(tier_now(), "small");
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen: Vec<(u16, String)> = load.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    assert!(seen.len() > 10, "too little load: {}", seen.len());
+    assert!(seen.iter().all(|(s, _)| *s == 200), "{seen:?}");
+    let tiers: std::collections::BTreeSet<&str> = seen.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(tiers.len(), 2, "traffic followed the changes: {tiers:?}");
+    let listed: Value = client()
+        .get(server.url("/admin/routes"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let ab = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["config"]["name"] == "ab")
+        .unwrap();
+    assert_eq!(ab["config"]["weights"], json!([100.0, 0.0]));
+}

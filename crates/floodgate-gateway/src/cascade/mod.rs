@@ -207,7 +207,7 @@ impl RouteConfig {
 /// A route ready to serve: its configuration, router and effective thresholds.
 pub struct Route {
     pub config: RouteConfig,
-    pub router: Option<Router>,
+    pub router: Option<Arc<Router>>,
     pub thresholds: Thresholds,
     /// Why the route cannot run its policy (it then serves on the last tier).
     pub degraded: Option<String>,
@@ -310,7 +310,7 @@ impl Route {
         });
         Self {
             config: route.clone(),
-            router: Some(router),
+            router: Some(Arc::new(router)),
             thresholds,
             degraded,
         }
@@ -319,6 +319,15 @@ impl Route {
     pub fn last_tier(&self) -> usize {
         self.config.tiers.len().saturating_sub(1)
     }
+}
+
+/// What the admin API may change on a running route.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteUpdate {
+    pub weights: Option<Vec<f64>>,
+    pub pre_threshold: Option<f32>,
+    pub post_threshold: Option<f32>,
 }
 
 /// A route's state: loading its router in the background, or ready.
@@ -377,6 +386,94 @@ impl Routes {
                 m.insert(r.name.clone(), RouteState::Ready(Arc::new(route)));
             }
         }
+    }
+
+    /// Re-reads the routes of a new configuration: unchanged routes keep their loaded
+    /// router, changed ones load again, removed ones go. Requests in flight keep the
+    /// route they started with.
+    pub async fn reload(&self, config: Arc<crate::Config>) {
+        let keep: Vec<String> = config.route.iter().map(|r| r.name.clone()).collect();
+        let changed: Vec<RouteConfig> = config
+            .route
+            .iter()
+            .filter(|r| !matches!(self.get(&r.name), Ok(Some(old)) if old.config == **r))
+            .cloned()
+            .collect();
+        if let Ok(mut m) = self.routes.write() {
+            m.retain(|name, _| keep.contains(name));
+        }
+        let names: Vec<&String> = changed.iter().map(|r| &r.name).collect();
+        tracing::info!(changed = ?names, "routes reloaded");
+        let mut partial = (*config).clone();
+        partial.route = changed;
+        self.load(Arc::new(partial)).await;
+    }
+
+    /// Changes a ready route's weights or thresholds at runtime (the admin API); the
+    /// loaded router is kept. Returns the new configuration, or what is wrong.
+    pub fn update(
+        &self,
+        name: &str,
+        update: &RouteUpdate,
+        models: &[&str],
+    ) -> Result<RouteConfig, Vec<String>> {
+        let old = match self.get(name) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(vec![format!("no route `{name}`")]),
+            Err(_) => return Err(vec![format!("route `{name}` is still loading")]),
+        };
+        let mut config = old.config.clone();
+        if let Some(w) = &update.weights {
+            config.weights = w.clone();
+        }
+        if update.pre_threshold.is_some() {
+            config.pre_threshold = update.pre_threshold;
+        }
+        if update.post_threshold.is_some() {
+            config.post_threshold = update.post_threshold;
+        }
+        let mut errors = Vec::new();
+        config.validate("route", models, &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let checks = config.checks();
+        let file = old.router.as_ref().map(|r| &r.file);
+        let cal = file.and_then(|f| f.calibration.as_ref());
+        let thresholds = Thresholds {
+            pre: (checks.pre && file.is_some_and(|f| f.pre.is_some()))
+                .then(|| config.pre_threshold.or(cal.and_then(|c| c.pre_threshold)))
+                .flatten(),
+            post: (checks.post && file.is_some_and(|f| f.post.is_some()))
+                .then(|| config.post_threshold.or(cal.and_then(|c| c.post_threshold)))
+                .flatten(),
+        };
+        let route = Route {
+            config: config.clone(),
+            router: old.router.clone(),
+            thresholds,
+            degraded: old.degraded.clone(),
+        };
+        if let Ok(mut m) = self.routes.write() {
+            m.insert(name.to_string(), RouteState::Ready(Arc::new(route)));
+        }
+        tracing::info!(route = %name, weights = ?config.weights, thresholds = ?thresholds, "route updated");
+        Ok(config)
+    }
+
+    /// Every ready route.
+    pub fn ready(&self) -> Vec<Arc<Route>> {
+        self.routes
+            .read()
+            .map(|m| {
+                m.values()
+                    .filter_map(|s| match s {
+                        RouteState::Ready(r) => Some(Arc::clone(r)),
+                        RouteState::Loading => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// `Ok(None)`: not a route. `Err`: a route still loading.

@@ -22,15 +22,13 @@ pub async fn list(
     };
     // A route is servable when its router is loaded and every tier is: it is listed
     // like a model.
-    let loaded = state.routes.snapshot();
     let routes: Vec<ModelObject> = state
-        .config
-        .route
+        .routes
+        .ready()
         .iter()
-        .filter(|r| loaded.iter().any(|(n, ok)| *ok && *n == r.name))
-        .filter(|r| r.tiers.iter().all(|t| ready(t)))
+        .filter(|r| r.config.tiers.iter().all(|t| ready(t)))
         .map(|r| ModelObject {
-            id: r.name.clone(),
+            id: r.config.name.clone(),
             object: "model".into(),
             created: 0,
             owned_by: "floodgate-route".into(),
