@@ -50,3 +50,72 @@ pub trait Backend: Send + Sync {
         echo: bool,
     ) -> Result<Generation, GatewayError>;
 }
+
+/// A whole answer, held back (a cascade's post check judges it before anything is sent).
+pub struct Buffered {
+    pub prompt_tokens: u32,
+    pub prompt_text: Option<String>,
+    pub events: Vec<Event>,
+    pub text: String,
+    pub logprobs: Vec<floodgate_engine::TokenLogprob>,
+    pub finish: floodgate_engine::Finish,
+}
+
+/// Reads a generation to its end: its events, text and log-probabilities.
+pub async fn buffer(mut generation: Generation) -> Result<Buffered, GatewayError> {
+    let mut events = Vec::new();
+    let mut text = String::new();
+    let mut logprobs = Vec::new();
+    loop {
+        match generation.events.recv().await {
+            Some(Event::Token(t)) => {
+                text.push_str(&t.text);
+                logprobs.extend(t.logprobs.iter().cloned());
+                events.push(Event::Token(t));
+            }
+            Some(Event::Finished(f)) => {
+                events.push(Event::Finished(f.clone()));
+                return Ok(Buffered {
+                    prompt_tokens: generation.prompt_tokens,
+                    prompt_text: generation.prompt_text,
+                    events,
+                    text,
+                    logprobs,
+                    finish: f,
+                });
+            }
+            Some(Event::Failed(e)) => return Err(e.into()),
+            None => {
+                return Err(GatewayError::Internal(
+                    "the engine stopped mid-generation".into(),
+                ))
+            }
+        }
+    }
+}
+
+impl Buffered {
+    /// Replays the held answer as a generation, with log-probabilities cut to what the
+    /// client asked for (a cascade's check asks for more).
+    pub fn replay(self, top_logprobs: Option<usize>) -> Generation {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        for event in self.events {
+            let event = match event {
+                Event::Token(mut t) => {
+                    match top_logprobs {
+                        None => t.logprobs.clear(),
+                        Some(k) => t.logprobs.iter_mut().for_each(|lp| lp.top.truncate(k)),
+                    }
+                    Event::Token(t)
+                }
+                other => other,
+            };
+            let _ = tx.send(event);
+        }
+        Generation {
+            prompt_tokens: self.prompt_tokens,
+            prompt_text: self.prompt_text,
+            events: rx,
+        }
+    }
+}

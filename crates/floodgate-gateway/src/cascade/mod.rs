@@ -243,15 +243,9 @@ impl Route {
     pub fn load(config: &crate::Config, route: &RouteConfig) -> Self {
         let checks = route.checks();
         if !checks.pre && !checks.post {
-            return Self {
-                config: route.clone(),
-                router: None,
-                thresholds: Thresholds {
-                    pre: None,
-                    post: None,
-                },
-                degraded: None,
-            };
+            let mut plain = Self::degraded(route, String::new());
+            plain.degraded = None;
+            return plain;
         }
         let loaded = router_file(config, route).and_then(|(file, origin, dir)| {
             if file.tiers != route.tiers {
@@ -266,17 +260,12 @@ impl Route {
         let router = match loaded {
             Ok(r) => r,
             Err(e) => {
-                return Self {
-                    config: route.clone(),
-                    router: None,
-                    thresholds: Thresholds {
-                        pre: None,
-                        post: None,
-                    },
-                    degraded: Some(format!(
+                return Self::degraded(
+                    route,
+                    format!(
                         "not calibrated ({e}); run `floodgate cascade train` and `floodgate cascade calibrate --write`"
-                    )),
-                }
+                    ),
+                )
             }
         };
         let calibrated = router.file.calibration.as_ref();

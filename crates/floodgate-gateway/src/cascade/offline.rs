@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use floodgate_embed::classifier::{self, ClassWeight, ThresholdRule};
 use floodgate_embed::ngrams::NgramFeatures;
 use floodgate_embed::{Classifier, TextEncoder, TrainOptions};
-use floodgate_engine::{Event, FinishReason, Message, Priority, SamplingParams};
+use floodgate_engine::{FinishReason, Message, Priority, SamplingParams};
 use serde::{Deserialize, Serialize};
 
 use super::calibrate::Outcome;
@@ -89,7 +89,7 @@ pub async fn ask(
         ignore_eos: false,
         priority: Priority::Batch,
     };
-    let mut generation = backend
+    let generation = backend
         .generate(
             &PromptInput::Chat(messages),
             &params,
@@ -98,37 +98,26 @@ pub async fn ask(
         )
         .await
         .map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    let mut logprobs = Vec::new();
-    loop {
-        match generation.events.recv().await {
-            Some(Event::Token(t)) => {
-                text.push_str(&t.text);
-                logprobs.extend(t.logprobs);
-            }
-            Some(Event::Finished(f)) => {
-                let run = price.run(tier, &f, true);
-                return Ok(GoldenAnswer {
-                    id,
-                    tier: tier.to_string(),
-                    question: row.question.clone(),
-                    correct: is_correct(&text, &row.answers),
-                    signals: AnswerSignals::from_logprobs(
-                        &logprobs,
-                        &text,
-                        f.reason == FinishReason::Length,
-                    ),
-                    answer: text,
-                    prompt_tokens: run.prompt_tokens,
-                    completion_tokens: run.completion_tokens,
-                    compute_seconds: run.compute_seconds,
-                    cost_usd: run.cost_usd,
-                });
-            }
-            Some(Event::Failed(e)) => return Err(e.to_string()),
-            None => return Err("the engine stopped".into()),
-        }
-    }
+    let held = crate::backend::buffer(generation)
+        .await
+        .map_err(|e| e.to_string())?;
+    let run = price.run(tier, &held.finish, true);
+    Ok(GoldenAnswer {
+        id,
+        tier: tier.to_string(),
+        question: row.question.clone(),
+        correct: is_correct(&held.text, &row.answers),
+        signals: AnswerSignals::from_logprobs(
+            &held.logprobs,
+            &held.text,
+            held.finish.reason == FinishReason::Length,
+        ),
+        answer: held.text,
+        prompt_tokens: run.prompt_tokens,
+        completion_tokens: run.completion_tokens,
+        compute_seconds: run.compute_seconds,
+        cost_usd: run.cost_usd,
+    })
 }
 
 /// Where a tier's answers to a golden file are kept: `runs/<tier>--<file stem>.jsonl`

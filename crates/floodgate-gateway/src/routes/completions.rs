@@ -20,7 +20,7 @@ use futures::Stream;
 
 use crate::admission::{Ask, Permit};
 use crate::auth::{Caller, ClientIp, Scope};
-use crate::backend::{Backend, Generation};
+use crate::backend::{buffer, Backend, Generation};
 use crate::cascade::signals::{AnswerSignals, CASCADE_TOP_LOGPROBS};
 use crate::cascade::{Facts, Plan, Route};
 use crate::edge::{RequestId, ValidJson};
@@ -128,74 +128,6 @@ async fn plan_route(
             .map_err(|e| GatewayError::Internal(format!("router task failed: {e}")))
     } else {
         Ok(decide())
-    }
-}
-
-/// A small tier's whole answer, held back until the post check has judged it.
-struct Buffered {
-    prompt_tokens: u32,
-    prompt_text: Option<String>,
-    events: Vec<Event>,
-    text: String,
-    logprobs: Vec<EngineLogprob>,
-    finish: floodgate_engine::Finish,
-}
-
-async fn buffer(mut generation: Generation) -> Result<Buffered, GatewayError> {
-    let mut events = Vec::new();
-    let mut text = String::new();
-    let mut logprobs = Vec::new();
-    loop {
-        match generation.events.recv().await {
-            Some(Event::Token(t)) => {
-                text.push_str(&t.text);
-                logprobs.extend(t.logprobs.iter().cloned());
-                events.push(Event::Token(t));
-            }
-            Some(Event::Finished(f)) => {
-                events.push(Event::Finished(f.clone()));
-                return Ok(Buffered {
-                    prompt_tokens: generation.prompt_tokens,
-                    prompt_text: generation.prompt_text,
-                    events,
-                    text,
-                    logprobs,
-                    finish: f,
-                });
-            }
-            Some(Event::Failed(e)) => return Err(e.into()),
-            None => {
-                return Err(GatewayError::Internal(
-                    "the engine stopped mid-generation".into(),
-                ))
-            }
-        }
-    }
-}
-
-impl Buffered {
-    /// Replays the held answer as a generation, with log-probabilities cut to what the
-    /// client asked for (the check asked for more).
-    fn replay(self, top_logprobs: Option<usize>) -> Generation {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        for event in self.events {
-            let event = match event {
-                Event::Token(mut t) => {
-                    match top_logprobs {
-                        None => t.logprobs.clear(),
-                        Some(k) => t.logprobs.iter_mut().for_each(|lp| lp.top.truncate(k)),
-                    }
-                    Event::Token(t)
-                }
-                other => other,
-            };
-            let _ = tx.send(event);
-        }
-        Generation {
-            prompt_tokens: self.prompt_tokens,
-            prompt_text: self.prompt_text,
-            events: rx,
-        }
     }
 }
 
