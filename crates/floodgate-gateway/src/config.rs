@@ -339,6 +339,9 @@ pub struct ModelConfig {
     /// unset = `costs.usd_per_compute_hour`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usd_per_compute_hour: Option<f64>,
+    /// The model card shown in `/v1/models` (`[model.card]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<floodgate_protocol::ModelCard>,
     /// `local` (the embedded engine) or `upstream` (OpenAI-compatible servers in
     /// `endpoints`).
     #[serde(default = "defaults::backend")]
@@ -522,6 +525,7 @@ impl ModelConfig {
             usd_per_1k_prompt_tokens: 0.0,
             usd_per_1k_completion_tokens: 0.0,
             usd_per_compute_hour: None,
+            card: None,
             backend: defaults::backend(),
             endpoints: Vec::new(),
             connect_timeout_ms: defaults::connect_timeout_ms(),
@@ -834,6 +838,17 @@ impl Config {
             ] {
                 if !(v.is_finite() && v >= 0.0) {
                     errors.push(format!("{at}.{name}: must be a non-negative number"));
+                }
+            }
+            if let Some(card) = &m.card {
+                if !matches!(
+                    card.risk_category.as_str(),
+                    "" | "minimal" | "limited" | "high"
+                ) {
+                    errors.push(format!(
+                        "{at}.card.risk_category: `{}` must be `minimal`, `limited` or `high`",
+                        card.risk_category
+                    ));
                 }
             }
             if let Some(v) = m.usd_per_compute_hour {
@@ -1153,7 +1168,7 @@ mod tests {
         // Other models: no default route.
         let c = Config::from_toml_with_env("[[model]]\nname = \"gemma3-270m\"\n", &[]).unwrap();
         assert!(c.route.is_empty());
-        let text = "[[model]]\nname = \"gemma3-270m\"\n[[route]]\nname = \"fast\"\ntiers = [\"gemma3-270m\", \"nope\"]\npolicy = \"sometimes\"\n[costs]\nbudget_period = \"week\"\n";
+        let text = "[[model]]\nname = \"gemma3-270m\"\n[model.card]\nrisk_category = \"scary\"\n[[route]]\nname = \"fast\"\ntiers = [\"gemma3-270m\", \"nope\"]\npolicy = \"sometimes\"\n[costs]\nbudget_period = \"week\"\n";
         let all = Config::from_toml_with_env(text, &[])
             .unwrap_err()
             .0
@@ -1162,6 +1177,7 @@ mod tests {
             "route[0].tiers: `nope` is not a configured model",
             "route[0].policy: `sometimes`",
             "costs.budget_period",
+            "model[0].card.risk_category: `scary`",
         ] {
             assert!(all.contains(want), "missing {want:?} in:\n{all}");
         }

@@ -93,6 +93,13 @@ fn config(dir: &Path, extra: &str) -> String {
     format!(
         r#"
 {small}
+[model.card]
+description = "A tiny random-weight chat model"
+intended_use = "tests"
+training_data = ["none: random weights"]
+limitations = "says nothing useful"
+license = "Apache-2.0"
+risk_category = "minimal"
 {large}
 [[route]]
 name = "keep"
@@ -214,6 +221,26 @@ fn each_policy_routes_and_explains_itself() {
     ] {
         assert!(ids.contains(&want), "{want} missing from {ids:?}");
     }
+    let card = |id: &str| {
+        models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap()["card"]
+            .clone()
+    };
+    assert_eq!(card("small")["license"], "Apache-2.0");
+    assert_eq!(card("small")["risk_category"], "minimal");
+    assert_eq!(card("small")["training_data"][0], "none: random weights");
+    assert!(
+        card("large").is_null(),
+        "no card configured, not a catalog model"
+    );
+    assert!(card("keep")["description"]
+        .as_str()
+        .unwrap()
+        .contains("small -> large"));
 
     // pre+post, short prompt: the pre-router keeps it small, the post check keeps it.
     let r = ask(&server, None, "keep", "hi", "req-short");

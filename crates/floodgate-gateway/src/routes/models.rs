@@ -32,6 +32,14 @@ pub async fn list(
             object: "model".into(),
             created: 0,
             owned_by: "floodgate-route".into(),
+            card: Some(floodgate_protocol::ModelCard {
+                description: format!(
+                    "Route over {}: policy `{}`",
+                    r.config.tiers.join(" -> "),
+                    r.config.policy
+                ),
+                ..Default::default()
+            }),
         })
         .collect();
     let data = snapshot
@@ -44,6 +52,7 @@ pub async fn list(
                     object: "model".into(),
                     created: i.created,
                     owned_by: i.owned_by.clone(),
+                    card: card_of(&state.config, &i.model),
                 })
             }
             _ => None,
@@ -54,4 +63,18 @@ pub async fn list(
         object: "list".into(),
         data,
     }))
+}
+
+/// The configured card, else the catalog's description for catalog models.
+fn card_of(config: &crate::Config, model: &str) -> Option<floodgate_protocol::ModelCard> {
+    let m = config.model.iter().find(|m| m.name == model)?;
+    if let Some(card) = &m.card {
+        return Some(card.clone());
+    }
+    let entry = floodgate_models::catalog_entry(model)
+        .filter(|_| m.source.is_empty() && m.path.is_none())?;
+    Some(floodgate_protocol::ModelCard {
+        description: entry.description,
+        ..Default::default()
+    })
 }
