@@ -323,8 +323,7 @@ async fn train(args: &RouteArgs, encoder_kind: &str, ngrams: usize) -> Result<()
     );
     println!(
         "  out-of-fold AUC: pre-router (prompt -> escalation helps) {:.3}; post scorer (answer -> right) {:.3}",
-        report.pre_auc.unwrap_or(f64::NAN),
-        report.post_auc.unwrap_or(f64::NAN)
+        report.pre_auc, report.post_auc
     );
     println!("  not calibrated yet: run `floodgate cascade calibrate --write`");
     Ok(())
@@ -426,18 +425,10 @@ fn calibrate_cmd(
         oracle_gain.escalation,
     );
     let chosen: Option<Point> = if evaluate {
-        let r = router.as_ref();
-        let cal = r.and_then(|r| r.file.calibration.as_ref());
-        let t = calibrate::Thresholds {
-            pre: route
-                .pre_threshold
-                .or_else(|| cal.and_then(|c| c.pre_threshold))
-                .filter(|_| checks.pre),
-            post: route
-                .post_threshold
-                .or_else(|| cal.and_then(|c| c.post_threshold))
-                .filter(|_| checks.post),
-        };
+        let t = floodgate_gateway::cascade::effective_thresholds(
+            &route,
+            router.as_ref().map(|r| &r.file),
+        );
         Some(calibrate::evaluate(&outcomes, t))
     } else {
         calibrate::cheapest_meeting(&points, lq, target)

@@ -498,7 +498,9 @@ fn routes_change_under_load_without_dropping_a_request() {
     );
     let with_weights = |w: &str| base.replace("weights = [50, 50]", &format!("weights = {w}"));
     let server = Server::start(&with_weights("[100, 0]"));
-    let (user, _) = server.create_key(&["--scopes", "inference"]);
+    // Enough request rate that the load is never throttled (the default is 600/min
+    // with a minute's burst, which a tight loop on tiny models can exceed).
+    let (user, _) = server.create_key(&["--scopes", "inference", "--rpm", "100000"]);
     let (admin, _) = server.create_key(&["--scopes", "admin"]);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let url = server.url("/v1/chat/completions");
@@ -524,6 +526,8 @@ fn routes_change_under_load_without_dropping_a_request() {
                     let tier = header(&r, "x-floodgate-tier");
                     seen.push((status, tier));
                     i += 1;
+                    // Steady load, well inside the per-IP request limit.
+                    std::thread::sleep(Duration::from_millis(20));
                 }
                 seen
             })

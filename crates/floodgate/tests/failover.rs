@@ -197,6 +197,9 @@ fn the_preferred_region_serves_until_it_dies_then_every_request_fails_over() {
                 while Instant::now() < until {
                     results.push(post(&url, &chat("remote", &format!("load {t} {i}"), 3)));
                     i += 1;
+                    // Steady load, well inside the default per-key request limit
+                    // (600/min with a minute's burst), which a tight loop can exceed.
+                    std::thread::sleep(Duration::from_millis(20));
                 }
                 results
             })

@@ -456,7 +456,7 @@ fn out_of_fold_scores(
 
 /// Stratified fold numbers: within each class, examples are shuffled
 /// (seeded) and dealt round-robin, so every fold gets its share of each class.
-fn assign_folds(classes: &[&str], folds: usize, seed: u64) -> Result<Vec<usize>, EmbedError> {
+pub fn assign_folds(classes: &[&str], folds: usize, seed: u64) -> Result<Vec<usize>, EmbedError> {
     if folds < 2 || folds > classes.len() {
         return Err(EmbedError::Invalid(format!(
             "cannot split {} examples into {folds} folds",

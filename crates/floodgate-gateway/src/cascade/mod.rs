@@ -213,6 +213,21 @@ pub struct Route {
     pub degraded: Option<String>,
 }
 
+/// The thresholds a route runs with: its configured overrides, else its router's
+/// calibration — for the checks its policy uses and its router can score.
+pub fn effective_thresholds(route: &RouteConfig, file: Option<&router::RouterFile>) -> Thresholds {
+    let checks = route.checks();
+    let cal = file.and_then(|f| f.calibration.as_ref());
+    Thresholds {
+        pre: (checks.pre && file.is_some_and(|f| f.pre.is_some()))
+            .then(|| route.pre_threshold.or(cal.and_then(|c| c.pre_threshold)))
+            .flatten(),
+        post: (checks.post && file.is_some_and(|f| f.post.is_some()))
+            .then(|| route.post_threshold.or(cal.and_then(|c| c.post_threshold)))
+            .flatten(),
+    }
+}
+
 /// The router file a route reads.
 pub fn router_path(config: &crate::Config, route: &RouteConfig) -> PathBuf {
     if route.router.is_empty() {
@@ -241,11 +256,13 @@ impl Route {
     }
 
     pub fn load(config: &crate::Config, route: &RouteConfig) -> Self {
-        let checks = route.checks();
-        if !checks.pre && !checks.post {
-            let mut plain = Self::degraded(route, String::new());
-            plain.degraded = None;
-            return plain;
+        if !route.checks().pre && !route.checks().post {
+            return Self {
+                config: route.clone(),
+                router: None,
+                thresholds: effective_thresholds(route, None),
+                degraded: None,
+            };
         }
         let loaded = router_file(config, route).and_then(|(file, origin, dir)| {
             if file.tiers != route.tiers {
@@ -268,38 +285,22 @@ impl Route {
                 )
             }
         };
-        let calibrated = router.file.calibration.as_ref();
-        let pick = |over: Option<f32>, cal: Option<f32>, on: bool, present: bool| {
-            if on && present {
-                over.or(cal)
-            } else {
-                None
-            }
-        };
-        let thresholds = Thresholds {
-            pre: pick(
-                route.pre_threshold,
-                calibrated.and_then(|c| c.pre_threshold),
-                checks.pre,
-                router.file.pre.is_some(),
-            ),
-            post: pick(
-                route.post_threshold,
-                calibrated.and_then(|c| c.post_threshold),
-                checks.post,
-                router.file.post.is_some(),
-            ),
-        };
+        Self::from_router(route, Arc::new(router), &path.display().to_string())
+    }
+
+    /// A route with a loaded router: thresholds from the configuration or the router's
+    /// calibration; without any, it serves on its last tier.
+    fn from_router(route: &RouteConfig, router: Arc<Router>, origin: &str) -> Self {
+        let thresholds = effective_thresholds(route, Some(&router.file));
         let degraded = (thresholds.pre.is_none() && thresholds.post.is_none()).then(|| {
             format!(
-                "{}: no threshold for policy `{}` (not calibrated, none configured)",
-                path.display(),
+                "{origin}: no threshold for policy `{}` (not calibrated, none configured)",
                 route.policy
             )
         });
         Self {
             config: route.clone(),
-            router: Some(Arc::new(router)),
+            router: Some(router),
             thresholds,
             degraded,
         }
@@ -426,23 +427,17 @@ impl Routes {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let checks = config.checks();
-        let file = old.router.as_ref().map(|r| &r.file);
-        let cal = file.and_then(|f| f.calibration.as_ref());
-        let thresholds = Thresholds {
-            pre: (checks.pre && file.is_some_and(|f| f.pre.is_some()))
-                .then(|| config.pre_threshold.or(cal.and_then(|c| c.pre_threshold)))
-                .flatten(),
-            post: (checks.post && file.is_some_and(|f| f.post.is_some()))
-                .then(|| config.post_threshold.or(cal.and_then(|c| c.post_threshold)))
-                .flatten(),
+        let route = match &old.router {
+            Some(router) => Route::from_router(&config, Arc::clone(router), "the loaded router"),
+            // An uncalibrated cascade stays on its last tier; a split has no router.
+            None => Route {
+                config: config.clone(),
+                router: None,
+                thresholds: effective_thresholds(&config, None),
+                degraded: old.degraded.clone(),
+            },
         };
-        let route = Route {
-            config: config.clone(),
-            router: old.router.clone(),
-            thresholds,
-            degraded: old.degraded.clone(),
-        };
+        let thresholds = route.thresholds;
         if let Ok(mut m) = self.routes.write() {
             m.insert(name.to_string(), RouteState::Ready(Arc::new(route)));
         }

@@ -185,8 +185,8 @@ pub struct RouterReport {
     pub small_right: usize,
     /// Questions the large tier gets right and the small one does not.
     pub escalation_helps: usize,
-    pub pre_auc: Option<f64>,
-    pub post_auc: Option<f64>,
+    pub pre_auc: f64,
+    pub post_auc: f64,
 }
 
 fn options(l2: f64, feature_names: Vec<String>, negative: &str) -> TrainOptions {
@@ -199,28 +199,6 @@ fn options(l2: f64, feature_names: Vec<String>, negative: &str) -> TrainOptions 
         feature_names,
         seed: 0x5eed,
     }
-}
-
-/// Fold of each example: stratified by `positive`, in a seeded order.
-fn assign_folds(positive: &[bool], folds: usize, seed: u64) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..positive.len()).collect();
-    let mut x = seed.max(1);
-    for i in (1..order.len()).rev() {
-        // xorshift64: a fixed, dependency-free shuffle so reports are reproducible.
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let j = (x % (i as u64 + 1)) as usize;
-        order.swap(i, j);
-    }
-    let mut fold_of = vec![0; positive.len()];
-    let (mut pos, mut neg) = (0, 0);
-    for i in order {
-        let c = if positive[i] { &mut pos } else { &mut neg };
-        fold_of[i] = *c % folds.max(1);
-        *c += 1;
-    }
-    fold_of
 }
 
 /// A pre-router trained on `idx`: n-grams chosen on those questions only.
@@ -300,7 +278,11 @@ pub fn train_router(
         None => vec![Vec::new(); questions.len()],
     };
     let folds = settings.folds.max(2);
-    let fold_of = assign_folds(&gain, folds, 0x5eed);
+    let classes: Vec<&str> = gain
+        .iter()
+        .map(|&g| if g { PRE_LABEL } else { "no_gain" })
+        .collect();
+    let fold_of = classifier::assign_folds(&classes, folds, 0x5eed).map_err(|e| e.to_string())?;
     let post_examples: Vec<(Vec<f32>, String)> = pairs
         .iter()
         .map(|(_, s, _)| {
@@ -341,8 +323,8 @@ pub fn train_router(
         examples: pairs.len(),
         small_right: right,
         escalation_helps: gain.iter().filter(|g| **g).count(),
-        pre_auc: Some(classifier::auc(&pre_oof, &gain)),
-        post_auc: Some(classifier::auc(&post_oof, &small_right)),
+        pre_auc: classifier::auc(&pre_oof, &gain),
+        post_auc: classifier::auc(&post_oof, &small_right),
     };
     Ok((
         RouterFile {

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use floodgate_embed::ngrams::{NgramFeatures, NGRAM_FEATURE_PREFIX};
+use floodgate_embed::ngrams::NgramFeatures;
 use floodgate_embed::{
     Classifier, EmbedOptions, Embedder, StaticEmbedder, TextEncoder, Truncation,
     STATIC_ENCODER_SUFFIX,
@@ -304,9 +304,4 @@ pub fn post_feature_names() -> Vec<String> {
         .iter()
         .map(|s| s.to_string())
         .collect()
-}
-
-/// True when a feature name is an n-gram (re-exported for the trainer).
-pub fn is_ngram_feature(name: &str) -> bool {
-    name.starts_with(NGRAM_FEATURE_PREFIX)
 }

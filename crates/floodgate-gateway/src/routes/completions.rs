@@ -375,10 +375,10 @@ async fn run(
             }
         }
     } else {
-        if let (Some(r), true) = (
-            &route,
-            plan.tier > 0 && route.as_ref().is_some_and(|r| r.config.is_cascade()),
-        ) {
+        if let Some(r) = route
+            .as_ref()
+            .filter(|r| plan.tier > 0 && r.config.is_cascade())
+        {
             metrics::counter!("floodgate_cascade_escalations_total", "route" => r.config.name.clone(), "stage" => "pre").increment(1);
         }
         start(&backends[tier], &req, &req.params, default_max, api).await
@@ -880,13 +880,16 @@ impl StreamState {
             }
             Some(Event::Finished(f)) => {
                 self.timer.finish(f.prompt_tokens, f.completion_tokens);
-                let notes: &[&str] = if self.screen.redacted > 0 {
-                    &["output-redacted"]
-                } else {
-                    &[]
+                // The final flush may redact or block too: settle after it, so that the
+                // record's notes and the run's cost are both there.
+                let flushed = self.screen.finish();
+                let notes: &[&str] = match (&flushed, self.screen.redacted > 0) {
+                    (Err(_), _) => &["output-blocked"],
+                    (Ok(_), true) => &["output-redacted"],
+                    (Ok(_), false) => &[],
                 };
                 self.settle.finished(&f, notes);
-                match self.screen.finish() {
+                match flushed {
                     Ok(rest) => {
                         let lps = self.logprobs.release(
                             self.screen.released_raw(),
