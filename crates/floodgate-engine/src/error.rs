@@ -31,4 +31,8 @@ pub enum EngineError {
     Stopped(String),
     #[error("inference failed: {0}")]
     Decode(String),
+    /// A remote server that was generating the answer failed (the gateway's upstream
+    /// backends report their failures with this).
+    #[error("{0}")]
+    Upstream(String),
 }

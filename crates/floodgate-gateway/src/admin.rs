@@ -101,7 +101,8 @@ pub async fn update_route(
     ValidJson(update): ValidJson<crate::cascade::RouteUpdate>,
 ) -> Result<Json<crate::cascade::RouteConfig>, GatewayError> {
     caller.require(Scope::Admin)?;
-    let models: Vec<&str> = state.config.model.iter().map(|m| m.name.as_str()).collect();
+    let names = state.registry.servable_names();
+    let models: Vec<&str> = names.iter().map(String::as_str).collect();
     match state.routes.update(&name, &update, &models) {
         Ok(config) => Ok(Json(config)),
         Err(errors) if errors.iter().any(|e| e.starts_with("no route")) => {
@@ -112,4 +113,60 @@ pub async fn update_route(
         }
         Err(errors) => Err(GatewayError::invalid(errors.join("; "), None)),
     }
+}
+
+/// `GET /admin/models`: every model variant with its version, backend, precision,
+/// region, weight, switch and state.
+pub async fn list_models(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<serde_json::Value>, GatewayError> {
+    caller.require(Scope::Admin)?;
+    Ok(Json(
+        serde_json::json!({"object": "list", "data": state.registry.variants()}),
+    ))
+}
+
+/// What `PATCH /admin/models/{id}` may change.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantUpdate {
+    pub enabled: Option<bool>,
+    pub weight: Option<u32>,
+}
+
+/// `PATCH /admin/models/{id}`: switch a variant on or off, or change its share of its
+/// model's traffic, at once. Requests already running finish where they started. The
+/// change holds until the variant's `weight` or `enabled` changes in the config file.
+pub async fn update_model(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    ValidJson(update): ValidJson<VariantUpdate>,
+) -> Result<Json<crate::registry::VariantView>, GatewayError> {
+    caller.require(Scope::Admin)?;
+    if update.enabled.is_none() && update.weight.is_none() {
+        return Err(GatewayError::invalid(
+            "Give `enabled`, `weight` or both.",
+            None::<String>,
+        ));
+    }
+    if update.weight.is_some_and(|w| w > 1_000_000) {
+        return Err(GatewayError::invalid(
+            "`weight` must be at most 1000000.",
+            Some("weight".into()),
+        ));
+    }
+    let view = state
+        .registry
+        .update(&id, update.enabled, update.weight)
+        .map_err(|e| match e {
+            GatewayError::ModelNotFound(id) => GatewayError::NotFound {
+                what: "model variant",
+                id,
+            },
+            e => e,
+        })?;
+    tracing::info!(variant = %id, enabled = view.enabled, weight = view.weight, by = caller.key_id(), "model variant updated");
+    Ok(Json(view))
 }

@@ -33,6 +33,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/keys/{id}", delete(crate::admin::revoke_key))
         .route("/admin/routes", get(crate::admin::list_routes))
+        .route("/admin/models", get(crate::admin::list_models))
+        .route(
+            "/admin/models/{id}",
+            axum::routing::patch(crate::admin::update_model),
+        )
         .route(
             "/admin/routes/{name}",
             axum::routing::patch(crate::admin::update_route),

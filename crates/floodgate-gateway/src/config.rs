@@ -371,6 +371,27 @@ pub struct ModelConfig {
     /// Upstream: milliseconds an open breaker waits before letting a trial through.
     #[serde(default = "defaults::breaker_cooldown_ms")]
     pub breaker_cooldown_ms: u64,
+    /// The public model this entry is a variant of (set by the `[[model.versions]]`
+    /// form; `name` is then `MODEL@VERSION` or `MODEL@VERSION:VARIANT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The version within `group`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The variant within the version (e.g. `q8`, `eu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Share of the public model's traffic (relative to the other variants' weights);
+    /// 0 = only requests that name this variant or its version reach it.
+    #[serde(default = "defaults::weight")]
+    pub weight: u32,
+    /// A disabled variant serves nothing; `PATCH /admin/models/{id}` switches it.
+    #[serde(default = "defaults::enabled")]
+    pub enabled: bool,
+    /// Where this variant runs, for region preference among variants; unset: a local
+    /// model runs in `server.region`, an upstream model's endpoints carry their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// One upstream server of a model.
@@ -450,6 +471,12 @@ impl ModelConfig {
 mod defaults {
     pub fn kv_cache_tokens() -> u32 {
         16384
+    }
+    pub fn weight() -> u32 {
+        1
+    }
+    pub fn enabled() -> bool {
+        true
     }
     pub fn max_batch_size() -> u32 {
         16
@@ -535,8 +562,144 @@ impl ModelConfig {
             health_interval_ms: defaults::health_interval_ms(),
             breaker_failures: defaults::breaker_failures(),
             breaker_cooldown_ms: defaults::breaker_cooldown_ms(),
+            group: None,
+            version: None,
+            variant: None,
+            weight: defaults::weight(),
+            enabled: defaults::enabled(),
+            region: None,
         }
     }
+
+    /// The public model name this entry serves: its group, else its own name. The
+    /// catalog is looked up by this name, and upstreams are asked for it by default.
+    pub fn public_name(&self) -> &str {
+        self.group.as_deref().unwrap_or(&self.name)
+    }
+
+    /// True when going from `self` to `other` needs the weights (or the upstream pool)
+    /// loaded again; weights, switches, prices, cards and guard overrides change in place.
+    pub fn needs_reload(&self, other: &ModelConfig) -> bool {
+        let soft = |m: &ModelConfig| {
+            let mut m = m.clone();
+            m.weight = 0;
+            m.enabled = true;
+            m.card = None;
+            m.usd_per_1k_prompt_tokens = 0.0;
+            m.usd_per_1k_completion_tokens = 0.0;
+            m.usd_per_compute_hour = None;
+            m.input_policy = None;
+            m.output_policy = None;
+            m.redact_input_pii = None;
+            m.redact_output_pii = None;
+            m.region = None;
+            m
+        };
+        soft(self) != soft(other)
+    }
+}
+
+/// Expands one `[[model]]` table written with `[[model.versions]]` (each optionally with
+/// `[[model.versions.variants]]`) into one flat table per variant. Keys are inherited
+/// downwards: a version overrides the model's keys, a variant the version's. Tables
+/// without `versions` pass through unchanged.
+fn expand_versions(item: toml::Value, at: &str, errors: &mut Vec<String>) -> Vec<toml::Value> {
+    let toml::Value::Table(mut model) = item else {
+        return vec![item];
+    };
+    let Some(versions) = model.remove("versions") else {
+        return vec![toml::Value::Table(model)];
+    };
+    let name = match model.get("name") {
+        Some(toml::Value::String(n)) => n.clone(),
+        _ => {
+            errors.push(format!("{at}.name: a model with versions needs a name"));
+            return Vec::new();
+        }
+    };
+    let label_ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if !label_ok(&name) {
+        errors.push(format!(
+            "{at}.name: `{name}`: a model with versions is named with letters, digits, `-`, `_` and `.` only"
+        ));
+        return Vec::new();
+    }
+    let toml::Value::Array(versions) = versions else {
+        errors.push(format!(
+            "{at}.versions: expected an array of tables ([[model.versions]])"
+        ));
+        return Vec::new();
+    };
+    if versions.is_empty() {
+        errors.push(format!("{at}.versions: must not be empty"));
+    }
+    let mut out = Vec::new();
+    for (i, v) in versions.into_iter().enumerate() {
+        let here = format!("{at}.versions[{i}]");
+        let toml::Value::Table(mut v) = v else {
+            errors.push(format!("{here}: expected a table"));
+            continue;
+        };
+        let version = match v.remove("version") {
+            Some(toml::Value::String(s)) if label_ok(&s) => s,
+            Some(toml::Value::Integer(n)) if n >= 0 => n.to_string(),
+            _ => {
+                errors.push(format!(
+                    "{here}.version: required, letters, digits, `-`, `_` and `.` only"
+                ));
+                continue;
+            }
+        };
+        let variants = match v.remove("variants") {
+            None => vec![None],
+            Some(toml::Value::Array(items)) if !items.is_empty() => {
+                items.into_iter().map(Some).collect()
+            }
+            Some(_) => {
+                errors.push(format!(
+                    "{here}.variants: expected a non-empty array of tables ([[model.versions.variants]])"
+                ));
+                continue;
+            }
+        };
+        for (j, variant) in variants.into_iter().enumerate() {
+            let mut flat = model.clone();
+            for (k, val) in &v {
+                flat.insert(k.clone(), val.clone());
+            }
+            let mut id = format!("{name}@{version}");
+            if let Some(variant) = variant {
+                let there = format!("{here}.variants[{j}]");
+                let toml::Value::Table(mut variant) = variant else {
+                    errors.push(format!("{there}: expected a table"));
+                    continue;
+                };
+                let label = match variant.remove("variant") {
+                    Some(toml::Value::String(s)) if label_ok(&s) => s,
+                    _ => {
+                        errors.push(format!(
+                            "{there}.variant: required, letters, digits, `-`, `_` and `.` only"
+                        ));
+                        continue;
+                    }
+                };
+                for (k, val) in variant {
+                    flat.insert(k, val);
+                }
+                id = format!("{id}:{label}");
+                flat.insert("variant".into(), toml::Value::String(label));
+            }
+            flat.insert("name".into(), toml::Value::String(id));
+            flat.insert("group".into(), toml::Value::String(name.clone()));
+            flat.insert("version".into(), toml::Value::String(version.clone()));
+            out.push(toml::Value::Table(flat));
+        }
+    }
+    out
 }
 
 /// The models served when the config names none (the pair the planned default cascade uses).
@@ -619,9 +782,15 @@ impl Config {
                     toml::Value::Array(items) => {
                         for (i, item) in items.into_iter().enumerate() {
                             let path = format!("model[{i}]");
-                            let item = normalise_source(item);
-                            if let Some(m) = section_opt::<ModelConfig>(&path, item, &mut errors) {
-                                config.model.push(m);
+                            for item in expand_versions(item, &path, &mut errors) {
+                                let item = normalise_source(item);
+                                let path = match item.get("name").and_then(|n| n.as_str()) {
+                                    Some(n) if n.contains('@') => format!("{path}({n})"),
+                                    _ => path.clone(),
+                                };
+                                if let Some(m) = section_opt::<ModelConfig>(&path, item, &mut errors) {
+                                    config.model.push(m);
+                                }
                             }
                         }
                     }
@@ -785,12 +954,50 @@ impl Config {
             if !m.is_upstream()
                 && m.path.is_none()
                 && m.source.is_empty()
-                && floodgate_models::catalog_entry(&m.name).is_none()
+                && floodgate_models::catalog_entry(m.public_name()).is_none()
             {
                 errors.push(format!(
                     "{at}: `{}` is not in the built-in catalog; give `source` or `path`",
-                    m.name
+                    m.public_name()
                 ));
+            }
+            match (&m.group, &m.version) {
+                (Some(g), Some(v)) => {
+                    let expected = match &m.variant {
+                        Some(x) => format!("{g}@{v}:{x}"),
+                        None => format!("{g}@{v}"),
+                    };
+                    if m.name != expected {
+                        errors.push(format!(
+                            "{at}.name: a variant of `{g}` is named `{expected}`, not `{}`",
+                            m.name
+                        ));
+                    }
+                    if self.model.iter().any(|o| o.group.is_none() && o.name == *g) {
+                        errors.push(format!(
+                            "{at}: `{g}` is both a model with versions and a plain model"
+                        ));
+                    }
+                }
+                (None, None) if m.variant.is_none() => {
+                    if m.name.contains('@') {
+                        errors.push(format!(
+                            "{at}.name: `{}`: `@` separates a model from its version; declare versions with [[model.versions]]",
+                            m.name
+                        ));
+                    }
+                }
+                _ => errors.push(format!(
+                    "{at}: `group`, `version` and `variant` are set by [[model.versions]]; declare versions there"
+                )),
+            }
+            if m.weight > 1_000_000 {
+                errors.push(format!("{at}.weight: at most 1000000"));
+            }
+            if let Some(r) = &m.region {
+                if r.trim().is_empty() {
+                    errors.push(format!("{at}.region: must not be empty when set"));
+                }
             }
             if m.max_batch_size == 0 || m.max_batch_size > 256 {
                 errors.push(format!("{at}.max_batch_size: must be 1..=256"));
@@ -880,7 +1087,8 @@ impl Config {
         {
             errors.push("costs.usd_per_compute_hour: must be a non-negative number".into());
         }
-        let models: Vec<&str> = self.model.iter().map(|m| m.name.as_str()).collect();
+        let names = self.servable_names();
+        let models: Vec<&str> = names.iter().map(String::as_str).collect();
         let mut seen = std::collections::HashSet::new();
         for (i, r) in self.route.iter().enumerate() {
             let at = format!("route[{i}]");
@@ -940,11 +1148,42 @@ impl Config {
         self
     }
 
-    /// The model's compute price, US dollars per hour.
-    pub fn compute_price(&self, model: &str) -> f64 {
+    /// Every name a request (or a route's tier) can put in `model`: each model or
+    /// variant, and each model with versions as `MODEL` and `MODEL@VERSION`.
+    pub fn servable_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for m in &self.model {
+            names.push(m.name.clone());
+            if let (Some(g), Some(v)) = (&m.group, &m.version) {
+                names.push(g.clone());
+                names.push(format!("{g}@{v}"));
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The configured model a name stands for offline (CLI tools): the model or
+    /// variant of that name, else the enabled variant of that model (or `MODEL@VERSION`)
+    /// with the largest weight.
+    pub fn model_for(&self, name: &str) -> Option<&ModelConfig> {
+        if let Some(m) = self.model.iter().find(|m| m.name == name) {
+            return Some(m);
+        }
         self.model
             .iter()
-            .find(|m| m.name == model)
+            .filter(|m| m.enabled)
+            .filter(|m| match (&m.group, &m.version) {
+                (Some(g), Some(v)) => g == name || *name == format!("{g}@{v}"),
+                _ => false,
+            })
+            .max_by_key(|m| m.weight)
+    }
+
+    /// The model's compute price, US dollars per hour.
+    pub fn compute_price(&self, model: &str) -> f64 {
+        self.model_for(model)
             .and_then(|m| m.usd_per_compute_hour)
             .unwrap_or(self.costs.usd_per_compute_hour)
     }
@@ -1099,6 +1338,134 @@ fn parse_env_value(raw: &str) -> toml::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const VERSIONED: &str = r#"
+        [[model]]
+        name = "chat"
+        path = "/models/chat-v1.gguf"
+        max_batch_size = 8
+        usd_per_1k_completion_tokens = 0.5
+        [model.card]
+        description = "Our chat model"
+        [[model.versions]]
+        version = "2024-06"
+        [[model.versions.variants]]
+        variant = "q8"
+        precision = "q8_0"
+        weight = 9
+        [[model.versions.variants]]
+        variant = "q4"
+        precision = "q4_k"
+        max_batch_size = 16
+        [[model.versions]]
+        version = 2
+        path = "/models/chat-v2.gguf"
+        weight = 0
+        enabled = false
+        [[route]]
+        name = "both"
+        tiers = ["chat@2024-06", "chat"]
+        policy = "first"
+    "#;
+
+    #[test]
+    fn versions_and_variants_flatten_with_inheritance() {
+        let c = Config::from_toml_with_env(VERSIONED, &[]).unwrap();
+        let names: Vec<_> = c.model.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["chat@2024-06:q8", "chat@2024-06:q4", "chat@2"]);
+        let (q8, q4, v2) = (&c.model[0], &c.model[1], &c.model[2]);
+        assert_eq!(q8.group.as_deref(), Some("chat"));
+        assert_eq!(q8.version.as_deref(), Some("2024-06"));
+        assert_eq!(q8.variant.as_deref(), Some("q8"));
+        assert_eq!(q8.precision.as_deref(), Some("q8_0"));
+        assert_eq!((q8.weight, q4.weight, v2.weight), (9, 1, 0));
+        assert_eq!((q8.max_batch_size, q4.max_batch_size), (8, 16));
+        assert_eq!(v2.path.as_deref(), Some(Path::new("/models/chat-v2.gguf")));
+        assert!(q8.enabled && !v2.enabled);
+        assert_eq!(v2.variant, None);
+        for m in &c.model {
+            assert_eq!(m.public_name(), "chat");
+            assert_eq!(m.usd_per_1k_completion_tokens, 0.5);
+            assert_eq!(m.card.as_ref().unwrap().description, "Our chat model");
+        }
+        assert_eq!(
+            c.servable_names(),
+            [
+                "chat",
+                "chat@2",
+                "chat@2024-06",
+                "chat@2024-06:q4",
+                "chat@2024-06:q8"
+            ]
+        );
+        // Offline tools take the heaviest enabled variant.
+        assert_eq!(c.model_for("chat").unwrap().name, "chat@2024-06:q8");
+        assert_eq!(c.model_for("chat@2").unwrap().name, "chat@2");
+        // The effective configuration reads back as the same thing.
+        let again = Config::from_toml_with_env(&c.to_toml(), &[]).unwrap();
+        assert_eq!(again.model, c.model);
+    }
+
+    #[test]
+    fn what_needs_a_reload_and_what_does_not() {
+        let c = Config::from_toml_with_env(VERSIONED, &[]).unwrap();
+        let old = &c.model[0];
+        let mut soft = old.clone();
+        soft.weight = 3;
+        soft.enabled = false;
+        soft.usd_per_1k_prompt_tokens = 1.0;
+        soft.card = None;
+        assert!(!old.needs_reload(&soft));
+        let mut hard = old.clone();
+        hard.precision = Some("f16".into());
+        assert!(old.needs_reload(&hard));
+        let mut hard = old.clone();
+        hard.max_batch_size = 2;
+        assert!(old.needs_reload(&hard));
+    }
+
+    #[test]
+    fn bad_versions_are_reported_with_their_paths() {
+        let cases = [
+            (
+                "[[model]]\nname = \"x\"\npath = \"/m\"\n[[model.versions]]\npath = \"/n\"\n",
+                "model[0].versions[0].version",
+            ),
+            (
+                "[[model]]\nname = \"x y\"\npath = \"/m\"\n[[model.versions]]\nversion = \"1\"\n",
+                "model[0].name",
+            ),
+            (
+                "[[model]]\nname = \"x\"\npath = \"/m\"\n[[model.versions]]\nversion = \"1:2\"\n",
+                "model[0].versions[0].version",
+            ),
+            (
+                "[[model]]\nname = \"x\"\npath = \"/m\"\n[[model.versions]]\nversion = \"1\"\n[[model.versions.variants]]\nprecision = \"f16\"\n",
+                "model[0].versions[0].variants[0].variant",
+            ),
+            (
+                "[[model]]\nname = \"x\"\npath = \"/m\"\n[[model.versions]]\nversion = \"1\"\nweight = -1\n",
+                "model[0](x@1).weight",
+            ),
+            (
+                "[[model]]\nname = \"x@1\"\npath = \"/m\"\n",
+                "`@` separates a model from its version",
+            ),
+            (
+                "[[model]]\nname = \"x\"\npath = \"/m\"\n[[model.versions]]\nversion = \"1\"\n[[model]]\nname = \"x\"\npath = \"/m\"\n",
+                "both a model with versions and a plain model",
+            ),
+            (
+                "[[model]]\nname = \"x\"\npath = \"/m\"\n[[model.versions]]\nversion = \"1\"\n[[route]]\nname = \"r\"\ntiers = [\"x@2\"]\n",
+                "route[0]",
+            ),
+        ];
+        for (text, needle) in cases {
+            let err = Config::from_toml_with_env(text, &[]).unwrap_err();
+            let all = err.0.join("\n");
+            assert!(all.contains(needle), "{text}\n→ {all}");
+        }
+    }
 
     #[test]
     fn empty_file_gives_defaults_with_the_default_models() {

@@ -73,6 +73,9 @@ pub enum GatewayError {
     },
     #[error("No such {what}: `{id}`.")]
     NotFound { what: &'static str, id: String },
+    /// An upstream server failed or refused the gateway itself (502).
+    #[error("{0}")]
+    Upstream(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -108,13 +111,14 @@ impl GatewayError {
             Self::TooBusy(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
     /// OpenAI's error `type`.
     pub fn kind(&self) -> &'static str {
         match self.status() {
-            StatusCode::INTERNAL_SERVER_ERROR => "server_error",
+            StatusCode::INTERNAL_SERVER_ERROR | StatusCode::BAD_GATEWAY => "server_error",
             StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
             StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
             StatusCode::GATEWAY_TIMEOUT => "timeout",
@@ -151,6 +155,7 @@ impl GatewayError {
             Self::AbuseThrottled(_) => "abuse_throttled",
             Self::BudgetExceeded { .. } => "budget_exceeded",
             Self::Internal(_) => "internal_error",
+            Self::Upstream(_) => "upstream_error",
         }
     }
 
@@ -244,6 +249,7 @@ impl From<EngineError> for GatewayError {
             EngineError::WaitTooLong { .. } => Self::TooBusy(e.to_string()),
             EngineError::Timeout => Self::Timeout,
             EngineError::Load { .. } | EngineError::Decode(_) => Self::Internal(e.to_string()),
+            EngineError::Upstream(why) => Self::Upstream(why),
         }
     }
 }

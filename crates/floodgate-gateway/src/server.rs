@@ -27,21 +27,35 @@ pub fn model_store(config: &Config) -> ModelStore {
 /// What to fetch for a configured model: its catalog entry, or its own sources.
 pub fn model_spec(m: &ModelConfig) -> Result<ModelSpec, String> {
     if m.source.is_empty() {
-        return catalog_entry(&m.name)
-            .ok_or_else(|| format!("`{}` is not in the catalog and has no source", m.name));
+        return catalog_entry(m.public_name()).ok_or_else(|| {
+            format!(
+                "`{}` is not in the catalog and has no source",
+                m.public_name()
+            )
+        });
     }
     let parts = m
         .source
         .iter()
         .map(|s| s.parse::<Source>().map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
+    // Variants of a model share one cache entry per distinct source list.
+    let name = match &m.group {
+        None => m.name.clone(),
+        Some(g) => {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(m.source.join("\n").as_bytes());
+            let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+            format!("{g}+{short}")
+        }
+    };
     let mut spec = match parts.as_slice() {
-        [one] => ModelSpec::single(&m.name, one.clone()),
+        [one] => ModelSpec::single(&name, one.clone()),
         _ => ModelSpec {
-            name: m.name.clone(),
+            name: name.clone(),
             parts: parts.clone(),
             sha256: None,
-            file_name: format!("{}.gguf", m.name),
+            file_name: format!("{name}.gguf"),
             description: String::new(),
             extra_files: Vec::new(),
         },
@@ -51,12 +65,26 @@ pub fn model_spec(m: &ModelConfig) -> Result<ModelSpec, String> {
     Ok(spec)
 }
 
+/// Where a load reports its progress: the registry entry it will fill, and the load's
+/// generation (so a superseded load reports nothing).
+#[derive(Clone, Copy)]
+struct Progress<'a> {
+    registry: &'a ModelRegistry,
+    generation: u64,
+}
+
+impl Progress<'_> {
+    fn say(self, m: &ModelConfig, label: &str) {
+        self.registry.progress(&m.name, self.generation, label);
+    }
+}
+
 /// Finds (or fetches, if allowed) the GGUF file for a configured model.
 async fn resolve(
     config: &Config,
     store: &ModelStore,
     m: &ModelConfig,
-    registry: &ModelRegistry,
+    progress: Option<Progress<'_>>,
 ) -> Result<PathBuf, String> {
     if let Some(path) = &m.path {
         return Ok(path.clone());
@@ -69,10 +97,12 @@ async fn resolve(
         return Err(format!(
             "not in the model cache {}; run `floodgate models pull {}`",
             store.root().display(),
-            m.name
+            m.public_name()
         ));
     }
-    registry.set(&m.name, ModelState::Loading("downloading".into()));
+    if let Some(p) = progress {
+        p.say(m, "downloading");
+    }
     tracing::info!(model = %m.name, cache = %store.root().display(), "model not cached; downloading");
     let opts = PullOptions {
         progress: std::io::stderr().is_terminal(),
@@ -87,77 +117,141 @@ async fn convert(
     store: &ModelStore,
     m: &ModelConfig,
     path: PathBuf,
-    registry: &ModelRegistry,
+    progress: Option<Progress<'_>>,
 ) -> Result<PathBuf, String> {
     let Some(precision) = &m.precision else {
         return Ok(path);
     };
     let precision: Precision = precision.parse().map_err(|e| format!("{e}"))?;
     let cache = store.root().join("variants");
-    registry.set(
-        &m.name,
-        ModelState::Loading(format!("converting to {precision}")),
-    );
+    if let Some(p) = progress {
+        p.say(m, &format!("converting to {precision}"));
+    }
     tokio::task::spawn_blocking(move || ensure_variant(&cache, &path, precision))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
 }
 
-async fn load_models(config: Arc<Config>, registry: Arc<ModelRegistry>) {
-    let store = model_store(&config);
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    for m in &config.model {
-        if m.is_upstream() {
-            // Nothing to fetch or load: ready once built; health is the pool's business.
-            match crate::backend::UpstreamPool::from_config(m, &config.server.region, created) {
-                Ok(pool) => {
-                    tracing::info!(model = %m.name, endpoints = m.endpoints.len(), "upstream model ready");
-                    registry.set(&m.name, ModelState::Ready(Arc::new(pool)));
-                }
-                Err(e) => {
-                    tracing::error!(model = %m.name, error = %e, "upstream model unavailable");
-                    registry.set(&m.name, ModelState::Failed(e));
-                }
+/// Makes one variant servable: an upstream pool, or local weights fetched, converted
+/// and loaded into an engine.
+async fn load_variant(
+    config: &Config,
+    store: &ModelStore,
+    m: &ModelConfig,
+    progress: Progress<'_>,
+    created: u64,
+) -> ModelState {
+    if m.is_upstream() {
+        // Nothing to fetch or load: ready once built; health is the pool's business.
+        return match crate::backend::UpstreamPool::from_config(m, &config.server.region, created) {
+            Ok(pool) => {
+                tracing::info!(model = %m.name, endpoints = m.endpoints.len(), "upstream model ready");
+                ModelState::Ready(Arc::new(pool))
             }
-            continue;
+            Err(e) => {
+                tracing::error!(model = %m.name, error = %e, "upstream model unavailable");
+                ModelState::Failed(e)
+            }
+        };
+    }
+    let path = match resolve(config, store, m, Some(progress)).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(model = %m.name, error = %e, "model unavailable");
+            return ModelState::Failed(e);
         }
-        let path = match resolve(&config, &store, m, &registry).await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(model = %m.name, error = %e, "model unavailable");
-                registry.set(&m.name, ModelState::Failed(e));
-                continue;
-            }
+    };
+    let path = match convert(store, m, path, Some(progress)).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(model = %m.name, error = %e, "model variant unavailable");
+            return ModelState::Failed(e);
+        }
+    };
+    progress.say(m, "loading weights");
+    let engine_config = engine_config(m, path);
+    match tokio::task::spawn_blocking(move || Engine::load(engine_config)).await {
+        Ok(Ok(engine)) => {
+            tracing::info!(model = %m.name, "model ready");
+            ModelState::Ready(Arc::new(LocalBackend::new(engine, created)))
+        }
+        Ok(Err(e)) => {
+            tracing::error!(model = %m.name, error = %e, "model failed to load");
+            ModelState::Failed(e.to_string())
+        }
+        Err(e) => ModelState::Failed(e.to_string()),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Loads variants one after another (each with the generation its load was given) and
+/// installs each result unless a newer load of the same variant began meanwhile.
+async fn load_models(
+    config: Arc<Config>,
+    registry: Arc<ModelRegistry>,
+    work: Vec<(ModelConfig, u64)>,
+) {
+    let store = model_store(&config);
+    let created = unix_now();
+    for (m, generation) in work {
+        let progress = Progress {
+            registry: &registry,
+            generation,
         };
-        let path = match convert(&store, m, path, &registry).await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(model = %m.name, error = %e, "model variant unavailable");
-                registry.set(&m.name, ModelState::Failed(e));
-                continue;
-            }
-        };
-        registry.set(&m.name, ModelState::Loading("loading weights".into()));
-        let engine_config = engine_config(m, path);
-        let loaded = tokio::task::spawn_blocking(move || Engine::load(engine_config)).await;
-        match loaded {
-            Ok(Ok(engine)) => {
-                registry.set(
-                    &m.name,
-                    ModelState::Ready(Arc::new(LocalBackend::new(engine, created))),
-                );
-            }
-            Ok(Err(e)) => {
-                tracing::error!(model = %m.name, error = %e, "model failed to load");
-                registry.set(&m.name, ModelState::Failed(e.to_string()));
-            }
-            Err(e) => registry.set(&m.name, ModelState::Failed(e.to_string())),
+        let state = load_variant(&config, &store, &m, progress, created).await;
+        let name = m.name.clone();
+        if !registry.finish_load(m, generation, state) {
+            tracing::info!(model = %name, "a newer load or removal superseded this load");
         }
     }
     tracing::info!("all models processed");
+}
+
+/// Applies a reloaded configuration's `[[model]]` tables: new variants load, removed
+/// ones leave the registry (requests running on them finish), changed weights or
+/// sources load in the background while the old variant keeps serving, and changes
+/// that need no load (weights, switches, prices, cards, guard overrides) apply at once.
+pub fn apply_models(fresh: &Arc<Config>, registry: &Arc<ModelRegistry>) {
+    let current: std::collections::BTreeMap<String, Arc<ModelConfig>> = registry
+        .configs()
+        .into_iter()
+        .map(|c| (c.name.clone(), c))
+        .collect();
+    let mut work = Vec::new();
+    for m in &fresh.model {
+        match current.get(&m.name) {
+            Some(old) if !old.needs_reload(m) => {
+                if **old != *m {
+                    tracing::info!(model = %m.name, "model settings updated");
+                    registry.refresh(m.clone());
+                }
+            }
+            Some(_) => {
+                tracing::info!(model = %m.name, "model changed; loading it again while the running one serves");
+                work.push((m.clone(), registry.begin_load(&m.name)));
+            }
+            None => {
+                tracing::info!(model = %m.name, "model added");
+                let generation = registry.insert(m.clone(), ModelState::Loading("queued".into()));
+                work.push((m.clone(), generation));
+            }
+        }
+    }
+    for name in current.keys() {
+        if !fresh.model.iter().any(|m| m.name == *name) {
+            tracing::info!(model = %name, "model removed; requests running on it finish");
+            registry.remove(name);
+        }
+    }
+    if !work.is_empty() {
+        tokio::spawn(load_models(Arc::clone(fresh), Arc::clone(registry), work));
+    }
 }
 
 /// The engine settings of a configured model whose weights are at `path`.
@@ -202,8 +296,7 @@ pub async fn load_cached_model(config: &Config, m: &ModelConfig) -> Result<Local
             )
         })?,
     };
-    let registry = ModelRegistry::default();
-    let path = convert(&store, m, path, &registry).await?;
+    let path = convert(&store, m, path, None).await?;
     let engine_config = engine_config(m, path);
     let engine = tokio::task::spawn_blocking(move || Engine::load(engine_config))
         .await
@@ -212,11 +305,16 @@ pub async fn load_cached_model(config: &Config, m: &ModelConfig) -> Result<Local
     Ok(LocalBackend::new(engine, 0))
 }
 
-/// Reloads the `[[route]]` tables when the configuration file changes (polled every
-/// `server.reload_poll_seconds`) or on SIGHUP. Only routes are reloaded; other changes
-/// are reported as needing a restart. A file that no longer parses is refused and the
-/// running routes stay.
-async fn reload_routes(path: PathBuf, running: Arc<Config>, routes: Arc<crate::cascade::Routes>) {
+/// Reloads the `[[model]]` and `[[route]]` tables when the configuration file changes
+/// (polled every `server.reload_poll_seconds`) or on SIGHUP; other sections are
+/// reported as needing a restart. A file that no longer parses (or names models this
+/// role cannot serve) is refused and everything running stays.
+async fn reload_config(
+    path: PathBuf,
+    running: Arc<Config>,
+    registry: Arc<ModelRegistry>,
+    routes: Arc<crate::cascade::Routes>,
+) {
     let poll = running.server.reload_poll_seconds;
     let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut seen = modified(&path);
@@ -252,20 +350,39 @@ async fn reload_routes(path: PathBuf, running: Arc<Config>, routes: Arc<crate::c
         let mut fresh = match Config::load(Some(&path)) {
             Ok(c) => c,
             Err(e) => {
-                tracing::error!(error = %e, "configuration reload refused; the running routes stay");
+                tracing::error!(error = %e, "configuration reload refused; the running models and routes stay");
                 continue;
             }
         };
-        if fresh.model != running.model {
+        // The role, listen address and region come from the command line as well as
+        // the file: the running ones stay.
+        fresh.server.role.clone_from(&running.server.role);
+        let errors = fresh.role_errors();
+        if !errors.is_empty() {
+            tracing::error!(error = %crate::config::ConfigErrors(errors), "configuration reload refused; the running models and routes stay");
+            continue;
+        }
+        let fresh = fresh.for_role();
+        if !same_except_models_and_routes(&fresh, &running) {
             tracing::warn!(
-                "the [[model]] tables changed: models are only loaded at start; restart to apply"
+                "sections other than [[model]] and [[route]] changed: they apply at the next restart"
             );
         }
-        if running.server.role == "worker" {
-            fresh.route.clear();
-        }
-        routes.reload(Arc::new(fresh)).await;
+        let fresh = Arc::new(fresh);
+        apply_models(&fresh, &registry);
+        routes.reload(fresh).await;
     }
+}
+
+fn same_except_models_and_routes(a: &Config, b: &Config) -> bool {
+    let strip = |c: &Config| {
+        let mut c = c.clone();
+        c.model.clear();
+        c.route.clear();
+        c.server = crate::config::ServerConfig::default();
+        c.to_toml()
+    };
+    strip(a) == strip(b)
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish for up to
@@ -281,10 +398,15 @@ pub async fn serve(
     }
     let config = Arc::new(config.for_role());
     tracing::info!(role = %config.server.role, region = %config.server.region, "starting");
-    let registry = Arc::new(ModelRegistry::default());
-    for m in &config.model {
-        registry.set(&m.name, ModelState::Loading("queued".into()));
-    }
+    let registry = Arc::new(ModelRegistry::new(&config.server.region));
+    let initial: Vec<(ModelConfig, u64)> = config
+        .model
+        .iter()
+        .map(|m| {
+            let generation = registry.insert(m.clone(), ModelState::Loading("queued".into()));
+            (m.clone(), generation)
+        })
+        .collect();
     let db = config.state_db_path();
     let store = crate::auth::SqliteKeyStore::open(&db)
         .await
@@ -317,9 +439,10 @@ pub async fn serve(
         tokio::spawn(async move { routes.load(config).await });
     }
     if let Some(path) = config.source.clone() {
-        tokio::spawn(reload_routes(
+        tokio::spawn(reload_config(
             path,
             Arc::clone(&config),
+            Arc::clone(&registry),
             Arc::clone(&routes),
         ));
     }
@@ -349,7 +472,11 @@ pub async fn serve(
     );
     // Tests and scripts read this line to find a random port.
     tracing::info!(addr = %local, "listening on http://{local}");
-    tokio::spawn(load_models(Arc::clone(&config), Arc::clone(&registry)));
+    tokio::spawn(load_models(
+        Arc::clone(&config),
+        Arc::clone(&registry),
+        initial,
+    ));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signal = async move {

@@ -11,6 +11,12 @@ pub struct ModelObject {
     /// Floodgate extension: the model card, when one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card: Option<ModelCard>,
+    /// Floodgate extension, for a model with versions: what this id stands for
+    /// (`model`, `version` or `variant`) and the variant ids it may be served by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
 }
 
 /// What a model is for and what it is not: shown in `/v1/models` and kept with the

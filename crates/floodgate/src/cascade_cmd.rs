@@ -184,9 +184,7 @@ async fn run_golden(
             continue;
         }
         let model = config
-            .model
-            .iter()
-            .find(|m| &m.name == tier)
+            .model_for(tier)
             .ok_or_else(|| format!("tier `{tier}` is not a configured model"))?;
         let backend = floodgate_gateway::server::load_cached_model(&config, model).await?;
         let price = Price::of(&config, tier);
@@ -629,12 +627,14 @@ async fn project(
 
 #[derive(Subcommand)]
 pub enum AbCommand {
-    /// Latency, cost and feedback quality per variant of a route, with 95% confidence
-    /// intervals, from the stored decision records.
+    /// Latency, cost and feedback quality per variant of a split route or of a model
+    /// with versions, with 95% confidence intervals, from the stored decision records.
     Report {
         #[arg(long, env = "FLOODGATE_CONFIG")]
         config: Option<PathBuf>,
-        #[arg(long)]
+        /// A route, or a model with versions (its requests are grouped by the variant
+        /// that served them).
+        #[arg(long, alias = "model")]
         route: String,
         /// Records of the last N days.
         #[arg(long, default_value_t = 30)]
@@ -694,7 +694,7 @@ async fn ab_report(config: Option<&Path>, route: &str, days: u32) -> Result<(), 
         .map_err(|e| format!("{}: {e}", db.display()))?;
     if records.is_empty() {
         return Err(format!(
-            "no decision records for route `{route}` in the last {days} days"
+            "no decision records for route or model `{route}` in the last {days} days"
         ));
     }
     let mut variants: std::collections::BTreeMap<&str, Vec<_>> = Default::default();
@@ -705,7 +705,7 @@ async fn ab_report(config: Option<&Path>, route: &str, days: u32) -> Result<(), 
             .push((r, *rating));
     }
     println!(
-        "# A/B report: route `{route}`, last {days} days, {} requests\n",
+        "# A/B report: `{route}`, last {days} days, {} requests\n",
         records.len()
     );
     println!("Means with 95% confidence intervals; quality is the reputation-weighted feedback rating (-1..1) of rated requests.\n");

@@ -224,9 +224,16 @@ async fn models(command: ModelsCommand) -> ExitCode {
             } else {
                 let mut out = Vec::new();
                 for n in &names {
-                    match config.model.iter().find(|m| &m.name == n) {
-                        Some(m) => out.push(m.clone()),
-                        None => out.push(floodgate_gateway::config::ModelConfig::named(n)),
+                    let variants: Vec<_> = config
+                        .model
+                        .iter()
+                        .filter(|m| m.name == *n || m.group.as_deref() == Some(n.as_str()))
+                        .cloned()
+                        .collect();
+                    if variants.is_empty() {
+                        out.push(floodgate_gateway::config::ModelConfig::named(n));
+                    } else {
+                        out.extend(variants);
                     }
                 }
                 out

@@ -378,13 +378,15 @@ endpoints = [{{ url = "{url}", region = "eu", api_key = "env::FAKE_UPSTREAM_KEY"
             .contains("mid-stream"),
         "{text}"
     );
+    assert_eq!(last["error"]["code"], "upstream_error", "{text}");
 
     // The same failure on a plain request is an error, never a silent 200.
     let (status, err) = post(
         &gw.url("/v1/chat/completions"),
         &chat("remote", "Say hello", 8),
     );
-    assert!(status >= 500, "{status} {err}");
+    assert_eq!(status, 502, "{err}");
+    assert_eq!(err["error"]["code"], "upstream_error", "{err}");
     assert!(err["error"]["message"].is_string(), "{err}");
 
     // An upstream 400 comes back as a 400 with the upstream's message and parameter.

@@ -72,7 +72,10 @@ impl UpstreamPool {
                 m.breaker_failures,
                 Duration::from_millis(m.breaker_cooldown_ms),
             );
-            let model = e.model.clone().unwrap_or_else(|| m.name.clone());
+            let model = e
+                .model
+                .clone()
+                .unwrap_or_else(|| m.public_name().to_string());
             endpoints.push(Arc::new(
                 Endpoint::new(&e.url, &e.region, &model, key, health)
                     .map_err(|err| format!("endpoints[{i}].url: {err}"))?,

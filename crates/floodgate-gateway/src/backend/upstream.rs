@@ -270,10 +270,10 @@ impl Endpoint {
                 retry_after,
                 breaker: status != StatusCode::TOO_MANY_REQUESTS,
             },
-            401 | 403 => AttemptError::Fatal(GatewayError::Internal(format!(
+            401 | 403 => AttemptError::Fatal(GatewayError::Upstream(format!(
                 "The upstream {label} refused the gateway's credentials ({status}): {message}"
             ))),
-            404 => AttemptError::Fatal(GatewayError::Internal(format!(
+            404 => AttemptError::Fatal(GatewayError::Upstream(format!(
                 "The upstream {label} does not serve `{}` ({status}): {message}",
                 self.model
             ))),
@@ -346,8 +346,8 @@ impl Started {
                 Err(why) => {
                     tracing::warn!(endpoint = %endpoint.label, error = %why, "upstream failed mid-stream");
                     endpoint.health.record_failure(Instant::now());
-                    let _ = tx.send(Event::Failed(EngineError::Decode(format!(
-                        "the upstream {} failed mid-stream: {why}",
+                    let _ = tx.send(Event::Failed(EngineError::Upstream(format!(
+                        "The upstream {} failed mid-stream: {why}",
                         endpoint.label
                     ))));
                     return;
@@ -768,7 +768,7 @@ mod tests {
         }
         assert!(matches!(
             e.classify(StatusCode::UNAUTHORIZED, "no", None),
-            AttemptError::Fatal(GatewayError::Internal(_))
+            AttemptError::Fatal(GatewayError::Upstream(_))
         ));
     }
 

@@ -123,17 +123,25 @@ pub struct Price {
 
 impl Price {
     pub fn of(config: &crate::Config, model: &str) -> Self {
-        let (prompt_per_1k, completion_per_1k) = config
-            .model
-            .iter()
-            .find(|m| m.name == model)
-            .map_or((0.0, 0.0), |m| {
-                (m.usd_per_1k_prompt_tokens, m.usd_per_1k_completion_tokens)
-            });
+        let (prompt_per_1k, completion_per_1k) = config.model_for(model).map_or((0.0, 0.0), |m| {
+            (m.usd_per_1k_prompt_tokens, m.usd_per_1k_completion_tokens)
+        });
         Self {
             prompt_per_1k,
             completion_per_1k,
             per_compute_hour: config.compute_price(model),
+        }
+    }
+
+    /// The prices of one configured model or variant (`costs.usd_per_compute_hour`
+    /// where it sets no compute price of its own).
+    pub fn of_model(config: &crate::Config, m: &crate::config::ModelConfig) -> Self {
+        Self {
+            prompt_per_1k: m.usd_per_1k_prompt_tokens,
+            completion_per_1k: m.usd_per_1k_completion_tokens,
+            per_compute_hour: m
+                .usd_per_compute_hour
+                .unwrap_or(config.costs.usd_per_compute_hour),
         }
     }
 

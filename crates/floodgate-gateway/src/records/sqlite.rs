@@ -128,7 +128,11 @@ impl RecordStore for SqliteRecordStore {
                 (SELECT SUM(f.rating * f.weight) / SUM(f.weight) FROM feedback f
                  WHERE f.request_id = d.request_id AND f.status = 'accepted') AS rating
              FROM decisions d
-             WHERE json_extract(d.record, '$.route.route') = ? AND d.created_at >= ?
+             WHERE (json_extract(d.record, '$.route.route') = ?1
+                    OR (json_extract(d.record, '$.route') IS NULL
+                        AND (json_extract(d.record, '$.requested') = ?1
+                             OR substr(json_extract(d.record, '$.requested'), 1, length(?1) + 1) = ?1 || '@')))
+               AND d.created_at >= ?2
              ORDER BY d.created_at";
         let rows = match sqlx::query(with_feedback)
             .bind(route)
@@ -141,7 +145,11 @@ impl RecordStore for SqliteRecordStore {
             Err(_) => {
                 sqlx::query(
                     "SELECT record, NULL AS rating FROM decisions
-                     WHERE json_extract(record, '$.route.route') = ? AND created_at >= ?
+                     WHERE (json_extract(record, '$.route.route') = ?1
+                            OR (json_extract(record, '$.route') IS NULL
+                                AND (json_extract(record, '$.requested') = ?1
+                                     OR substr(json_extract(record, '$.requested'), 1, length(?1) + 1) = ?1 || '@')))
+                       AND created_at >= ?2
                      ORDER BY created_at",
                 )
                 .bind(route)

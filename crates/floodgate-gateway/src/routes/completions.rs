@@ -203,9 +203,15 @@ async fn run(
         Some(r) => r.config.tiers.clone(),
         None => vec![req.model.clone()],
     };
-    let backends = tiers
+    // Each tier (or the model) resolves to one of its variants, sticky per user or key.
+    let sticky = match (&req.user, caller) {
+        (Some(u), _) if !u.is_empty() => u.clone(),
+        (_, Caller::Key(k)) => k.id.clone(),
+        _ => String::new(),
+    };
+    let resolved = tiers
         .iter()
-        .map(|t| state.registry.get(t))
+        .map(|t| state.registry.resolve(t, &sticky))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| match (&route, e) {
             (Some(_), GatewayError::ModelNotFound(m)) => {
@@ -213,7 +219,11 @@ async fn run(
             }
             (_, e) => e,
         })?;
-    let prices: Vec<Price> = tiers.iter().map(|t| Price::of(&state.config, t)).collect();
+    let backends: Vec<_> = resolved.iter().map(|r| Arc::clone(&r.backend)).collect();
+    let prices: Vec<Price> = resolved
+        .iter()
+        .map(|r| Price::of_model(&state.config, &r.config))
+        .collect();
     let budget = budget(&state, caller).await?;
     let prompt_estimate = estimate_prompt_tokens(&req.prompt);
     // A request can never use more than the model's context, whatever it asks for
@@ -246,7 +256,7 @@ async fn run(
         )
         .await?;
     // Stage 4: the input guard, then the abuse-cluster check on what it normalised.
-    let model_config = state.config.model.iter().find(|m| m.name == tiers[0]);
+    let model_config = Some(&*resolved[0].config);
     let screened = if prompt_estimate > GUARD_INLINE_TOKENS || state.guard.has_slow_classifier() {
         // Long prompts, and any prompt a full-encoder classifier reads, take
         // milliseconds to screen: off the async workers.
@@ -360,7 +370,7 @@ async fn run(
                         score.unwrap_or_default()
                     ));
                     d.escalated = true;
-                    runs.push(prices[tier].run(&tiers[tier], &held.finish, false));
+                    runs.push(prices[tier].run(&resolved[tier].id, &held.finish, false));
                     tier = r.last_tier();
                     d.final_tier = tier;
                     metrics::counter!("floodgate_cascade_escalations_total", "route" => r.config.name.clone(), "stage" => "post").increment(1);
@@ -397,18 +407,13 @@ async fn run(
             return Err(e);
         }
     };
-    let served = tiers[tier].clone();
+    let served = resolved[tier].id.clone();
     if let Some(r) = &route {
         metrics::counter!("floodgate_cascade_requests_total", "route" => r.config.name.clone(), "model" => served.clone()).increment(1);
     }
     let output = Output {
         guard: Arc::clone(&state.guard),
-        model: state
-            .config
-            .model
-            .iter()
-            .find(|m| m.name == served)
-            .cloned(),
+        model: Some((*resolved[tier].config).clone()),
     };
     let meta = Meta {
         id: match api {

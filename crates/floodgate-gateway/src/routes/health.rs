@@ -14,15 +14,16 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Every configured model is loaded and servable.
+/// Every configured model (each enabled variant) is loaded and servable.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let mut ready = true;
     let models: serde_json::Map<String, serde_json::Value> = state
         .registry
         .snapshot()
         .into_iter()
-        .map(|(name, s)| {
+        .map(|(name, s, enabled)| {
             let v = match s {
+                _ if !enabled => json!({"state": "disabled"}),
                 ModelState::Ready(_) => json!({"state": "ready"}),
                 ModelState::Loading(step) => {
                     ready = false;
@@ -55,7 +56,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    for (name, s) in state.registry.snapshot() {
+    for (name, s, _) in state.registry.snapshot() {
         let loaded = matches!(s, ModelState::Ready(_));
         metrics::gauge!("floodgate_model_loaded", "model" => name).set(if loaded {
             1.0

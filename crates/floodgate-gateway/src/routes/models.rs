@@ -1,12 +1,17 @@
-//! `GET /v1/models`.
+//! `GET /v1/models`: every name a request can use right now.
+//!
+//! Plain models are listed by name. A model with versions is listed as `MODEL` (any of
+//! its variants, by weight), `MODEL@VERSION` and each variant id, each only while a
+//! request for it would be served (enabled, loaded, with weight where weight counts).
+//! Routes whose tiers are all servable are listed too.
 
 use axum::extract::State;
 use axum::{Extension, Json};
 use floodgate_protocol::{ModelList, ModelObject};
 
 use crate::auth::{Caller, Scope};
+use crate::config::ModelConfig;
 use crate::error::GatewayError;
-use crate::registry::ModelState;
 use crate::AppState;
 
 pub async fn list(
@@ -14,51 +19,74 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<ModelList>, GatewayError> {
     caller.require(Scope::Inference)?;
-    let snapshot = state.registry.snapshot();
-    let ready = |name: &str| {
-        snapshot
-            .iter()
-            .any(|(n, s)| n == name && matches!(s, ModelState::Ready(_)))
-    };
+    let registry = &state.registry;
+    let configs = registry.configs();
+    let mut data = Vec::new();
+    for name in registry.servable_names() {
+        let Ok(served) = registry.resolve(&name, "") else {
+            continue;
+        };
+        let info = served.backend.info();
+        let c = &served.config;
+        let (kind, variants) = match (&c.group, &c.version) {
+            (Some(g), Some(v)) => {
+                let of = |pred: &dyn Fn(&ModelConfig) -> bool| -> Vec<String> {
+                    configs
+                        .iter()
+                        .filter(|m| pred(m))
+                        .map(|m| m.name.clone())
+                        .collect()
+                };
+                if name == *g {
+                    let all = of(&|m| m.group.as_deref() == Some(g.as_str()));
+                    (Some("model"), all)
+                } else if name == format!("{g}@{v}") && name != c.name {
+                    let all = of(&|m| {
+                        m.group.as_deref() == Some(g.as_str())
+                            && m.version.as_deref() == Some(v.as_str())
+                    });
+                    (Some("version"), all)
+                } else {
+                    (Some("variant"), Vec::new())
+                }
+            }
+            _ => (None, Vec::new()),
+        };
+        data.push(ModelObject {
+            id: name.clone(),
+            object: "model".into(),
+            created: info.created,
+            owned_by: info.owned_by.clone(),
+            card: card_of(c),
+            kind: kind.map(str::to_string),
+            variants,
+        });
+    }
     // A route is servable when its router is loaded and every tier is: it is listed
     // like a model.
-    let routes: Vec<ModelObject> = state
-        .routes
-        .ready()
-        .iter()
-        .filter(|r| r.config.tiers.iter().all(|t| ready(t)))
-        .map(|r| ModelObject {
-            id: r.config.name.clone(),
-            object: "model".into(),
-            created: 0,
-            owned_by: "floodgate-route".into(),
-            card: Some(floodgate_protocol::ModelCard {
-                description: format!(
-                    "Route over {}: policy `{}`",
-                    r.config.tiers.join(" -> "),
-                    r.config.policy
-                ),
-                ..Default::default()
+    data.extend(
+        state
+            .routes
+            .ready()
+            .iter()
+            .filter(|r| r.config.tiers.iter().all(|t| registry.servable(t)))
+            .map(|r| ModelObject {
+                id: r.config.name.clone(),
+                object: "model".into(),
+                created: 0,
+                owned_by: "floodgate-route".into(),
+                card: Some(floodgate_protocol::ModelCard {
+                    description: format!(
+                        "Route over {}: policy `{}`",
+                        r.config.tiers.join(" -> "),
+                        r.config.policy
+                    ),
+                    ..Default::default()
+                }),
+                kind: Some("route".into()),
+                variants: Vec::new(),
             }),
-        })
-        .collect();
-    let data = snapshot
-        .into_iter()
-        .filter_map(|(_, s)| match s {
-            ModelState::Ready(b) => {
-                let i = b.info();
-                Some(ModelObject {
-                    id: i.model.clone(),
-                    object: "model".into(),
-                    created: i.created,
-                    owned_by: i.owned_by.clone(),
-                    card: card_of(&state.config, &i.model),
-                })
-            }
-            _ => None,
-        })
-        .chain(routes)
-        .collect();
+    );
     Ok(Json(ModelList {
         object: "list".into(),
         data,
@@ -66,13 +94,12 @@ pub async fn list(
 }
 
 /// The configured card, else the catalog's description for catalog models.
-fn card_of(config: &crate::Config, model: &str) -> Option<floodgate_protocol::ModelCard> {
-    let m = config.model.iter().find(|m| m.name == model)?;
+fn card_of(m: &ModelConfig) -> Option<floodgate_protocol::ModelCard> {
     if let Some(card) = &m.card {
         return Some(card.clone());
     }
-    let entry = floodgate_models::catalog_entry(model)
-        .filter(|_| m.source.is_empty() && m.path.is_none())?;
+    let entry = floodgate_models::catalog_entry(m.public_name())
+        .filter(|_| m.source.is_empty() && m.path.is_none() && !m.is_upstream())?;
     Some(floodgate_protocol::ModelCard {
         description: entry.description,
         ..Default::default()
