@@ -30,6 +30,20 @@ pub enum PromptInput {
     Tokens(Vec<TokenId>),
 }
 
+impl PromptInput {
+    /// A tokenizer-free estimate of the prompt's size in tokens (about 4 bytes a token,
+    /// plus a little per chat message), for admission before the real count is known
+    /// and for upstreams that report no usage.
+    pub fn estimated_tokens(&self) -> u32 {
+        let bytes = match self {
+            PromptInput::Chat(messages) => messages.iter().map(|m| m.content.len() + 8).sum(),
+            PromptInput::Text(t) => t.len(),
+            PromptInput::Tokens(t) => return u32::try_from(t.len()).unwrap_or(u32::MAX),
+        };
+        u32::try_from(bytes.div_ceil(4)).unwrap_or(u32::MAX)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ValidRequest {
     pub model: String,

@@ -599,3 +599,60 @@ fn routes_change_under_load_without_dropping_a_request() {
         .unwrap();
     assert_eq!(ab["config"]["weights"], json!([100.0, 0.0]));
 }
+
+/// A client that hangs up mid-stream is charged for what was generated until then:
+/// leaving just before the end must not make an answer free.
+#[test]
+fn a_client_that_leaves_mid_stream_pays_for_what_was_generated() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&config(dir.path(), "[auth]\nrequired = true\n"));
+    let (key, _) = server.create_key(&["--scopes", "inference"]);
+    let body = serde_json::to_vec(&json!({
+        "model": "small",
+        "messages": [{"role": "user", "content": "tell me everything"}],
+        "max_tokens": 2000,
+        "ignore_eos": true,
+        "stream": true,
+    }))
+    .unwrap();
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nauthorization: Bearer {key}\r\nx-request-id: leaver-1\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while String::from_utf8_lossy(&seen)
+        .matches("\"content\"")
+        .count()
+        < 8
+    {
+        let n = s
+            .read(&mut buf)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&seen)));
+        assert!(n > 0, "stream ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    drop(s);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let d = loop {
+        let (status, d) = decision(&server, Some(&key), "leaver-1");
+        if status == 200 && d["status"] == "cancelled" {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "{status} {d}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let run = &d["runs"][0];
+    assert_eq!(run["served"], true, "{d}");
+    assert_eq!(run["model"], "small", "{d}");
+    let generated = run["completion_tokens"].as_u64().unwrap();
+    assert!((8..2000).contains(&generated), "{d}");
+    assert!(run["prompt_tokens"].as_u64().unwrap() > 0, "{d}");
+    assert!(d["cost_usd"].as_f64().unwrap() > 0.0, "{d}");
+}

@@ -222,8 +222,9 @@ impl Backend for UpstreamPool {
                         _ => None,
                     };
                     return Ok(Generation {
-                        // Unknown until the upstream's usage arrives with the finish.
-                        prompt_tokens: 0,
+                        // Estimated: the upstream's count arrives with the finish, and a
+                        // client that leaves before it is still charged for its prompt.
+                        prompt_tokens: request.prompt_estimate,
                         prompt_text,
                         events: rx,
                     });

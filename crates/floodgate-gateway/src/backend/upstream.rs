@@ -201,6 +201,7 @@ impl Endpoint {
         }
         let mut rest: SseStream = Box::pin(response.bytes_stream().eventsource());
         let mut decoder = Decoder::new(request.chat, started);
+        decoder.prompt_estimate = request.prompt_estimate;
         let mut first = Vec::new();
         while first.is_empty() {
             let left = timeouts.first_byte.saturating_sub(started.elapsed());
@@ -362,6 +363,9 @@ impl Started {
 pub struct UpstreamRequest {
     pub chat: bool,
     pub body: Map<String, Value>,
+    /// Our estimate of the prompt's tokens, used until (or unless) the upstream
+    /// reports its usage.
+    pub prompt_estimate: u32,
 }
 
 impl UpstreamRequest {
@@ -447,7 +451,11 @@ impl UpstreamRequest {
         if params.priority == Priority::Batch {
             body.insert("service_tier".into(), json!("flex"));
         }
-        Ok(Self { chat, body })
+        Ok(Self {
+            chat,
+            body,
+            prompt_estimate: prompt.estimated_tokens(),
+        })
     }
 }
 
@@ -459,6 +467,8 @@ struct Decoder {
     usage: Option<(u32, u32, u32)>,
     /// Completion tokens counted from the chunks, for upstreams that send no usage.
     counted: u32,
+    /// Prompt tokens to report when the upstream sends no usage.
+    prompt_estimate: u32,
     done: bool,
 }
 
@@ -470,6 +480,7 @@ impl Decoder {
             finish_reason: None,
             usage: None,
             counted: 0,
+            prompt_estimate: 0,
             done: false,
         }
     }
@@ -548,7 +559,9 @@ impl Decoder {
             return Err("it closed the stream before the generation finished".into());
         };
         self.done = true;
-        let (prompt_tokens, completion_tokens, cached) = self.usage.unwrap_or((0, self.counted, 0));
+        let (prompt_tokens, completion_tokens, cached) =
+            self.usage
+                .unwrap_or((self.prompt_estimate, self.counted, 0));
         Ok(vec![Event::Finished(Finish {
             reason,
             prompt_tokens,
@@ -713,6 +726,16 @@ mod tests {
             panic!()
         };
         assert_eq!(f.completion_tokens, 2);
+        assert_eq!(f.prompt_tokens, 0, "no estimate given");
+        let mut d = Decoder::new(false, Instant::now());
+        d.prompt_estimate = 12;
+        d.feed(r#"{"choices":[{"text":"b","finish_reason":"stop"}]}"#)
+            .unwrap();
+        let Ok(events) = d.end() else { panic!() };
+        let Some(Event::Finished(f)) = events.last() else {
+            panic!()
+        };
+        assert_eq!((f.prompt_tokens, f.completion_tokens), (12, 1));
 
         let mut d = Decoder::new(true, Instant::now());
         d.feed(r#"{"choices":[{"delta":{"content":"a"}}]}"#)

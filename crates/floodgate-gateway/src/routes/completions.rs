@@ -69,14 +69,7 @@ const GUARD_INLINE_TOKENS: f64 = 1024.0;
 /// A cheap upper-side guess of the prompt's tokens before the tokenizer has seen it
 /// (about 4 bytes a token for English; the permit settles to the real count).
 fn estimate_prompt_tokens(prompt: &validate::PromptInput) -> f64 {
-    let bytes = match prompt {
-        validate::PromptInput::Chat(messages) => {
-            messages.iter().map(|m| m.content.len() + 8).sum::<usize>()
-        }
-        validate::PromptInput::Text(t) => t.len(),
-        validate::PromptInput::Tokens(t) => return t.len() as f64,
-    };
-    (bytes as f64 / 4.0).ceil()
+    f64::from(prompt.estimated_tokens())
 }
 
 /// The text a pre-router reads: the last user message, or the prompt.
@@ -451,6 +444,9 @@ async fn run(
         price: prices[tier],
         state: state.clone(),
         record: Some(record),
+        prompt_tokens: generation.prompt_tokens,
+        generated: 0,
+        run_started: Instant::now(),
     };
     let mut response = if req.stream {
         stream_response(meta, generation, timer, settle, output).into_response()
@@ -518,6 +514,11 @@ struct Settle {
     price: Price,
     state: AppState,
     record: Option<DecisionRecord>,
+    /// The served run so far, charged if it never finishes: its prompt (the engine's
+    /// count, or an upstream's estimate), the tokens generated, and when it started.
+    prompt_tokens: u32,
+    generated: u32,
+    run_started: Instant,
 }
 
 impl Settle {
@@ -546,11 +547,39 @@ impl Settle {
         cost
     }
 
-    /// The request ended without a finished answer.
+    /// One more token of the served run was generated.
+    fn token(&mut self) {
+        self.generated = self.generated.saturating_add(1);
+    }
+
+    /// The request ended without a finished answer (the client left, the generation
+    /// failed, the output guard cut it). What the served run used until then is
+    /// charged: leaving just before the end must not make an answer free.
     fn ended(&mut self, status: String) {
         let Some(mut record) = self.record.take() else {
             return;
         };
+        if self.generated > 0 {
+            let compute_seconds = self.run_started.elapsed().as_secs_f64();
+            record.runs.push(TierRun {
+                model: record.served_by.clone(),
+                prompt_tokens: self.prompt_tokens,
+                completion_tokens: self.generated,
+                compute_seconds,
+                cost_usd: self
+                    .price
+                    .cost(self.prompt_tokens, self.generated, compute_seconds),
+                served: true,
+            });
+            let tokens = record
+                .runs
+                .iter()
+                .map(|r| r.prompt_tokens.saturating_add(r.completion_tokens))
+                .fold(0u32, u32::saturating_add);
+            let cost = record.runs.iter().map(|r| r.cost_usd).sum();
+            self.permit.used(tokens, cost);
+        }
+        // With nothing generated the admission reservation stays charged.
         record.cost_usd = record.runs.iter().map(|r| r.cost_usd).sum();
         record.status = status;
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -628,6 +657,7 @@ async fn collect_response(
         match generation.events.recv().await {
             Some(Event::Token(t)) => {
                 timer.token();
+                settle.token();
                 text.push_str(&t.text);
                 logprobs.extend(t.logprobs);
             }
@@ -866,6 +896,7 @@ impl StreamState {
         match event {
             Some(Event::Token(t)) => {
                 self.timer.token();
+                self.settle.token();
                 // Stage 8: redact and screen before anything leaves; log-probabilities
                 // leave with their text, and not at all when it was redacted.
                 self.logprobs.hold(t.text.len(), t.logprobs);
