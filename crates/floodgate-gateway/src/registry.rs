@@ -52,6 +52,9 @@ pub struct Entry {
     /// Bumped whenever a load is started for this id, so that only the newest load's
     /// result is installed.
     generation: u64,
+    /// Configured at start: readiness waits for it. A variant added by a reload does
+    /// not take a serving instance out of rotation while it loads.
+    at_start: bool,
 }
 
 /// The variant a request was given.
@@ -111,9 +114,19 @@ impl ModelRegistry {
             .map_err(|_| GatewayError::Internal("model registry poisoned".into()))
     }
 
-    /// Adds (or replaces) a variant with its configured switches; returns the load
-    /// generation to pass to [`ModelRegistry::finish_load`].
+    /// Adds (or replaces) a variant configured at start with its configured switches;
+    /// returns the load generation to pass to [`ModelRegistry::finish_load`].
     pub fn insert(&self, config: ModelConfig, state: ModelState) -> u64 {
+        self.add(config, state, true)
+    }
+
+    /// Adds a variant that a configuration reload brought (readiness does not wait
+    /// for it).
+    pub fn insert_later(&self, config: ModelConfig, state: ModelState) -> u64 {
+        self.add(config, state, false)
+    }
+
+    fn add(&self, config: ModelConfig, state: ModelState, at_start: bool) -> u64 {
         let Ok(mut m) = self.entries.write() else {
             return 0;
         };
@@ -126,6 +139,7 @@ impl ModelRegistry {
                 config: Arc::new(config),
                 state,
                 generation,
+                at_start,
             },
         );
         generation
@@ -442,13 +456,21 @@ impl ModelRegistry {
         })
     }
 
-    /// Every variant and its state (readiness checks).
-    pub fn snapshot(&self) -> Vec<(String, ModelState, bool)> {
+    /// Every variant, its state, whether it is enabled, and whether readiness waits
+    /// for it (enabled and configured at start).
+    pub fn snapshot(&self) -> Vec<(String, ModelState, bool, bool)> {
         self.entries
             .read()
             .map(|m| {
                 m.iter()
-                    .map(|(k, v)| (k.clone(), v.state.clone(), v.enabled))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.state.clone(),
+                            v.enabled,
+                            v.enabled && v.at_start,
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default()

@@ -238,7 +238,8 @@ pub fn apply_models(fresh: &Arc<Config>, registry: &Arc<ModelRegistry>) {
             }
             None => {
                 tracing::info!(model = %m.name, "model added");
-                let generation = registry.insert(m.clone(), ModelState::Loading("queued".into()));
+                let generation =
+                    registry.insert_later(m.clone(), ModelState::Loading("queued".into()));
                 work.push((m.clone(), generation));
             }
         }

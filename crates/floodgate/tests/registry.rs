@@ -368,6 +368,40 @@ fn a_config_reload_adds_changes_and_removes_variants_without_dropping_requests()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // A variant that cannot load is reported, but does not take the server out of
+    // rotation (it was not there at start) and leaves the others serving.
+    let version_4 = format!("{version_3}[[model.versions]]\nversion = \"4\"\npath = \"/nonexistent/model.gguf\"\nweight = 0\n");
+    let changed = config(&version_4, "")
+        .replace(
+            "variant = \"a\"\nweight = 3",
+            "variant = \"a\"\nweight = 3\nmax_batch_size = 2",
+        )
+        .replace(
+            "usd_per_1k_completion_tokens = 1.0",
+            "usd_per_1k_completion_tokens = 2.0",
+        );
+    std::fs::write(server.config_path(), &changed).unwrap();
+    hup(&server);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = client().get(server.url("/readyz")).send().unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().unwrap();
+        if body["models"]["chat@4"]["state"] == "failed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, _, body) = chat(&server, &user, "chat@4", "x");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("failed to load"),
+        "{body}"
+    );
     std::thread::sleep(Duration::from_millis(500));
     // A file that does not parse is refused and everything keeps serving.
     std::fs::write(server.config_path(), "[[model]\nbroken").unwrap();

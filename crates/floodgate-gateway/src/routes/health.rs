@@ -14,23 +14,25 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Every configured model (each enabled variant) is loaded and servable.
+/// Every model configured at start (each enabled variant) is loaded and servable.
+/// Variants a configuration reload added are listed but not waited for: loading one
+/// must not take a serving instance out of rotation.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let mut ready = true;
     let models: serde_json::Map<String, serde_json::Value> = state
         .registry
         .snapshot()
         .into_iter()
-        .map(|(name, s, enabled)| {
+        .map(|(name, s, enabled, required)| {
             let v = match s {
                 _ if !enabled => json!({"state": "disabled"}),
                 ModelState::Ready(_) => json!({"state": "ready"}),
                 ModelState::Loading(step) => {
-                    ready = false;
+                    ready &= !required;
                     json!({"state": "loading", "step": step})
                 }
                 ModelState::Failed(why) => {
-                    ready = false;
+                    ready &= !required;
                     json!({"state": "failed", "error": why})
                 }
             };
@@ -56,7 +58,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    for (name, s, _) in state.registry.snapshot() {
+    for (name, s, _, _) in state.registry.snapshot() {
         let loaded = matches!(s, ModelState::Ready(_));
         metrics::gauge!("floodgate_model_loaded", "model" => name).set(if loaded {
             1.0
