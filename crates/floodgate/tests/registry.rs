@@ -69,12 +69,27 @@ fn chat(server: &Server, key: &str, model: &str, user: &str) -> (u16, String, Va
         .send()
         .unwrap();
     let status = r.status().as_u16();
-    let served = r
-        .headers()
+    let served = served_by(&r);
+    (status, served, r.json().unwrap_or(Value::Null))
+}
+
+/// The variant that answered (`x-floodgate-model`).
+fn served_by(r: &reqwest::blocking::Response) -> String {
+    r.headers()
         .get("x-floodgate-model")
         .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (status, served, r.json().unwrap_or(Value::Null))
+        .unwrap_or_default()
+}
+
+/// `GET /admin/models`.
+fn admin_models(server: &Server, admin: &str) -> Value {
+    client()
+        .get(server.url("/admin/models"))
+        .bearer_auth(admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
 }
 
 fn hup(server: &Server) {
@@ -152,13 +167,7 @@ fn versions_and_variants_are_chosen_by_weight_stickily_and_switch_at_runtime() {
     assert_eq!(body["error"]["code"], "model_not_found");
 
     // The admin API: listed with switches and state; only for admins; validated.
-    let variants: Value = client()
-        .get(server.url("/admin/models"))
-        .bearer_auth(&admin)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let variants = admin_models(&server, &admin);
     let a = variants["data"]
         .as_array()
         .unwrap()
@@ -271,11 +280,7 @@ fn stream_load(
                 .send()
                 .unwrap();
             let status = r.status().as_u16();
-            let served = r
-                .headers()
-                .get("x-floodgate-model")
-                .map(|v| v.to_str().unwrap().to_string())
-                .unwrap_or_default();
+            let served = served_by(&r);
             let body = r.text().unwrap_or_default();
             let complete = if status == 200 {
                 let data = sse_data(&body);
@@ -306,15 +311,19 @@ fn a_config_reload_adds_changes_and_removes_variants_without_dropping_requests()
     // Version 2 goes, version 3 arrives, variant `a` changes what it loads
     // (max_batch_size) and `b`'s price changes (no reload needed).
     let version_3 = "[[model.versions]]\nversion = \"3\"\nweight = 0\n";
-    let changed = config(version_3, "")
-        .replace(
-            "variant = \"a\"\nweight = 3",
-            "variant = \"a\"\nweight = 3\nmax_batch_size = 2",
-        )
-        .replace(
-            "usd_per_1k_completion_tokens = 1.0",
-            "usd_per_1k_completion_tokens = 2.0",
-        );
+    // `a` loads with another batch size (a reload); `b` costs more (no reload).
+    let edited = |versions: &str| {
+        config(versions, "")
+            .replace(
+                "variant = \"a\"\nweight = 3",
+                "variant = \"a\"\nweight = 3\nmax_batch_size = 2",
+            )
+            .replace(
+                "usd_per_1k_completion_tokens = 1.0",
+                "usd_per_1k_completion_tokens = 2.0",
+            )
+    };
+    let changed = edited(version_3);
     assert_ne!(changed, config(version_3, ""));
     std::fs::write(server.config_path(), &changed).unwrap();
     hup(&server);
@@ -336,13 +345,7 @@ fn a_config_reload_adds_changes_and_removes_variants_without_dropping_requests()
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let variants: Value = client()
-            .get(server.url("/admin/models"))
-            .bearer_auth(&admin)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let variants = admin_models(&server, &admin);
         let ids: BTreeSet<String> = variants["data"]
             .as_array()
             .unwrap()
@@ -371,15 +374,7 @@ fn a_config_reload_adds_changes_and_removes_variants_without_dropping_requests()
     // A variant that cannot load is reported, but does not take the server out of
     // rotation (it was not there at start) and leaves the others serving.
     let version_4 = format!("{version_3}[[model.versions]]\nversion = \"4\"\npath = \"/nonexistent/model.gguf\"\nweight = 0\n");
-    let changed = config(&version_4, "")
-        .replace(
-            "variant = \"a\"\nweight = 3",
-            "variant = \"a\"\nweight = 3\nmax_batch_size = 2",
-        )
-        .replace(
-            "usd_per_1k_completion_tokens = 1.0",
-            "usd_per_1k_completion_tokens = 2.0",
-        );
+    let changed = edited(&version_4);
     std::fs::write(server.config_path(), &changed).unwrap();
     hup(&server);
     let deadline = Instant::now() + Duration::from_secs(30);
