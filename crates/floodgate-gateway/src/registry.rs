@@ -243,6 +243,14 @@ impl ModelRegistry {
             .unwrap_or_default()
     }
 
+    /// True when the variant's last load failed and nothing serves under its name.
+    pub fn failed(&self, id: &str) -> bool {
+        self.entries
+            .read()
+            .map(|m| matches!(m.get(id).map(|e| &e.state), Some(ModelState::Failed(_))))
+            .unwrap_or(false)
+    }
+
     /// The configuration of one variant.
     pub fn config_of(&self, id: &str) -> Option<Arc<ModelConfig>> {
         self.entries

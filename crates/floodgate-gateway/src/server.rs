@@ -215,8 +215,9 @@ async fn load_models(
 
 /// Applies a reloaded configuration's `[[model]]` tables: new variants load, removed
 /// ones leave the registry (requests running on them finish), changed weights or
-/// sources load in the background while the old variant keeps serving, and changes
-/// that need no load (weights, switches, prices, cards, guard overrides) apply at once.
+/// sources load in the background while the old variant keeps serving, variants whose
+/// load failed are tried again, and changes that need no load (weights, switches,
+/// prices, cards, guard overrides) apply at once.
 pub fn apply_models(fresh: &Arc<Config>, registry: &Arc<ModelRegistry>) {
     let current: std::collections::BTreeMap<String, Arc<ModelConfig>> = registry
         .configs()
@@ -226,7 +227,8 @@ pub fn apply_models(fresh: &Arc<Config>, registry: &Arc<ModelRegistry>) {
     let mut work = Vec::new();
     for m in &fresh.model {
         match current.get(&m.name) {
-            Some(old) if !old.needs_reload(m) => {
+            // A variant whose load failed is tried again on every reload.
+            Some(old) if !old.needs_reload(m) && !registry.failed(&m.name) => {
                 if **old != *m {
                     tracing::info!(model = %m.name, "model settings updated");
                     registry.refresh(m.clone());
@@ -248,6 +250,7 @@ pub fn apply_models(fresh: &Arc<Config>, registry: &Arc<ModelRegistry>) {
         if !fresh.model.iter().any(|m| m.name == *name) {
             tracing::info!(model = %name, "model removed; requests running on it finish");
             registry.remove(name);
+            metrics::gauge!("floodgate_model_loaded", "model" => name.clone()).set(0.0);
         }
     }
     if !work.is_empty() {

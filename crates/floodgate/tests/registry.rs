@@ -307,6 +307,7 @@ fn a_config_reload_adds_changes_and_removes_variants_without_dropping_requests()
     let on_chat = stream_load(&server, &user, "chat", &stop);
     let on_v2 = stream_load(&server, &user, "chat@2", &stop);
     std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(server.metric("floodgate_model_loaded{model=\"chat@2\"}"), 1.0);
 
     // Version 2 goes, version 3 arrives, variant `a` changes what it loads
     // (max_batch_size) and `b`'s price changes (no reload needed).
@@ -371,9 +372,22 @@ fn a_config_reload_adds_changes_and_removes_variants_without_dropping_requests()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert_eq!(
+        server.metric("floodgate_model_loaded{model=\"chat@2\"}"),
+        0.0
+    );
+    assert_eq!(
+        server.metric("floodgate_model_loaded{model=\"chat@3\"}"),
+        1.0
+    );
     // A variant that cannot load is reported, but does not take the server out of
     // rotation (it was not there at start) and leaves the others serving.
-    let version_4 = format!("{version_3}[[model.versions]]\nversion = \"4\"\npath = \"/nonexistent/model.gguf\"\nweight = 0\n");
+    let later = tempfile::tempdir().unwrap();
+    let later_path = later.path().join("later.gguf");
+    let version_4 = format!(
+        "{version_3}[[model.versions]]\nversion = \"4\"\npath = \"{}\"\nweight = 0\n",
+        later_path.display()
+    );
     let changed = edited(&version_4);
     std::fs::write(server.config_path(), &changed).unwrap();
     hup(&server);
@@ -397,6 +411,17 @@ fn a_config_reload_adds_changes_and_removes_variants_without_dropping_requests()
             .contains("failed to load"),
         "{body}"
     );
+    // Once its file is there, the next reload (even of an unchanged file) loads it.
+    std::fs::copy(tiny_chat_model(), &later_path).unwrap();
+    hup(&server);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while chat(&server, &user, "chat@4", "x").0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "a failed variant was not retried"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::thread::sleep(Duration::from_millis(500));
     // A file that does not parse is refused and everything keeps serving.
     std::fs::write(server.config_path(), "[[model]\nbroken").unwrap();
