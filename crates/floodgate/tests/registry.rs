@@ -307,7 +307,10 @@ fn a_config_reload_adds_changes_and_removes_variants_without_dropping_requests()
     let on_chat = stream_load(&server, &user, "chat", &stop);
     let on_v2 = stream_load(&server, &user, "chat@2", &stop);
     std::thread::sleep(Duration::from_millis(700));
-    assert_eq!(server.metric("floodgate_model_loaded{model=\"chat@2\"}"), 1.0);
+    assert_eq!(
+        server.metric("floodgate_model_loaded{model=\"chat@2\"}"),
+        1.0
+    );
 
     // Version 2 goes, version 3 arrives, variant `a` changes what it loads
     // (max_batch_size) and `b`'s price changes (no reload needed).
