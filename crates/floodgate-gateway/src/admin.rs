@@ -151,9 +151,9 @@ pub async fn update_model(
             None::<String>,
         ));
     }
-    if update.weight.is_some_and(|w| w > 1_000_000) {
+    if update.weight.is_some_and(|w| w > crate::config::MAX_WEIGHT) {
         return Err(GatewayError::invalid(
-            "`weight` must be at most 1000000.",
+            format!("`weight` must be at most {}.", crate::config::MAX_WEIGHT),
             Some("weight".into()),
         ));
     }

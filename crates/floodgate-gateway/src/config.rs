@@ -577,6 +577,30 @@ impl ModelConfig {
         self.group.as_deref().unwrap_or(&self.name)
     }
 
+    /// The names a request can use to reach this entry: its own, and for a variant of
+    /// a model with versions also `MODEL` and `MODEL@VERSION`.
+    pub fn names(&self) -> Vec<String> {
+        match (&self.group, &self.version) {
+            (Some(g), Some(v)) => vec![self.name.clone(), g.clone(), format!("{g}@{v}")],
+            _ => vec![self.name.clone()],
+        }
+    }
+
+    /// True when `name` is the model or the version this variant belongs to (not the
+    /// variant's own id).
+    pub fn is_variant_of(&self, name: &str) -> bool {
+        match (&self.group, &self.version) {
+            (Some(g), Some(v)) => {
+                g == name
+                    || name
+                        .strip_prefix(g.as_str())
+                        .and_then(|rest| rest.strip_prefix('@'))
+                        == Some(v.as_str())
+            }
+            _ => false,
+        }
+    }
+
     /// True when going from `self` to `other` needs the weights (or the upstream pool)
     /// loaded again; weights, switches, prices, cards and guard overrides change in place.
     pub fn needs_reload(&self, other: &ModelConfig) -> bool {
@@ -701,6 +725,9 @@ fn expand_versions(item: toml::Value, at: &str, errors: &mut Vec<String>) -> Vec
     }
     out
 }
+
+/// The largest traffic weight of a model variant (config and admin API).
+pub const MAX_WEIGHT: u32 = 1_000_000;
 
 /// The models served when the config names none (the pair the planned default cascade uses).
 pub const DEFAULT_MODELS: &[&str] = &["smollm2-135m", "qwen2.5-coder-1.5b"];
@@ -991,8 +1018,8 @@ impl Config {
                     "{at}: `group`, `version` and `variant` are set by [[model.versions]]; declare versions there"
                 )),
             }
-            if m.weight > 1_000_000 {
-                errors.push(format!("{at}.weight: at most 1000000"));
+            if m.weight > MAX_WEIGHT {
+                errors.push(format!("{at}.weight: at most {MAX_WEIGHT}"));
             }
             if let Some(r) = &m.region {
                 if r.trim().is_empty() {
@@ -1151,14 +1178,7 @@ impl Config {
     /// Every name a request (or a route's tier) can put in `model`: each model or
     /// variant, and each model with versions as `MODEL` and `MODEL@VERSION`.
     pub fn servable_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
-        for m in &self.model {
-            names.push(m.name.clone());
-            if let (Some(g), Some(v)) = (&m.group, &m.version) {
-                names.push(g.clone());
-                names.push(format!("{g}@{v}"));
-            }
-        }
+        let mut names: Vec<String> = self.model.iter().flat_map(ModelConfig::names).collect();
         names.sort();
         names.dedup();
         names
@@ -1173,11 +1193,7 @@ impl Config {
         }
         self.model
             .iter()
-            .filter(|m| m.enabled)
-            .filter(|m| match (&m.group, &m.version) {
-                (Some(g), Some(v)) => g == name || *name == format!("{g}@{v}"),
-                _ => false,
-            })
+            .filter(|m| m.enabled && m.is_variant_of(name))
             .max_by_key(|m| m.weight)
     }
 

@@ -55,6 +55,24 @@ pub struct Entry {
     /// Configured at start: readiness waits for it. A variant added by a reload does
     /// not take a serving instance out of rotation while it loads.
     at_start: bool,
+    /// Where it runs (see [`ModelRegistry::region_of`]), worked out when its
+    /// configuration is set rather than on every request.
+    region: String,
+}
+
+impl Entry {
+    /// Takes a configuration from the file. Its `weight` and `enabled` apply when they
+    /// changed in the file; otherwise the runtime switches (admin API) stay.
+    fn configure(&mut self, config: ModelConfig, region: String) {
+        if self.config.weight != config.weight {
+            self.weight = config.weight;
+        }
+        if self.config.enabled != config.enabled {
+            self.enabled = config.enabled;
+        }
+        self.config = Arc::new(config);
+        self.region = region;
+    }
 }
 
 /// The variant a request was given.
@@ -131,6 +149,7 @@ impl ModelRegistry {
             return 0;
         };
         let generation = m.get(&config.name).map_or(1, |e| e.generation + 1);
+        let region = self.region_of(&config);
         m.insert(
             config.name.clone(),
             Entry {
@@ -140,12 +159,14 @@ impl ModelRegistry {
                 state,
                 generation,
                 at_start,
+                region,
             },
         );
         generation
     }
 
-    /// Sets a variant's state (progress of its first load).
+    /// Sets a variant's state.
+    #[cfg(test)]
     pub fn set(&self, name: &str, state: ModelState) {
         if let Ok(mut m) = self.entries.write() {
             if let Some(e) = m.get_mut(name) {
@@ -198,13 +219,8 @@ impl ModelRegistry {
         if matches!(state, ModelState::Failed(_)) && matches!(e.state, ModelState::Ready(_)) {
             return false;
         }
-        if e.config.weight != config.weight {
-            e.weight = config.weight;
-        }
-        if e.config.enabled != config.enabled {
-            e.enabled = config.enabled;
-        }
-        e.config = Arc::new(config);
+        let region = self.region_of(&config);
+        e.configure(config, region);
         e.state = state;
         true
     }
@@ -213,15 +229,10 @@ impl ModelRegistry {
     /// guard overrides); the file's `weight` and `enabled` apply when they changed in
     /// the file, otherwise the runtime switches stay.
     pub fn refresh(&self, config: ModelConfig) {
+        let region = self.region_of(&config);
         if let Ok(mut m) = self.entries.write() {
             if let Some(e) = m.get_mut(&config.name) {
-                if e.config.weight != config.weight {
-                    e.weight = config.weight;
-                }
-                if e.config.enabled != config.enabled {
-                    e.enabled = config.enabled;
-                }
-                e.config = Arc::new(config);
+                e.configure(config, region);
             }
         }
     }
@@ -252,6 +263,7 @@ impl ModelRegistry {
     }
 
     /// The configuration of one variant.
+    #[cfg(test)]
     pub fn config_of(&self, id: &str) -> Option<Arc<ModelConfig>> {
         self.entries
             .read()
@@ -291,7 +303,7 @@ impl ModelRegistry {
             variant: c.variant.clone(),
             backend: c.backend.clone(),
             precision: c.precision.clone(),
-            region: self.region_of(c),
+            region: e.region.clone(),
             weight: e.weight,
             enabled: e.enabled,
             state: e.state.label(),
@@ -332,55 +344,26 @@ impl ModelRegistry {
         }
         let found = m
             .iter()
-            .filter(|(_, e)| {
-                let c = &e.config;
-                match (&c.group, &c.version) {
-                    (Some(g), Some(v)) => {
-                        g == name
-                            || name
-                                .strip_prefix(g.as_str())
-                                .and_then(|rest| rest.strip_prefix('@'))
-                                == Some(v.as_str())
-                    }
-                    _ => false,
-                }
-            })
+            .filter(|(_, e)| e.config.is_variant_of(name))
             .collect();
         (found, false)
     }
 
     /// Every name a request can use: variant ids, `MODEL@VERSION` and `MODEL`.
     pub fn servable_names(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        if let Ok(m) = self.entries.read() {
-            for (id, e) in m.iter() {
-                names.push(id.clone());
-                if let (Some(g), Some(v)) = (&e.config.group, &e.config.version) {
-                    names.push(g.clone());
-                    names.push(format!("{g}@{v}"));
-                }
-            }
-        }
+        let mut names: Vec<String> = self
+            .entries
+            .read()
+            .map(|m| m.values().flat_map(|e| e.config.names()).collect())
+            .unwrap_or_default();
         names.sort();
         names.dedup();
         names
     }
 
-    /// True when `name` names something this registry knows.
-    pub fn knows(&self, name: &str) -> bool {
-        self.read()
-            .map(|m| !Self::candidates(&m, name).0.is_empty())
-            .unwrap_or(false)
-    }
-
     /// True when a request for `name` would find a loaded, enabled variant.
     pub fn servable(&self, name: &str) -> bool {
         self.resolve(name, "").is_ok()
-    }
-
-    /// The backend for a model name with no stickiness (tools and checks).
-    pub fn get(&self, name: &str) -> Result<Arc<dyn Backend>, GatewayError> {
-        self.resolve(name, "").map(|r| r.backend)
     }
 
     /// Picks the variant that serves a request for `name`; `sticky` (a user or key id)
@@ -438,8 +421,7 @@ impl ModelRegistry {
             .iter()
             .filter(|(_, e, _)| {
                 self.region.is_empty()
-                    || self
-                        .region_of(&e.config)
+                    || e.region
                         .split(',')
                         .any(|r| r.is_empty() || r == self.region)
             })

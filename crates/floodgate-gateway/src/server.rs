@@ -358,8 +358,8 @@ async fn reload_config(
                 continue;
             }
         };
-        // The role, listen address and region come from the command line as well as
-        // the file: the running ones stay.
+        // The role comes from the command line as well as the file: the running one
+        // stays.
         fresh.server.role.clone_from(&running.server.role);
         let errors = fresh.role_errors();
         if !errors.is_empty() {
@@ -378,13 +378,14 @@ async fn reload_config(
     }
 }
 
+/// True when two configurations differ at most in what a reload applies (and in
+/// `[server]`, which the command line also sets).
 fn same_except_models_and_routes(a: &Config, b: &Config) -> bool {
-    let strip = |c: &Config| {
-        let mut c = c.clone();
-        c.model.clear();
-        c.route.clear();
-        c.server = crate::config::ServerConfig::default();
-        c.to_toml()
+    let strip = |c: &Config| Config {
+        model: Vec::new(),
+        route: Vec::new(),
+        server: crate::config::ServerConfig::default(),
+        ..c.clone()
     };
     strip(a) == strip(b)
 }

@@ -530,13 +530,7 @@ impl Settle {
         record
             .runs
             .push(self.price.run(&record.served_by, finish, true));
-        record.cost_usd = record.runs.iter().map(|r| r.cost_usd).sum();
-        let tokens = record
-            .runs
-            .iter()
-            .map(|r| r.prompt_tokens.saturating_add(r.completion_tokens))
-            .fold(0u32, u32::saturating_add);
-        self.permit.used(tokens, record.cost_usd);
+        record.cost_usd = self.settle_permit(&record);
         record
             .guard
             .extend(guard_notes.iter().map(|s| s.to_string()));
@@ -544,6 +538,18 @@ impl Settle {
         record.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let cost = record.cost_usd;
         crate::records::write(&self.state, record);
+        cost
+    }
+
+    /// Settles the admission permit to the record's runs; returns their total cost.
+    fn settle_permit(&mut self, record: &DecisionRecord) -> f64 {
+        let cost = record.runs.iter().map(|r| r.cost_usd).sum();
+        let tokens = record
+            .runs
+            .iter()
+            .map(|r| r.prompt_tokens.saturating_add(r.completion_tokens))
+            .fold(0u32, u32::saturating_add);
+        self.permit.used(tokens, cost);
         cost
     }
 
@@ -571,13 +577,7 @@ impl Settle {
                     .cost(self.prompt_tokens, self.generated, compute_seconds),
                 served: true,
             });
-            let tokens = record
-                .runs
-                .iter()
-                .map(|r| r.prompt_tokens.saturating_add(r.completion_tokens))
-                .fold(0u32, u32::saturating_add);
-            let cost = record.runs.iter().map(|r| r.cost_usd).sum();
-            self.permit.used(tokens, cost);
+            self.settle_permit(&record);
         }
         // With nothing generated the admission reservation stays charged.
         record.cost_usd = record.runs.iter().map(|r| r.cost_usd).sum();

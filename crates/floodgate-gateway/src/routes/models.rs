@@ -28,29 +28,18 @@ pub async fn list(
         };
         let info = served.backend.info();
         let c = &served.config;
-        let (kind, variants) = match (&c.group, &c.version) {
-            (Some(g), Some(v)) => {
-                let of = |pred: &dyn Fn(&ModelConfig) -> bool| -> Vec<String> {
-                    configs
-                        .iter()
-                        .filter(|m| pred(m))
-                        .map(|m| m.name.clone())
-                        .collect()
-                };
-                if name == *g {
-                    let all = of(&|m| m.group.as_deref() == Some(g.as_str()));
-                    (Some("model"), all)
-                } else if name == format!("{g}@{v}") && name != c.name {
-                    let all = of(&|m| {
-                        m.group.as_deref() == Some(g.as_str())
-                            && m.version.as_deref() == Some(v.as_str())
-                    });
-                    (Some("version"), all)
-                } else {
-                    (Some("variant"), Vec::new())
-                }
-            }
-            _ => (None, Vec::new()),
+        // A model with versions: what the name stands for, and what may serve it.
+        let (kind, variants) = match &c.group {
+            None => (None, Vec::new()),
+            Some(_) if name == c.name => (Some("variant"), Vec::new()),
+            Some(g) => (
+                Some(if name == *g { "model" } else { "version" }),
+                configs
+                    .iter()
+                    .filter(|m| m.is_variant_of(&name))
+                    .map(|m| m.name.clone())
+                    .collect(),
+            ),
         };
         data.push(ModelObject {
             id: name.clone(),
