@@ -150,8 +150,12 @@ build_llama_server() {
         src=$(find_llama_src) || return 1
     fi
     log "llama-server: building from $src ($LOGS/llama-server-build.log)" >&2
+    # The same CPU extensions as Floodgate's own build (.cargo/config.toml): native, without
+    # AMX (faults in many VMs) and AVX512-FP16 (scalar flash attention for 64-wide heads).
+    local flags=""
+    [[ $(uname -m) == x86_64 ]] && flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16 -mno-avx512fp16"
     {
-        cmake -S "$src" -B "$LLAMA_BUILD" -DCMAKE_BUILD_TYPE=Release \
+        CFLAGS="$flags" CXXFLAGS="$flags" cmake -S "$src" -B "$LLAMA_BUILD" -DCMAKE_BUILD_TYPE=Release \
             -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_EXAMPLES=OFF \
             -DLLAMA_BUILD_TESTS=OFF -DLLAMA_CURL=OFF -DGGML_CUDA=OFF &&
             cmake --build "$LLAMA_BUILD" --target llama-server -j "$JOBS"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue #3 targets in one run: for each catalog model, the raw engine's single-stream decode
-# speed, then `floodgate bench` against `floodgate serve` at 1 and 16 concurrent streams,
+# speed (median of RUNS), then `floodgate bench` against `floodgate serve` at 1 and 16 concurrent streams,
 # RUNS times; prints the median output tok/s, the 16/1 ratio and the server/raw ratio.
 # Two 16/1 ratios: of output tok/s (wall clock, prefill and ramp-up included) and of
 # aggregate decode tok/s (concurrency / per-request inter-token latency p50: the decode
@@ -17,11 +17,15 @@ OUT=bench/out/targets
 mkdir -p "$OUT"
 cargo build -q --release --bin floodgate --example raw_greedy -p floodgate -p floodgate-engine
 median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.1f}")' "$@"; }
-printf '| model | api | raw engine decode tok/s | server 1-stream decode tok/s (1/ITL p50) | server/raw | server 1-stream output tok/s | 16-stream output tok/s | 16/1 output | 16-stream decode tok/s (16/ITL p50) | 16/1 decode | TTFT p99 @16 ms |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n' > "$OUT/summary.md"
+printf '| model | api | raw engine decode tok/s (median step) | server 1-stream decode tok/s (1/ITL p50) | server/raw | server 1-stream output tok/s | 16-stream output tok/s | 16/1 output | 16-stream decode tok/s (16/ITL p50) | 16/1 decode | TTFT p99 @16 ms |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n' > "$OUT/summary.md"
 for spec in ${MODELS:-smollm2-135m:chat gemma3-270m:completions qwen2.5-coder-1.5b:chat}; do
   model=${spec%%:*}; api=${spec##*:}
   gguf=$FLOODGATE_HOME/models/$model/$model.gguf
-  raw=$(target/release/examples/raw_greedy "$gguf" "Write a short story about a lighthouse keeper." plain 128 2>&1 >/dev/null | sed -n 's/.*= \([0-9.]*\) tok\/s.*/\1/p')
+  raws=()
+  for run in $(seq 1 "$RUNS"); do
+    raws+=("$(target/release/examples/raw_greedy "$gguf" "Write a short story about a lighthouse keeper." plain 128 2>&1 >/dev/null | sed -n 's/.*= \([0-9.]*\) tok\/s.*/\1/p')")
+  done
+  raw=$(median "${raws[@]}")
   printf '[[model]]\nname = "%s"\n' "$model" > "$OUT/$model.toml"
   RUST_LOG=warn target/release/floodgate serve --config "$OUT/$model.toml" --listen 127.0.0.1:$PORT > "$OUT/$model.log" 2>&1 &
   pid=$!

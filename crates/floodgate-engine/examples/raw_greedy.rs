@@ -1,6 +1,7 @@
 //! Greedy decoding straight through llama-cpp-2, to compare with the scheduler:
 //! `cargo run --release --example raw_greedy -- MODEL.gguf PROMPT [unified] [TOKENS]` prints
-//! the text and the raw engine's single-stream decode speed.
+//! the text and the raw engine's single-stream decode speed: the mean over the run, and the
+//! rate of the median step (what `floodgate bench` reports as 1 / inter-token p50).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -40,7 +41,9 @@ fn main() {
     let n: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(30);
     let started = std::time::Instant::now();
     let mut decoded = 0usize;
+    let mut steps = Vec::with_capacity(n);
     for _ in 0..n {
+        let step = std::time::Instant::now();
         let logits = ctx.get_logits_ith(last_idx);
         let (best, _) =
             logits
@@ -58,11 +61,16 @@ fn main() {
         pos += 1;
         last_idx = 0;
         ctx.decode(&mut batch).unwrap();
+        steps.push(step.elapsed().as_secs_f64());
     }
+    steps.sort_by(f64::total_cmp);
+    let median = steps.get(steps.len() / 2).copied().unwrap_or(f64::NAN);
     let secs = started.elapsed().as_secs_f64();
     println!("{}", String::from_utf8_lossy(&out));
     eprintln!(
-        "raw engine: {decoded} tokens in {secs:.2} s = {:.1} tok/s (single stream, greedy)",
-        decoded as f64 / secs
+        "raw engine: {decoded} tokens in {secs:.2} s, {:.1} tok/s mean; median step {:.2} ms = {:.1} tok/s (single stream, greedy)",
+        decoded as f64 / secs,
+        median * 1e3,
+        1.0 / median
     );
 }

@@ -452,6 +452,10 @@ fn dni_valid(m: &str) -> bool {
 /// Text is held back until it cannot be the start of PII: the last `holdback` bytes
 /// (64 by default) plus the rest of any unbroken token they start in (a JWT is longer
 /// than 64 characters), and everything from an unterminated `-----BEGIN … PRIVATE KEY`.
+/// When those held bytes are plain prose (nothing a match spanning several words needs:
+/// no digit, `@`, `+`, parenthesis, `:` or `=`, no two-capital word, no secret keyword),
+/// only the last word is held, so a stream of prose starts flowing after its first word
+/// rather than its first 64 bytes.
 /// The hold is capped at `max_hold` bytes (16 KiB by default) so a stream with no
 /// whitespace cannot grow it without bound; past the cap text is redacted and released.
 #[derive(Debug, Clone)]
@@ -507,11 +511,20 @@ impl StreamRedactor {
         while cut > 0 && !text[..cut].ends_with(char::is_whitespace) {
             cut = floor_char_boundary(text, cut - 1);
         }
-        // Never split a finding (a multi-word match like a spaced card number).
-        for f in find(text, &self.config) {
-            if f.start < cut && f.end > cut {
-                cut = f.start;
+        // Every match but single tokens (e-mails, keys) and the private-key block needs
+        // one of these in its first words; without them only the last word can still grow
+        // into PII.
+        if !could_begin_multiword_pii(&text[cut..]) {
+            if let Some((i, c)) = text.char_indices().rev().find(|(_, c)| c.is_whitespace()) {
+                cut = cut.max(i + c.len_utf8());
             }
+        }
+        // Never split a finding (a multi-word match like a spaced card number), nor a
+        // keyword from the value it labels (`password: …` redacts only the value, which
+        // alone is not a match).
+        let spans = protected_spans(text, &self.config);
+        while let Some(&(start, _)) = spans.iter().find(|&&(s, e)| s < cut && e > cut) {
+            cut = start;
         }
         if let Some(begin) = text.rfind("-----BEGIN") {
             let tail = &text[begin..];
@@ -527,6 +540,52 @@ impl StreamRedactor {
         }
         cut
     }
+}
+
+/// The spans of every finding in `text`, each from the start of its whole match (the
+/// keyword of a `password: …` finding) to its end.
+fn protected_spans(text: &str, config: &PiiConfig) -> Vec<(usize, usize)> {
+    let mut spans: Vec<(usize, usize)> = find(text, config)
+        .iter()
+        .map(|f| (f.start, f.end))
+        .collect();
+    for d in DETECTORS
+        .iter()
+        .filter(|d| d.group != 0 && config.enabled(d.kind))
+    {
+        let Some(re) = &d.regex else { continue };
+        for caps in re.captures_iter(text) {
+            if let (Some(whole), Some(m)) = (caps.get(0), caps.get(d.group)) {
+                if passes(d.check, m.as_str(), text, m.start(), m.end()) {
+                    spans.push((whole.start(), m.end()));
+                }
+            }
+        }
+    }
+    spans
+}
+
+/// Whether `held` has something a PII match spanning several words starts with or
+/// needs: a digit (cards, phones, IBANs, national ids), `@`, `+`, a parenthesis, `:` or `=`
+/// (`password: …`), a two-capital word (an IBAN's country, a NINO's prefix) or a secret
+/// keyword.
+fn could_begin_multiword_pii(held: &str) -> bool {
+    if held
+        .chars()
+        .any(|c| c.is_ascii_digit() || matches!(c, '@' | '+' | '(' | ')' | ':' | '='))
+    {
+        return true;
+    }
+    if held
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_uppercase()))
+    {
+        return true;
+    }
+    let lower = held.to_ascii_lowercase();
+    ["pass", "pwd", "secret", "key", "token"]
+        .iter()
+        .any(|k| lower.contains(k))
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -652,6 +711,58 @@ mod tests {
             out.push_str(&r.finish());
             assert_eq!(out, expected, "chunk size {size}");
         }
+    }
+
+    #[test]
+    fn stream_output_equals_one_shot_for_multiword_matches_fed_word_by_word() {
+        let text = "Here is the record you asked for. Her NINO is AB 12 34 56 C and the \
+                    account GB82 WEST 1234 5698 7654 32 pays it. The api_key : sk0notakey99 \
+                    and Password = hunter22 stay private, call (415) 555-2671 or \
+                    +44 20 7946 0958, card 4111 1111 1111 1111, ssn 078-05-1120 and \
+                    jane.doe@example.com thanks you.";
+        let expected = redacted(text);
+        for leak in [
+            "12 34 56",
+            "WEST 1234",
+            "hunter22",
+            "sk0notakey99",
+            "555-2671",
+            "7946",
+        ] {
+            assert!(!expected.contains(leak), "{leak} in {expected}");
+        }
+        // Word by word (each word with its leading space), and in odd character chunks.
+        let mut words = Vec::new();
+        let mut start = 0;
+        for (i, c) in text.char_indices() {
+            if c == ' ' && i > start {
+                words.push(&text[start..i]);
+                start = i;
+            }
+        }
+        words.push(&text[start..]);
+        let chars: Vec<char> = text.chars().collect();
+        let odd: Vec<String> = chars.chunks(3).map(|c| c.iter().collect()).collect();
+        for deltas in [words.iter().map(|w| w.to_string()).collect::<Vec<_>>(), odd] {
+            let mut r = StreamRedactor::new(PiiConfig::default());
+            let mut out = String::new();
+            for d in &deltas {
+                out.push_str(&r.push(d));
+            }
+            out.push_str(&r.finish());
+            assert_eq!(out, expected);
+        }
+    }
+
+    #[test]
+    fn prose_streams_after_its_first_word() {
+        let mut r = StreamRedactor::new(PiiConfig::default());
+        assert_eq!(r.push("The"), "");
+        assert_eq!(r.push(" lighthouse"), "The ");
+        assert_eq!(r.push(" keeper"), "lighthouse ");
+        // A digit in the held text brings back the full hold-back.
+        assert_eq!(r.push(" counted 4111"), "");
+        assert_eq!(r.held(), "keeper counted 4111".len());
     }
 
     #[test]
