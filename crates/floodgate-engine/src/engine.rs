@@ -38,6 +38,10 @@ pub struct EngineConfig {
     /// While streams decode, prompt tokens per step are also capped at this many per
     /// decoding sequence (at least 16), bounding their inter-token latency.
     pub prefill_tokens_per_decoding_sequence: u32,
+    /// A prompt of at most this many tokens is prefilled whole in one step even while
+    /// streams decode (still within `max_prefill_tokens_per_step`): a one-off cost to
+    /// them, where chunking it would add steps to its first token.
+    pub short_prompt_tokens: u32,
     /// When the engine is idle, how long the first request waits for others to share
     /// its first batch (dynamic batching); 0 = start at once.
     pub max_wait_ms: u64,
@@ -64,6 +68,7 @@ impl EngineConfig {
             max_batch_tokens: 512,
             max_prefill_tokens_per_step: 256,
             prefill_tokens_per_decoding_sequence: 2,
+            short_prompt_tokens: 128,
             max_wait_ms: 0,
             prefix_cache: true,
             request_timeout: None,
@@ -280,6 +285,7 @@ impl Engine {
             max_prefill_tokens_per_step: config.max_prefill_tokens_per_step.max(1),
             prefill_tokens_per_decoding_sequence: config.prefill_tokens_per_decoding_sequence.max(1)
                 as usize,
+            short_prompt_tokens: config.short_prompt_tokens as usize,
             max_wait: Duration::from_millis(config.max_wait_ms),
             prefix_cache: config.prefix_cache,
             threads: config.threads,

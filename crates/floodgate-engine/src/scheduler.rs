@@ -51,6 +51,7 @@ pub(crate) struct SchedulerConfig {
     pub max_batch_tokens: u32,
     pub max_prefill_tokens_per_step: u32,
     pub prefill_tokens_per_decoding_sequence: usize,
+    pub short_prompt_tokens: usize,
     pub max_wait: Duration,
     pub prefix_cache: bool,
     pub threads: Option<u32>,
@@ -563,21 +564,36 @@ impl<'m> Scheduler<'m> {
             .iter()
             .filter(|s| s.logits_at.is_some())
             .count();
+        // A short prompt is taken whole within the hard limit: one slightly longer step
+        // for the running streams instead of several steps before its first token.
+        let mut hard_budget = if decoding > 0 {
+            budget.min(self.config.max_prefill_tokens_per_step as usize)
+        } else {
+            budget
+        };
         let mut prefill_budget = if decoding > 0 {
             let proportional = (self.config.prefill_tokens_per_decoding_sequence * decoding)
                 .max(MIN_PREFILL_CHUNK);
-            budget
-                .min(self.config.max_prefill_tokens_per_step as usize)
-                .min(proportional)
+            hard_budget.min(proportional)
         } else {
             budget
         };
         for seq in self.running.iter_mut() {
             let remaining = seq.request.prompt.len() - seq.prefilled;
-            if remaining == 0 || prefill_budget == 0 {
+            if remaining == 0 || hard_budget == 0 {
                 continue;
             }
-            let take = remaining.min(prefill_budget);
+            let short = seq.request.prompt.len() <= self.config.short_prompt_tokens;
+            let take = if short && remaining <= hard_budget {
+                remaining
+            } else {
+                remaining.min(prefill_budget)
+            };
+            if take == 0 {
+                continue;
+            }
+            hard_budget -= take;
+            prefill_budget = prefill_budget.saturating_sub(take);
             for i in 0..take {
                 let pos = seq.prefilled + i;
                 let last = pos + 1 == seq.request.prompt.len();
@@ -596,7 +612,6 @@ impl<'m> Scheduler<'m> {
             }
             seq.prefilled += take;
             seq.n_past = seq.prefilled as i32;
-            prefill_budget -= take;
         }
         if self.batch.n_tokens() == 0 {
             return;

@@ -180,6 +180,44 @@ fn a_long_prompt_is_prefilled_in_chunks_between_decode_steps() {
 }
 
 #[test]
+fn a_short_prompt_is_prefilled_whole_while_streams_decode() {
+    // With one stream decoding, prompts are chunked at 16 tokens a step; "short" prompts
+    // (here up to 2000 tokens) are taken whole.
+    let e = engine(|c| {
+        c.short_prompt_tokens = 2000;
+        c.max_prefill_tokens_per_step = 2048;
+        c.max_batch_tokens = 2100;
+    });
+    let decoded_before_first_token = |prompt_len: usize, salt: i32| {
+        let mut running = e.generate(req(prompt(8, salt), 1000)).unwrap();
+        assert!(matches!(running.blocking_recv(), Some(Event::Token(_))));
+        // Count only the stream's tokens from here on: drop what it generated already.
+        while let Ok(ev) = running.try_recv() {
+            assert!(matches!(ev, Event::Token(_)), "{ev:?}");
+        }
+        let newcomer = e.generate(req(prompt(prompt_len, salt + 1), 2)).unwrap();
+        let (log, _) = interleave(vec![running, newcomer]);
+        let first = position(&log, Seen::Token(1));
+        log[..first]
+            .iter()
+            .filter(|s| **s == Seen::Token(0))
+            .count()
+    };
+    // 2001 tokens: 126 chunks, each step with a decode token for the stream. 2000: one
+    // step (plus whatever the stream decodes while this thread is descheduled).
+    let long = decoded_before_first_token(2001, 20);
+    let short = decoded_before_first_token(2000, 10);
+    assert!(
+        long >= 100,
+        "the longer prompt was not chunked: {long} tokens meanwhile"
+    );
+    assert!(
+        short * 3 <= long,
+        "the short prompt was chunked: {short} tokens meanwhile, against {long}"
+    );
+}
+
+#[test]
 fn cancelling_frees_the_kv_budget_at_once() {
     let e = engine(|c| c.kv_cache_tokens = 2048);
     // Alone, a 2000-token generation takes this long:

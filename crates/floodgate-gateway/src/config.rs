@@ -305,6 +305,8 @@ pub struct ModelConfig {
     pub max_prefill_tokens_per_step: u32,
     #[serde(default = "defaults::prefill_tokens_per_decoding_sequence")]
     pub prefill_tokens_per_decoding_sequence: u32,
+    #[serde(default = "defaults::short_prompt_tokens")]
+    pub short_prompt_tokens: u32,
     #[serde(default)]
     pub max_wait_ms: u64,
     #[serde(default = "defaults::prefix_cache")]
@@ -490,6 +492,9 @@ mod defaults {
     pub fn max_prefill_tokens_per_step() -> u32 {
         256
     }
+    pub fn short_prompt_tokens() -> u32 {
+        128
+    }
     pub fn prefill_tokens_per_decoding_sequence() -> u32 {
         2
     }
@@ -539,6 +544,7 @@ impl ModelConfig {
             max_batch_tokens: defaults::max_batch_tokens(),
             max_prefill_tokens_per_step: defaults::max_prefill_tokens_per_step(),
             prefill_tokens_per_decoding_sequence: defaults::prefill_tokens_per_decoding_sequence(),
+            short_prompt_tokens: defaults::short_prompt_tokens(),
             max_wait_ms: 0,
             prefix_cache: defaults::prefix_cache(),
             request_timeout_seconds: defaults::request_timeout_seconds(),

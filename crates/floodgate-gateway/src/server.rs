@@ -269,6 +269,7 @@ pub fn engine_config(m: &ModelConfig, path: PathBuf) -> EngineConfig {
         max_batch_tokens: m.max_batch_tokens,
         max_prefill_tokens_per_step: m.max_prefill_tokens_per_step,
         prefill_tokens_per_decoding_sequence: m.prefill_tokens_per_decoding_sequence,
+        short_prompt_tokens: m.short_prompt_tokens,
         max_wait_ms: m.max_wait_ms,
         prefix_cache: m.prefix_cache,
         request_timeout: (m.request_timeout_seconds > 0)
