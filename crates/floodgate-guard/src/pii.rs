@@ -245,25 +245,37 @@ pub fn redact(text: &str, config: &PiiConfig) -> Redacted {
 
 /// Find PII without replacing it; non-overlapping, in order of position.
 pub fn find(text: &str, config: &PiiConfig) -> Vec<Finding> {
+    find_in_context(text, config)
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect()
+}
+
+/// [`find`], each finding with where its whole match starts: before the finding for a
+/// labelled secret (`password: …` redacts only the value).
+fn find_in_context(text: &str, config: &PiiConfig) -> Vec<(Finding, usize)> {
     let mut candidates = Vec::new();
     for d in DETECTORS.iter().filter(|d| config.enabled(d.kind)) {
         let Some(re) = &d.regex else { continue };
         for caps in re.captures_iter(text) {
-            let Some(m) = caps.get(d.group) else { continue };
+            let (Some(whole), Some(m)) = (caps.get(0), caps.get(d.group)) else {
+                continue;
+            };
             if passes(d.check, m.as_str(), text, m.start(), m.end()) {
-                candidates.push(Finding {
+                let finding = Finding {
                     kind: d.kind,
                     start: m.start(),
                     end: m.end(),
-                });
+                };
+                candidates.push((finding, whole.start()));
             }
         }
     }
     // Earliest first, then longest; drop anything overlapping a kept finding.
-    candidates.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-    let mut kept: Vec<Finding> = Vec::with_capacity(candidates.len());
+    candidates.sort_by(|(a, _), (b, _)| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut kept: Vec<(Finding, usize)> = Vec::with_capacity(candidates.len());
     for c in candidates {
-        if kept.last().is_none_or(|k| c.start >= k.end) {
+        if kept.last().is_none_or(|(k, _)| c.0.start >= k.end) {
             kept.push(c);
         }
     }
@@ -522,9 +534,9 @@ impl StreamRedactor {
         // Never split a finding (a multi-word match like a spaced card number), nor a
         // keyword from the value it labels (`password: …` redacts only the value, which
         // alone is not a match).
-        let spans = protected_spans(text, &self.config);
-        while let Some(&(start, _)) = spans.iter().find(|&&(s, e)| s < cut && e > cut) {
-            cut = start;
+        let findings = find_in_context(text, &self.config);
+        while let Some((_, start)) = findings.iter().find(|(f, s)| *s < cut && f.end > cut) {
+            cut = *start;
         }
         if let Some(begin) = text.rfind("-----BEGIN") {
             let tail = &text[begin..];
@@ -540,29 +552,6 @@ impl StreamRedactor {
         }
         cut
     }
-}
-
-/// The spans of every finding in `text`, each from the start of its whole match (the
-/// keyword of a `password: …` finding) to its end.
-fn protected_spans(text: &str, config: &PiiConfig) -> Vec<(usize, usize)> {
-    let mut spans: Vec<(usize, usize)> = find(text, config)
-        .iter()
-        .map(|f| (f.start, f.end))
-        .collect();
-    for d in DETECTORS
-        .iter()
-        .filter(|d| d.group != 0 && config.enabled(d.kind))
-    {
-        let Some(re) = &d.regex else { continue };
-        for caps in re.captures_iter(text) {
-            if let (Some(whole), Some(m)) = (caps.get(0), caps.get(d.group)) {
-                if passes(d.check, m.as_str(), text, m.start(), m.end()) {
-                    spans.push((whole.start(), m.end()));
-                }
-            }
-        }
-    }
-    spans
 }
 
 /// Whether `held` has something a PII match spanning several words starts with or
@@ -582,10 +571,11 @@ fn could_begin_multiword_pii(held: &str) -> bool {
     {
         return true;
     }
-    let lower = held.to_ascii_lowercase();
-    ["pass", "pwd", "secret", "key", "token"]
-        .iter()
-        .any(|k| lower.contains(k))
+    ["pass", "pwd", "secret", "key", "token"].iter().any(|k| {
+        held.as_bytes()
+            .windows(k.len())
+            .any(|w| w.eq_ignore_ascii_case(k.as_bytes()))
+    })
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
