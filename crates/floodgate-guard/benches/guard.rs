@@ -1,5 +1,5 @@
 //! Latency of the input-guard path (normalize → injection rules → PII redaction) on a
-//! plain ~1.5 KB prompt and on an obfuscated one. Run with
+//! plain ~1.5 KB prompt and on an obfuscated one, and of redacting it as a stream. Run with
 //! `cargo bench -p floodgate-guard --bench guard`.
 
 #![allow(clippy::panic)] // a benchmark that cannot build its rules has nothing to measure
@@ -7,7 +7,7 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use floodgate_guard::injection::InjectionRules;
 use floodgate_guard::normalize::normalize;
-use floodgate_guard::pii::{redact, PiiConfig};
+use floodgate_guard::pii::{redact, PiiConfig, StreamRedactor};
 use floodgate_guard::toxicity::ToxicityRules;
 
 fn plain_prompt() -> String {
@@ -50,6 +50,24 @@ fn bench(c: &mut Criterion) {
             b.iter(|| toxicity.score(black_box(&normalized)))
         });
         group.bench_function("pii", |b| b.iter(|| redact(black_box(&prompt), &config)));
+        // Model output arrives a token (about 4 bytes) at a time; a fresh redactor per
+        // iteration, as per stream.
+        let deltas: Vec<String> = prompt
+            .chars()
+            .collect::<Vec<_>>()
+            .chunks(4)
+            .map(|c| c.iter().collect())
+            .collect();
+        group.bench_function("pii stream, 4-char deltas", |b| {
+            b.iter(|| {
+                let mut r = StreamRedactor::new(config);
+                let mut out = 0;
+                for d in &deltas {
+                    out += r.push(black_box(d)).len();
+                }
+                out + r.finish().len()
+            })
+        });
         group.bench_function("normalize+injection+pii", |b| {
             b.iter(|| {
                 let n = normalize(black_box(&prompt));

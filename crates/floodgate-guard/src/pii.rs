@@ -10,9 +10,13 @@
 //! chunks is never half-sent. Invariant: the concatenation of everything it emits
 //! equals [`redact`] of the whole text.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use regex::Regex;
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::hybrid::LazyStateID;
+use regex_automata::util::start;
+use regex_automata::{Anchored, MatchKind};
 use serde::Deserialize;
 
 /// What a finding is; each kind has its own placeholder.
@@ -132,6 +136,8 @@ struct Detector {
     check: Check,
     /// Capture group holding the part to redact (0 = the whole match).
     group: usize,
+    /// The pattern as compiled, for the stream redactor's hold-back automaton.
+    pattern: String,
     regex: Option<Regex>,
 }
 
@@ -144,6 +150,7 @@ fn detector(kind: PiiKind, check: Check, group: usize, pattern: &str) -> Detecto
         check,
         group,
         regex: Regex::new(&pattern).ok(),
+        pattern,
     }
 }
 
@@ -254,13 +261,25 @@ pub fn find(text: &str, config: &PiiConfig) -> Vec<Finding> {
 /// [`find`], each finding with where its whole match starts: before the finding for a
 /// labelled secret (`password: …` redacts only the value).
 fn find_in_context(text: &str, config: &PiiConfig) -> Vec<(Finding, usize)> {
+    find_from(text, 0, config)
+}
+
+/// [`find_in_context`] for matches starting at `from` or later, with the text before
+/// `from` as look-behind context (for `\b` and the digit-adjacency checks).
+fn find_from(text: &str, from: usize, config: &PiiConfig) -> Vec<(Finding, usize)> {
     let mut candidates = Vec::new();
     for d in DETECTORS.iter().filter(|d| config.enabled(d.kind)) {
         let Some(re) = &d.regex else { continue };
-        for caps in re.captures_iter(text) {
+        let mut at = from;
+        while let Some(caps) = re.captures_at(text, at) {
             let (Some(whole), Some(m)) = (caps.get(0), caps.get(d.group)) else {
-                continue;
+                break;
             };
+            // No pattern matches the empty string (which would not move `at` on).
+            if whole.is_empty() {
+                break;
+            }
+            at = whole.end();
             if passes(d.check, m.as_str(), text, m.start(), m.end()) {
                 let finding = Finding {
                     kind: d.kind,
@@ -461,35 +480,42 @@ fn dni_valid(m: &str) -> bool {
 
 /// Redacts a stream of text deltas (model output) without ever emitting part of a match.
 ///
-/// Text is held back until it cannot be the start of PII: the last `holdback` bytes
-/// (64 by default) plus the rest of any unbroken token they start in (a JWT is longer
-/// than 64 characters), and everything from an unterminated `-----BEGIN … PRIVATE KEY`.
-/// When those held bytes are plain prose (nothing a match spanning several words needs:
-/// no digit, `@`, `+`, parenthesis, `:` or `=`, no two-capital word, no secret keyword),
-/// only the last word is held, so a stream of prose starts flowing after its first word
-/// rather than its first 64 bytes.
-/// The hold is capped at `max_hold` bytes (16 KiB by default) so a stream with no
-/// whitespace cannot grow it without bound; past the cap text is redacted and released.
+/// Text is held back exactly as long as a PII match could still start in it and grow
+/// past it: the enabled patterns run as lazy DFAs (see `hold_automata`), anchored at
+/// each held position in turn, and the first position from which one is still alive at
+/// the end of the text (not dead, and not merely past a completed match) is where the
+/// hold starts; a completed match before it is never split either.
+/// So prose is released word by word, a number is held only while more digits could
+/// still make it a card or phone number, and a `-----BEGIN … PRIVATE KEY-----` block is
+/// held until its end line. Each released piece is redacted with the character before it
+/// and the held text after it in view, so matches at its edges are judged as in the
+/// whole text (word boundaries, digit adjacency).
+/// The hold is capped at `max_hold` bytes (16 KiB by default) so an endless match (a
+/// private key that never ends) cannot grow it without bound; past the cap text is
+/// redacted and released.
 #[derive(Debug, Clone)]
 pub struct StreamRedactor {
     config: PiiConfig,
+    /// The last released character (context: `ctx` bytes), then the held text.
     pending: String,
-    holdback: usize,
+    ctx: usize,
+    /// The hold automata and this stream's cache for each.
+    hold: Option<(Arc<Vec<DFA>>, Vec<Cache>)>,
     max_hold: usize,
 }
 
 impl StreamRedactor {
-    /// A redactor with the default hold-back of 64 bytes.
+    /// A redactor for the kinds `config` enables.
     pub fn new(config: PiiConfig) -> Self {
-        Self::with_holdback(config, 64)
-    }
-
-    /// A redactor that holds back at least `holdback` bytes.
-    pub fn with_holdback(config: PiiConfig, holdback: usize) -> Self {
+        let hold = hold_automata(&config).map(|dfas| {
+            let caches = dfas.iter().map(DFA::create_cache).collect();
+            (dfas, caches)
+        });
         Self {
             config,
             pending: String::new(),
-            holdback,
+            ctx: 0,
+            hold,
             max_hold: 16 * 1024,
         }
     }
@@ -498,54 +524,82 @@ impl StreamRedactor {
     pub fn push(&mut self, delta: &str) -> String {
         self.pending.push_str(delta);
         let cut = self.safe_cut();
-        if cut == 0 {
+        if cut <= self.ctx {
             return String::new();
         }
-        let rest = self.pending.split_off(cut);
-        let ready = std::mem::replace(&mut self.pending, rest);
-        redact(&ready, &self.config).text
+        // Redacted with the held text after the cut in view, so a match ending at the
+        // cut is judged on the character that follows it, as in the whole text.
+        let out = self.redact_held(cut);
+        let keep = self.pending[..cut]
+            .char_indices()
+            .next_back()
+            .map_or(cut, |(i, _)| i);
+        self.pending.drain(..keep);
+        self.ctx = cut - keep;
+        out
     }
 
     /// End of stream: redact and return everything still held.
     pub fn finish(self) -> String {
-        redact(&self.pending, &self.config).text
+        self.redact_held(self.pending.len())
     }
 
     /// The text currently held back, unredacted (for tests and metrics).
     pub fn held(&self) -> usize {
-        self.pending.len()
+        self.pending.len() - self.ctx
     }
 
-    fn safe_cut(&self) -> usize {
+    /// The held text up to `cut`, redacted.
+    fn redact_held(&self, cut: usize) -> String {
         let text = self.pending.as_str();
-        let mut cut = floor_char_boundary(text, text.len().saturating_sub(self.holdback));
-        // Back up to the start of the token the cut falls in.
-        while cut > 0 && !text[..cut].ends_with(char::is_whitespace) {
-            cut = floor_char_boundary(text, cut - 1);
+        let mut out = String::with_capacity(cut - self.ctx);
+        let mut last = self.ctx;
+        for (f, _) in find_from(text, self.ctx, &self.config) {
+            if f.end > cut {
+                break;
+            }
+            out.push_str(&text[last..f.start]);
+            out.push_str(f.kind.placeholder());
+            last = f.end;
         }
-        // Every match but single tokens (e-mails, keys) and the private-key block needs
-        // one of these in its first words; without them only the last word can still grow
-        // into PII.
-        if !could_begin_multiword_pii(&text[cut..]) {
-            if let Some((i, c)) = text.char_indices().rev().find(|(_, c)| c.is_whitespace()) {
-                cut = cut.max(i + c.len_utf8());
+        out.push_str(&text[last..cut]);
+        out
+    }
+
+    fn safe_cut(&mut self) -> usize {
+        let text = self.pending.as_str();
+        let bytes = text.as_bytes();
+        let Some((dfas, caches)) = &mut self.hold else {
+            // No automaton (a pattern failed to build): hold everything up to the cap.
+            return floor_char_boundary(text, text.len().saturating_sub(self.max_hold))
+                .max(self.ctx);
+        };
+        // The first position a match could still start from and grow past the end, and
+        // the completed matches before it (a cut must not split them either).
+        let mut cut = bytes.len();
+        let mut matches = Vec::new();
+        for at in (self.ctx..bytes.len()).filter(|&at| text.is_char_boundary(at)) {
+            let behind = at.checked_sub(1).map(|i| bytes[i]);
+            let mut longest = None;
+            let alive = dfas.iter().zip(caches.iter_mut()).any(|(dfa, cache)| {
+                match scan(dfa, cache, behind, &bytes[at..]) {
+                    Scan::Alive => true,
+                    Scan::Ended(len) => {
+                        longest = longest.max(len);
+                        false
+                    }
+                }
+            });
+            if alive {
+                cut = at;
+                break;
+            }
+            if let Some(len) = longest {
+                matches.push((at, at + len));
             }
         }
-        // Never split a finding (a multi-word match like a spaced card number), nor a
-        // keyword from the value it labels (`password: …` redacts only the value, which
-        // alone is not a match).
-        let findings = find_in_context(text, &self.config);
-        while let Some((_, start)) = findings.iter().find(|(f, s)| *s < cut && f.end > cut) {
-            cut = *start;
-        }
-        if let Some(begin) = text.rfind("-----BEGIN") {
-            let tail = &text[begin..];
-            let complete = tail
-                .find("-----END")
-                .is_some_and(|e| tail[e..].contains("KEY-----"));
-            if !complete {
-                cut = cut.min(begin);
-            }
+        while let Some(&(start, _)) = matches.iter().find(|&&(s, e)| s < cut && e > cut) {
+            cut = start;
         }
         if text.len() - cut > self.max_hold {
             cut = floor_char_boundary(text, text.len() - self.max_hold);
@@ -554,28 +608,85 @@ impl StreamRedactor {
     }
 }
 
-/// Whether `held` has something a PII match spanning several words starts with or
-/// needs: a digit (cards, phones, IBANs, national ids), `@`, `+`, a parenthesis, `:` or `=`
-/// (`password: …`), a two-capital word (an IBAN's country, a NINO's prefix) or a secret
-/// keyword.
-fn could_begin_multiword_pii(held: &str) -> bool {
-    if held
-        .chars()
-        .any(|c| c.is_ascii_digit() || matches!(c, '@' | '+' | '(' | ')' | ':' | '='))
-    {
-        return true;
+/// What the hold automaton makes of the held text from one position on.
+enum Scan {
+    /// A match from here could still run past the end of the text.
+    Alive,
+    /// No match from here can reach past the end; the longest one that ended, if any
+    /// (its length in bytes).
+    Ended(Option<usize>),
+}
+
+/// Runs the hold automaton anchored right after `behind` over `rest`.
+fn scan(dfa: &DFA, cache: &mut Cache, behind: Option<u8>, rest: &[u8]) -> Scan {
+    let config = start::Config::new()
+        .anchored(Anchored::Yes)
+        .look_behind(behind);
+    // Any failure of the automaton errs on the side of holding.
+    let Ok(mut sid) = dfa.start_state(cache, &config) else {
+        return Scan::Alive;
+    };
+    let mut ended = None;
+    for (i, &b) in rest.iter().enumerate() {
+        if sid.is_dead() {
+            return Scan::Ended(ended);
+        }
+        match dfa.next_state(cache, sid, b) {
+            Ok(next) if !next.is_quit() => sid = next,
+            _ => return Scan::Alive,
+        }
+        // Matches are reported one byte late: this one ended before byte `i`.
+        if sid.is_match() {
+            ended = Some(i);
+        }
     }
-    if held
-        .split(|c: char| !c.is_alphanumeric())
-        .any(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_uppercase()))
-    {
-        return true;
+    if sid.is_dead() || (sid.is_match() && !can_continue(dfa, cache, sid)) {
+        Scan::Ended(ended)
+    } else {
+        Scan::Alive
     }
-    ["pass", "pwd", "secret", "key", "token"].iter().any(|k| {
-        held.as_bytes()
-            .windows(k.len())
-            .any(|w| w.eq_ignore_ascii_case(k.as_bytes()))
-    })
+}
+
+/// Whether some byte leads `sid` to a live state.
+fn can_continue(dfa: &DFA, cache: &mut Cache, sid: LazyStateID) -> bool {
+    (0..=u8::MAX).any(|b| dfa.next_state(cache, sid, b).map_or(true, |n| !n.is_dead()))
+}
+
+/// The hold automata for the kinds `config` enables, built once per config and shared by
+/// every stream (each stream keeps its own caches of built states).
+///
+/// The detectors run independently, each leftmost-first, so one automaton over all of
+/// them must not let one pattern's match cut another short: the greedy patterns share
+/// one automaton that follows every pattern to every match (`MatchKind::All`, which can
+/// only hold more), and a pattern with a lazy repetition (the private-key block, which
+/// ends at its first end line) gets its own leftmost-first automaton, since following it
+/// past that match would hold everything after it.
+fn hold_automata(config: &PiiConfig) -> Option<Arc<Vec<DFA>>> {
+    type Built = Vec<(PiiConfig, Option<Arc<Vec<DFA>>>)>;
+    static BUILT: LazyLock<Mutex<Built>> = LazyLock::new(|| Mutex::new(Vec::new()));
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, dfas)) = built.iter().find(|(c, _)| c == config) {
+        return dfas.clone();
+    }
+    let build = |kind: MatchKind, patterns: &[&str]| {
+        DFA::builder()
+            .configure(DFA::config().match_kind(kind))
+            .build_many(patterns)
+            .ok()
+    };
+    let (lazy, greedy): (Vec<&str>, Vec<&str>) = DETECTORS
+        .iter()
+        .filter(|d| config.enabled(d.kind))
+        .map(|d| d.pattern.as_str())
+        .partition(|p| ["*?", "+?", "??", "}?"].iter().any(|q| p.contains(q)));
+    let dfas = std::iter::once(build(MatchKind::All, &greedy))
+        .chain(lazy.iter().map(|p| build(MatchKind::LeftmostFirst, &[p])))
+        .collect::<Option<Vec<DFA>>>()
+        .map(Arc::new);
+    built.push((*config, dfas.clone()));
+    dfas
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -750,9 +861,11 @@ mod tests {
         assert_eq!(r.push("The"), "");
         assert_eq!(r.push(" lighthouse"), "The ");
         assert_eq!(r.push(" keeper"), "lighthouse ");
-        // A digit in the held text brings back the full hold-back.
-        assert_eq!(r.push(" counted 4111"), "");
-        assert_eq!(r.held(), "keeper counted 4111".len());
+        // A number is held while more digits could still make it a card or a phone.
+        assert_eq!(r.push(" counted 4111"), "keeper counted ");
+        assert_eq!(r.push(" 1111"), "");
+        assert_eq!(r.held(), "4111 1111".len());
+        assert_eq!(r.push(" boats"), "4111 1111 ");
     }
 
     #[test]
@@ -762,5 +875,116 @@ mod tests {
         let out = r.push(&long);
         assert!(!out.is_empty());
         assert!(r.held() <= 64 + 5);
+    }
+
+    /// Text assembled at random from PII, near misses and prose, cut into random deltas:
+    /// the stream must always equal the one-shot redaction, for every config.
+    #[test]
+    fn stream_equals_one_shot_on_random_mixes() {
+        const ROUNDS: usize = 400;
+        let pieces = [
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "4111111111111111",
+            "41111111111111112",
+            "1234 5678 9012 3456",
+            "jane.doe@example.com",
+            "a@b",
+            "+44 20 7946 0958",
+            "(415) 555-2671",
+            "415-555-2671",
+            "078-05-1120",
+            "AB 12 34 56 C",
+            "AB123456C",
+            "12345678Z",
+            "GB82 WEST 1234 5698 7654 32",
+            "GB82WEST12345698765432",
+            "AKIAIOSFODNN7EXAMPLE",
+            "sk-proj-abcdefghijklmnopqrstuvwxyz012345",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N",
+            "password: hunter22",
+            "Password = s3cret!",
+            "api_key=abcd1234",
+            "the secret of",
+            "key",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEvQIBADANBgkq\n-----END RSA PRIVATE KEY-----",
+            "-----BEGIN",
+            "In 1987,",
+            "chapter 3:",
+            "lighthouse",
+            "keeper",
+            "ünïcödé",
+            "x",
+            "42",
+            "7",
+            "_",
+            "@",
+            "+",
+            "AKIA",
+            "fg-",
+            // One detector's match inside another's: the e-mail wins in one shot.
+            "AKIAIOSFODNN7EXAMPLEjane.doe@example.com",
+        ];
+        let seps = [
+            " ", " ", " ", "\n", ", ", ". ", "", "", "-", "(", ")", ":", "\t", ".", "=",
+        ];
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let configs = [
+            PiiConfig::default(),
+            PiiConfig {
+                email: false,
+                card: false,
+                ..PiiConfig::default()
+            },
+            PiiConfig {
+                secret: false,
+                phone: false,
+                ..PiiConfig::default()
+            },
+        ];
+        for round in 0..ROUNDS {
+            let mut text = String::new();
+            for _ in 0..(5 + next(20)) {
+                text.push_str(pieces[next(pieces.len())]);
+                text.push_str(seps[next(seps.len())]);
+            }
+            let config = configs[round % configs.len()];
+            let expected = redact(&text, &config).text;
+            let chars: Vec<char> = text.chars().collect();
+            let mut r = StreamRedactor::new(config);
+            let mut out = String::new();
+            let mut i = 0;
+            while i < chars.len() {
+                let n = (1 + next(6)).min(chars.len() - i);
+                let delta: String = chars[i..i + n].iter().collect();
+                out.push_str(&r.push(&delta));
+                i += n;
+            }
+            out.push_str(&r.finish());
+            assert_eq!(out, expected, "round {round}: {text:?}");
+        }
+    }
+
+    #[test]
+    fn holds_exactly_what_could_still_become_pii() {
+        let mut r = StreamRedactor::new(PiiConfig::default());
+        // A keyword is held only while a value could still follow it.
+        assert_eq!(r.push("the secret "), "the ");
+        assert_eq!(r.push("of the "), "secret of the ");
+        // A private key block is held whole until its end line.
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkq\n";
+        assert_eq!(r.push(key), "");
+        assert_eq!(r.push("hkiG9w0B\n-----END PRIVATE KEY-----"), "");
+        assert_eq!(r.push("\nDone "), "[SECRET]\nDone ");
+        // A complete e-mail address goes once a byte shows it has ended.
+        assert_eq!(r.push("mail jane@example.com"), "mail ");
+        assert_eq!(r.push(" now"), "[EMAIL] ");
+        assert_eq!(r.held(), "now".len());
     }
 }
