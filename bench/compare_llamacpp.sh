@@ -7,6 +7,7 @@
 #
 # Servers (each one that cannot be set up is skipped with a message, never fatal):
 #   floodgate        target/release/floodgate serve (built if missing), batch size 16
+#   floodgate-noredact  the same with output PII redaction off, as llama.cpp's servers have none
 #   llama-server     llama.cpp's C++ server, built with cmake from the first llama.cpp source
 #                    tree that contains tools/server (LLAMA_CPP_SRC, the sources vendored in
 #                    ~/.cargo/registry for llama-cpp-sys-2, or the llama-cpp-python sdist),
@@ -101,23 +102,24 @@ if [[ ! -x "$FLOODGATE" ]]; then
     cargo build --release -p floodgate
 fi
 
+# $1: label; floodgate-noredact serves with output PII redaction off (llama.cpp's servers
+# have none; with it on, streamed text leaves a word at a time). FLOODGATE_MODEL_EXTRA: more
+# lines for the [[model]] table (e.g. "max_wait_ms = 10").
 run_floodgate() {
-    local port=$((PORT_BASE + 0)) cfg=$OUT/floodgate-compare.toml
-    cat >"$cfg" <<EOF
-[[model]]
-name = "$MODEL_NAME"
-path = "$MODEL"
-kv_cache_tokens = 16384
-max_batch_size = 16
-EOF
-    log "floodgate: serving on :$port ($LOGS/floodgate.log)"
-    "$FLOODGATE" serve --config "$cfg" --listen "127.0.0.1:$port" >"$LOGS/floodgate.log" 2>&1 &
+    local label=$1 port=$((PORT_BASE + 0)) cfg=$OUT/$1-compare.toml
+    {
+        [[ $label == floodgate-noredact ]] && printf '[guard]\nredact_output_pii = false\n\n'
+        printf '[[model]]\nname = "%s"\npath = "%s"\nkv_cache_tokens = 16384\nmax_batch_size = 16\n%b\n' \
+            "$MODEL_NAME" "$MODEL" "${FLOODGATE_MODEL_EXTRA:-}"
+    } >"$cfg"
+    log "$label: serving on :$port ($LOGS/$label.log)"
+    "$FLOODGATE" serve --config "$cfg" --listen "127.0.0.1:$port" >"$LOGS/$label.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     if wait_ready "http://127.0.0.1:$port/readyz" "$pid"; then
-        run_bench floodgate "http://127.0.0.1:$port"
+        run_bench "$label" "http://127.0.0.1:$port"
     else
-        SKIPPED+=("floodgate: server did not become ready (see $LOGS/floodgate.log)")
+        SKIPPED+=("$label: server did not become ready (see $LOGS/$label.log)")
     fi
     stop "$pid"
 }
@@ -218,7 +220,7 @@ run_llama_cpp_python() {
 
 for server in $SERVERS; do
     case $server in
-        floodgate) run_floodgate ;;
+        floodgate | floodgate-noredact) run_floodgate "$server" ;;
         llama-server) run_llama_server ;;
         llama-cpp-python) run_llama_cpp_python ;;
         *) echo "unknown server $server" >&2; exit 2 ;;
