@@ -47,6 +47,11 @@ pub struct EngineConfig {
     pub max_wait_ms: u64,
     /// Reuse KV entries of a shared prompt prefix (same system prompt) across requests.
     pub prefix_cache: bool,
+    /// One KV cache shared by all sequences (a running sequence's prompt prefix can be
+    /// shared with a newcomer, but every token attends over every used cell), or one KV
+    /// stream per sequence (attention spans only the sequence's own cells; prefixes are
+    /// reused only within a slot).
+    pub kv_unified: bool,
     /// A request still running (or waiting) after this long is ended with a timeout.
     pub request_timeout: Option<Duration>,
     /// Requests waiting for a batch slot beyond this are refused.
@@ -71,6 +76,7 @@ impl EngineConfig {
             short_prompt_tokens: 128,
             max_wait_ms: 0,
             prefix_cache: true,
+            kv_unified: true,
             request_timeout: None,
             max_queue: 256,
             threads: None,
@@ -288,6 +294,7 @@ impl Engine {
             short_prompt_tokens: config.short_prompt_tokens as usize,
             max_wait: Duration::from_millis(config.max_wait_ms),
             prefix_cache: config.prefix_cache,
+            kv_unified: config.kv_unified,
             threads: config.threads,
         };
         scheduler::spawn(

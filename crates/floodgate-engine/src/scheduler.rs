@@ -54,6 +54,7 @@ pub(crate) struct SchedulerConfig {
     pub short_prompt_tokens: usize,
     pub max_wait: Duration,
     pub prefix_cache: bool,
+    pub kv_unified: bool,
     pub threads: Option<u32>,
 }
 
@@ -120,7 +121,7 @@ pub(crate) fn spawn(
                 .with_n_batch(config.max_batch_tokens)
                 .with_n_ubatch(config.max_batch_tokens.min(512))
                 .with_n_seq_max(config.max_batch_size)
-                .with_kv_unified(true)
+                .with_kv_unified(config.kv_unified)
                 .with_n_threads(threads)
                 .with_n_threads_batch(threads);
             let ctx = match model.new_context(backend, params) {
@@ -494,7 +495,8 @@ impl<'m> Scheduler<'m> {
             .max_by_key(|&(_, n)| n);
         let idle_n = best_idle.map_or(0, |(_, n)| n);
         let running_n = best_running.map_or(0, |(_, n)| n);
-        let use_running = self.config.prefix_cache && running_n > idle_n;
+        // Entries are copied between sequences only within one unified cache.
+        let use_running = self.config.prefix_cache && self.config.kv_unified && running_n > idle_n;
         // Take the idle slot with the best own prefix; when sharing from a running
         // sequence instead, take the idle slot with the least cached (least loss).
         let index = if use_running {
@@ -540,6 +542,11 @@ impl<'m> Scheduler<'m> {
     /// One forward pass over every running sequence.
     fn step(&mut self) {
         self.batch.clear();
+        if !self.config.kv_unified {
+            // With a KV stream per sequence, llama.cpp cuts a batch into micro-batches of
+            // consecutive sequence ids: keep the batch in slot order.
+            self.running.sort_unstable_by_key(|s| s.slot);
+        }
         let mut budget = self.config.max_batch_tokens as usize;
         let mut ok = true;
         // Decode tokens first, so running streams never wait behind a long prompt.

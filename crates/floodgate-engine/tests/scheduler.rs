@@ -300,3 +300,24 @@ fn deadlines_end_generation_and_free_the_sequence() {
     let (_, f) = finish(e.generate(req(prompt(8, 2), 5)).unwrap());
     assert_eq!(f.completion_tokens, 5);
 }
+
+#[test]
+fn per_sequence_kv_streams_give_the_same_answers() {
+    // Prompts short and long (chunked while others decode), joining at different times.
+    let prompts = [prompt(12, 1), prompt(300, 2), prompt(40, 3), prompt(700, 4)];
+    let run = |e: &Engine| {
+        let rxs: Vec<_> = prompts
+            .iter()
+            .map(|p| e.generate(req(p.clone(), 24)).unwrap())
+            .collect();
+        rxs.into_iter().map(|rx| finish(rx).0).collect::<Vec<_>>()
+    };
+    let unified = run(&engine(|_| {}));
+    let streams = engine(|c| c.kv_unified = false);
+    assert_eq!(run(&streams), unified);
+    // A slot's own cached prompt is still reused.
+    let mut longer = prompts[3].clone();
+    longer.extend(prompt(5, 9));
+    let (_, f) = finish(streams.generate(req(longer, 4)).unwrap());
+    assert!(f.cached_prompt_tokens >= 600, "{f:?}");
+}

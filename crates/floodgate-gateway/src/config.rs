@@ -311,6 +311,8 @@ pub struct ModelConfig {
     pub max_wait_ms: u64,
     #[serde(default = "defaults::prefix_cache")]
     pub prefix_cache: bool,
+    #[serde(default = "defaults::kv_unified")]
+    pub kv_unified: bool,
     #[serde(default = "defaults::request_timeout_seconds")]
     pub request_timeout_seconds: u64,
     #[serde(default = "defaults::max_queue")]
@@ -501,6 +503,9 @@ mod defaults {
     pub fn prefix_cache() -> bool {
         true
     }
+    pub fn kv_unified() -> bool {
+        true
+    }
     pub fn request_timeout_seconds() -> u64 {
         600
     }
@@ -547,6 +552,7 @@ impl ModelConfig {
             short_prompt_tokens: defaults::short_prompt_tokens(),
             max_wait_ms: 0,
             prefix_cache: defaults::prefix_cache(),
+            kv_unified: defaults::kv_unified(),
             request_timeout_seconds: defaults::request_timeout_seconds(),
             max_queue: defaults::max_queue(),
             threads: None,

@@ -272,6 +272,7 @@ pub fn engine_config(m: &ModelConfig, path: PathBuf) -> EngineConfig {
         short_prompt_tokens: m.short_prompt_tokens,
         max_wait_ms: m.max_wait_ms,
         prefix_cache: m.prefix_cache,
+        kv_unified: m.kv_unified,
         request_timeout: (m.request_timeout_seconds > 0)
             .then(|| Duration::from_secs(m.request_timeout_seconds)),
         max_queue: m.max_queue,
