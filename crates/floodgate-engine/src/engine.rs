@@ -243,6 +243,12 @@ impl Engine {
             .unwrap_or(train_ctx)
             .min(train_ctx.max(1))
             .min(config.kv_cache_tokens);
+        // With a KV stream per sequence, each sequence gets an equal share of the cache.
+        let context_length = if config.kv_unified {
+            context_length
+        } else {
+            context_length.min(config.kv_cache_tokens / config.max_batch_size.max(1))
+        };
         let piece = |t: LlamaToken| {
             String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned()
         };

@@ -320,4 +320,10 @@ fn per_sequence_kv_streams_give_the_same_answers() {
     longer.extend(prompt(5, 9));
     let (_, f) = finish(streams.generate(req(longer, 4)).unwrap());
     assert!(f.cached_prompt_tokens >= 600, "{f:?}");
+    // A sequence's stream is its share of the cache (4096 / 4): a request that would
+    // overflow it is refused up front, not failed mid-decode.
+    match streams.generate(req(prompt(1000, 5), 100)) {
+        Err(EngineError::ContextLengthExceeded { limit, .. }) => assert_eq!(limit, 1024),
+        other => panic!("expected a context-length refusal, got {other:?}"),
+    }
 }
