@@ -136,8 +136,6 @@ struct Detector {
     check: Check,
     /// Capture group holding the part to redact (0 = the whole match).
     group: usize,
-    /// The pattern as compiled, for the stream redactor's hold-back automaton.
-    pattern: String,
     regex: Option<Regex>,
 }
 
@@ -150,7 +148,6 @@ fn detector(kind: PiiKind, check: Check, group: usize, pattern: &str) -> Detecto
         check,
         group,
         regex: Regex::new(&pattern).ok(),
-        pattern,
     }
 }
 
@@ -236,37 +233,33 @@ static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
 /// Find and replace PII in `text`.
 pub fn redact(text: &str, config: &PiiConfig) -> Redacted {
     let findings = find(text, config);
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for f in &findings {
+    Redacted {
+        text: replace(text, 0, &findings),
+        findings,
+    }
+}
+
+/// `text[from..]` with each finding (inside it, in order) replaced by its placeholder.
+fn replace<'a>(text: &str, from: usize, findings: impl IntoIterator<Item = &'a Finding>) -> String {
+    let mut out = String::with_capacity(text.len() - from);
+    let mut last = from;
+    for f in findings {
         out.push_str(&text[last..f.start]);
         out.push_str(f.kind.placeholder());
         last = f.end;
     }
     out.push_str(&text[last..]);
-    Redacted {
-        text: out,
-        findings,
-    }
+    out
 }
 
 /// Find PII without replacing it; non-overlapping, in order of position.
 pub fn find(text: &str, config: &PiiConfig) -> Vec<Finding> {
-    find_in_context(text, config)
-        .into_iter()
-        .map(|(f, _)| f)
-        .collect()
-}
-
-/// [`find`], each finding with where its whole match starts: before the finding for a
-/// labelled secret (`password: …` redacts only the value).
-fn find_in_context(text: &str, config: &PiiConfig) -> Vec<(Finding, usize)> {
     find_from(text, 0, config)
 }
 
-/// [`find_in_context`] for matches starting at `from` or later, with the text before
-/// `from` as look-behind context (for `\b` and the digit-adjacency checks).
-fn find_from(text: &str, from: usize, config: &PiiConfig) -> Vec<(Finding, usize)> {
+/// [`find`] for matches starting at `from` or later, with the text before `from` as
+/// look-behind context (for `\b` and the digit-adjacency checks).
+fn find_from(text: &str, from: usize, config: &PiiConfig) -> Vec<Finding> {
     let mut candidates = Vec::new();
     for d in DETECTORS.iter().filter(|d| config.enabled(d.kind)) {
         let Some(re) = &d.regex else { continue };
@@ -281,20 +274,19 @@ fn find_from(text: &str, from: usize, config: &PiiConfig) -> Vec<(Finding, usize
             }
             at = whole.end();
             if passes(d.check, m.as_str(), text, m.start(), m.end()) {
-                let finding = Finding {
+                candidates.push(Finding {
                     kind: d.kind,
                     start: m.start(),
                     end: m.end(),
-                };
-                candidates.push((finding, whole.start()));
+                });
             }
         }
     }
     // Earliest first, then longest; drop anything overlapping a kept finding.
-    candidates.sort_by(|(a, _), (b, _)| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-    let mut kept: Vec<(Finding, usize)> = Vec::with_capacity(candidates.len());
+    candidates.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut kept: Vec<Finding> = Vec::with_capacity(candidates.len());
     for c in candidates {
-        if kept.last().is_none_or(|(k, _)| c.0.start >= k.end) {
+        if kept.last().is_none_or(|k| c.start >= k.end) {
             kept.push(c);
         }
     }
@@ -552,18 +544,9 @@ impl StreamRedactor {
     /// The held text up to `cut`, redacted.
     fn redact_held(&self, cut: usize) -> String {
         let text = self.pending.as_str();
-        let mut out = String::with_capacity(cut - self.ctx);
-        let mut last = self.ctx;
-        for (f, _) in find_from(text, self.ctx, &self.config) {
-            if f.end > cut {
-                break;
-            }
-            out.push_str(&text[last..f.start]);
-            out.push_str(f.kind.placeholder());
-            last = f.end;
-        }
-        out.push_str(&text[last..cut]);
-        out
+        let findings = find_from(text, self.ctx, &self.config);
+        let inside = findings.iter().take_while(|f| f.end <= cut);
+        replace(&text[..cut], self.ctx, inside)
     }
 
     fn safe_cut(&mut self) -> usize {
@@ -679,7 +662,7 @@ fn hold_automata(config: &PiiConfig) -> Option<Arc<Vec<DFA>>> {
     let (lazy, greedy): (Vec<&str>, Vec<&str>) = DETECTORS
         .iter()
         .filter(|d| config.enabled(d.kind))
-        .map(|d| d.pattern.as_str())
+        .filter_map(|d| d.regex.as_ref().map(Regex::as_str))
         .partition(|p| ["*?", "+?", "??", "}?"].iter().any(|q| p.contains(q)));
     let dfas = std::iter::once(build(MatchKind::All, &greedy))
         .chain(lazy.iter().map(|p| build(MatchKind::LeftmostFirst, &[p])))
