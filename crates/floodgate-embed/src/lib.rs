@@ -18,6 +18,9 @@
 //!   encoder (Model2Vec-style); microseconds per text, for the guards' fast
 //!   first stage.
 //!
+//! - [`finetune`]: the encoder itself fine-tuned with a one-label head, for texts a
+//!   frozen embedding cannot separate (implicit toxicity); milliseconds per text.
+//!
 //! [`tiny`] writes a random-weight BERT in the real file layout, so tests load
 //! and embed through the real code path without a download.
 //!
@@ -29,6 +32,7 @@
 pub mod classifier;
 mod encoder;
 mod error;
+pub mod finetune;
 pub mod ngrams;
 mod static_embed;
 pub mod tiny;

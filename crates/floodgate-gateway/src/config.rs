@@ -248,12 +248,18 @@ pub struct GuardConfig {
     pub stream_window_chars: usize,
     /// …each time this many new bytes have been released.
     pub stream_check_chars: usize,
+    /// A fine-tuned toxicity model (milliseconds per call) screens the stream's window
+    /// each time this many new bytes have been released, and once at the end.
+    pub stream_classifier_chars: usize,
     /// Directory of trained guard classifiers (`floodgate guard train`); empty =
     /// `guard/` in the model home. Without them the rule layers work alone.
     pub classifier_dir: String,
     /// Let the learned toxicity head lift `/v1/moderations` scores. Off by default: it
     /// was trained on explicit toxicity and misfires on other styles (see README).
     pub classifier_toxicity: bool,
+    /// Use the fine-tuned toxicity model (`floodgate guard train --toxicity-finetune`),
+    /// when installed, for `/v1/moderations` and the output guard.
+    pub finetuned_toxicity: bool,
 }
 
 impl Default for GuardConfig {
@@ -268,8 +274,10 @@ impl Default for GuardConfig {
             moderation_threshold: 0.5,
             stream_window_chars: 512,
             stream_check_chars: 32,
+            stream_classifier_chars: 256,
             classifier_dir: String::new(),
             classifier_toxicity: false,
+            finetuned_toxicity: true,
         }
     }
 }
@@ -952,9 +960,10 @@ impl Config {
                 errors.push(format!("guard.{name}: must be between 0 and 1"));
             }
         }
-        if g.stream_window_chars < 16 || g.stream_check_chars == 0 {
+        if g.stream_window_chars < 16 || g.stream_check_chars == 0 || g.stream_classifier_chars == 0
+        {
             errors.push(
-                "guard.stream_window_chars: must be at least 16 (and stream_check_chars at least 1)"
+                "guard.stream_window_chars: must be at least 16 (and stream_check_chars and stream_classifier_chars at least 1)"
                     .into(),
             );
         }

@@ -29,6 +29,11 @@ pub trait LearnedScorer: Send + Sync {
     fn injection(&self, text: &str) -> Option<f32>;
     /// Probability that `text` is toxic.
     fn toxicity(&self, text: &str) -> Option<f32>;
+    /// True when `toxicity` comes from a fine-tuned encoder (milliseconds per call, good
+    /// enough for the output path) rather than a head over frozen embeddings.
+    fn toxicity_finetuned(&self) -> bool {
+        false
+    }
     /// True when one call costs milliseconds (a full encoder): the caller should then
     /// screen on a blocking thread.
     fn slow(&self) -> bool {
@@ -101,12 +106,35 @@ impl Guard {
 
     /// Normalises once and runs every detector on the result. The learned layer (when
     /// installed) judges injection on the cleaned text and each decoded payload, and only
-    /// while the rules have not already reached the threshold; its toxicity head is used
-    /// by `/v1/moderations` only (`learned_toxicity`), not on the output path.
+    /// while the rules have not already reached the threshold. Learned toxicity is left
+    /// out here; see [`screen_with`](Self::screen_with).
     pub fn screen(&self, text: &str) -> (Normalized, Screening) {
         self.screen_with(text, false)
     }
 
+    /// Whether `/v1/moderations` asks the learned toxicity model: the fine-tuned one when
+    /// installed (`guard.finetuned_toxicity`), else the static head (`guard.classifier_toxicity`).
+    pub fn moderation_uses_learned_toxicity(&self) -> bool {
+        match &self.learned {
+            Some(l) if l.toxicity_finetuned() => self.config.finetuned_toxicity,
+            Some(_) => self.config.classifier_toxicity,
+            None => false,
+        }
+    }
+
+    /// Whether the output guard asks the learned toxicity model: only a fine-tuned one; a
+    /// head over frozen embeddings misfires too often to judge answers.
+    pub fn output_uses_learned_toxicity(&self) -> bool {
+        self.config.finetuned_toxicity
+            && self
+                .learned
+                .as_ref()
+                .is_some_and(|l| l.toxicity_finetuned())
+    }
+
+    /// [`screen`](Self::screen), plus, with `learned_toxicity`, the learned toxicity score
+    /// (the highest over the cleaned text, its skeleton and each decoded payload), which
+    /// lifts the hate and harassment categories.
     pub fn screen_with(&self, text: &str, learned_toxicity: bool) -> (Normalized, Screening) {
         let n = normalize(text);
         let inj = self.injection.score(&n);
@@ -131,9 +159,26 @@ impl Guard {
                 }
             }
             if learned_toxicity {
-                let best = views
-                    .filter_map(|v| learned.toxicity(v))
-                    .fold(0.0f32, f32::max);
+                // The cleaned text always (an insult can be two words), then the skeleton
+                // where it differs and decoded payloads, when they read as prose.
+                let skeleton =
+                    (!n.skeleton.eq_ignore_ascii_case(&n.text)).then_some(n.skeleton.as_str());
+                let extra = skeleton
+                    .into_iter()
+                    .chain(n.payloads.iter().map(|p| p.text.as_str()))
+                    .filter(|v| floodgate_guard::normalize::looks_like_prose(v));
+                let score = || {
+                    std::iter::once(n.text.as_str())
+                        .chain(extra)
+                        .filter_map(|v| learned.toxicity(v))
+                        .fold(0.0f32, f32::max)
+                };
+                // A fine-tuned encoder takes milliseconds: tell the runtime this worker blocks.
+                let best = if learned.toxicity_finetuned() {
+                    blocking_section(score)
+                } else {
+                    score()
+                };
                 // One learned toxicity score; it lifts the general categories.
                 for (c, s) in &mut toxicity {
                     if matches!(c, Category::Harassment | Category::Hate) {
@@ -286,7 +331,7 @@ impl Guard {
             redacted: 0,
         };
         if policy != Policy::Allow {
-            let (_, s) = self.screen(text);
+            let (_, s) = self.screen_with(text, self.output_uses_learned_toxicity());
             if s.toxicity_max >= self.config.toxicity_threshold {
                 let action = if policy == Policy::Block {
                     "blocked"
@@ -325,6 +370,7 @@ impl Guard {
             redactor: redact.then(|| StreamRedactor::new(PiiConfig::default())),
             window: String::new(),
             since_check: 0,
+            since_classifier: 0,
             flagged: false,
             blocked: false,
             redacted: 0,
@@ -336,7 +382,7 @@ impl Guard {
 
     /// `/v1/moderations` for one input.
     pub fn moderate(&self, text: &str) -> floodgate_protocol::ModerationResult {
-        let (_, s) = self.screen_with(text, self.config.classifier_toxicity);
+        let (_, s) = self.screen_with(text, self.moderation_uses_learned_toxicity());
         let threshold = self.config.moderation_threshold;
         let mut scores: BTreeMap<String, f32> = s
             .toxicity
@@ -363,6 +409,17 @@ impl Guard {
     }
 }
 
+/// Runs `f`, telling a multi-threaded tokio runtime that this worker blocks for a while
+/// (so its other tasks move to another worker); plain call elsewhere.
+fn blocking_section<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// The outcome of screening a complete answer.
 #[derive(Debug, Clone)]
 pub struct OutputDecision {
@@ -380,13 +437,15 @@ pub struct OutputBlocked {
 
 /// Screens a stream as it goes: PII is redacted (holding back a short tail that could
 /// still become a match) and the most recent `stream_window_chars` of released text are
-/// scored every `stream_check_chars`.
+/// scored by the rules every `stream_check_chars`, and by a fine-tuned toxicity model (when
+/// installed) every `stream_classifier_chars` and at the end.
 pub struct OutputScreen {
     guard: Arc<Guard>,
     policy: Policy,
     redactor: Option<StreamRedactor>,
     window: String,
     since_check: usize,
+    since_classifier: usize,
     pub flagged: bool,
     blocked: bool,
     pub redacted: usize,
@@ -409,6 +468,7 @@ impl OutputScreen {
         self.note_redactions(&released);
         self.window.push_str(&released);
         self.since_check += released.len();
+        self.since_classifier += released.len();
         released
     }
 
@@ -442,10 +502,15 @@ impl OutputScreen {
             };
         }
         let cfg = &self.guard.config;
-        if !force && self.since_check < cfg.stream_check_chars {
+        let learned = self.guard.output_uses_learned_toxicity()
+            && (force || self.since_classifier >= cfg.stream_classifier_chars);
+        if !force && !learned && self.since_check < cfg.stream_check_chars {
             return Ok(());
         }
         self.since_check = 0;
+        if learned {
+            self.since_classifier = 0;
+        }
         let cap = cfg.stream_window_chars;
         if self.window.len() > 2 * cap {
             let cut = self.window.len() - cap;
@@ -458,7 +523,7 @@ impl OutputScreen {
         let start = (start..self.window.len())
             .find(|&i| self.window.is_char_boundary(i))
             .unwrap_or(0);
-        let (_, s) = self.guard.screen(&self.window[start..]);
+        let (_, s) = self.guard.screen_with(&self.window[start..], learned);
         if s.toxicity_max >= cfg.toxicity_threshold {
             match self.policy {
                 Policy::Block => {
@@ -714,5 +779,108 @@ mod tests {
         assert_eq!(r.categories.get("prompt_injection"), Some(&true));
         let r = g.moderate("How do I repot a tomato plant?");
         assert!(!r.flagged, "{r:?}");
+    }
+
+    /// A learned toxicity model that calls any text with "grumbleweed" in it toxic, so the
+    /// tests can tell its verdicts from the rules'. `calls` counts its uses.
+    struct Marker {
+        finetuned: bool,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl LearnedScorer for Marker {
+        fn injection(&self, _: &str) -> Option<f32> {
+            None
+        }
+        fn toxicity(&self, text: &str) -> Option<f32> {
+            self.calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Some(if text.contains("grumbleweed") {
+                0.9
+            } else {
+                0.1
+            })
+        }
+        fn toxicity_finetuned(&self) -> bool {
+            self.finetuned
+        }
+    }
+
+    fn learned_guard(extra: &str, finetuned: bool) -> (Arc<Guard>, Arc<Marker>) {
+        let config = Config::from_toml_with_env(extra, &[]).unwrap();
+        let m = Arc::new(Marker {
+            finetuned,
+            calls: Default::default(),
+        });
+        let g = Guard::new(&config, Some(Arc::clone(&m) as Arc<dyn LearnedScorer>)).unwrap();
+        (Arc::new(g), m)
+    }
+
+    const SUBTLE: &str = "People from over there are all grumbleweed, you know how they are.";
+
+    #[test]
+    fn a_fine_tuned_toxicity_model_judges_answers_and_moderation_a_static_head_only_moderation() {
+        // The rules alone pass the subtle text.
+        assert!(guard("").check_output(SUBTLE, None).text.is_some());
+        assert!(!guard("").moderate(SUBTLE).flagged);
+
+        let (g, _) = learned_guard("", true);
+        assert!(g.output_uses_learned_toxicity() && g.moderation_uses_learned_toxicity());
+        assert!(g.check_output(SUBTLE, None).text.is_none(), "blocked");
+        let r = g.moderate(SUBTLE);
+        assert!(
+            r.flagged && r.categories["hate"] && r.categories["harassment"],
+            "{r:?}"
+        );
+        assert!(g.check_output("Tomatoes need sun.", None).text.is_some());
+
+        // Switched off by configuration.
+        let (g, m) = learned_guard("[guard]\nfinetuned_toxicity = false\n", true);
+        assert!(g.check_output(SUBTLE, None).text.is_some());
+        assert!(!g.moderate(SUBTLE).flagged);
+        assert_eq!(m.calls.load(std::sync::atomic::Ordering::Relaxed), 0);
+
+        // A head over frozen embeddings: moderation only, and only when asked for.
+        let (g, _) = learned_guard("", false);
+        assert!(!g.output_uses_learned_toxicity());
+        assert!(g.check_output(SUBTLE, None).text.is_some());
+        assert!(!g.moderate(SUBTLE).flagged);
+        let (g, _) = learned_guard("[guard]\nclassifier_toxicity = true\n", false);
+        assert!(g.moderate(SUBTLE).flagged);
+        assert!(g.check_output(SUBTLE, None).text.is_some());
+    }
+
+    #[test]
+    fn a_stream_asks_the_fine_tuned_model_every_classifier_interval_and_at_the_end() {
+        let (g, m) = learned_guard("[guard]\nstream_classifier_chars = 64\n", true);
+        let calls = || m.calls.load(std::sync::atomic::Ordering::Relaxed);
+        let mut screen = g.output_screen(None);
+        // 40 calm words of 6 bytes: the rules look every 32 bytes, the model every 64.
+        for _ in 0..40 {
+            screen.push("calm. ");
+            screen.check(false).unwrap();
+        }
+        let asked = calls();
+        assert!(
+            (3..=4).contains(&asked),
+            "240 bytes at 64 per look: {asked} looks"
+        );
+        // The subtle text is caught at the model's next look, not by the rules.
+        let mut cut = false;
+        for piece in SUBTLE.split_inclusive(' ') {
+            screen.push(piece);
+            if screen.check(false).is_err() {
+                cut = true;
+                break;
+            }
+        }
+        assert!(cut || screen.finish().is_err(), "never cut");
+        assert!(calls() > asked);
+
+        // A short subtle answer, under one interval, is judged at the end.
+        let mut screen = g.output_screen(None);
+        screen.push("They are grumbleweed.");
+        screen.check(false).unwrap();
+        assert!(screen.finish().is_err());
     }
 }

@@ -19,6 +19,12 @@
 //! vectors blurs.
 //!
 //! The guard asks the classifier only when the rules alone have not already decided.
+//!
+//! Toxicity has a third, stronger model when installed: all-MiniLM-L6-v2 fine-tuned end to
+//! end on toxicity (`floodgate guard train --toxicity-finetune`, directory
+//! [`FINETUNED_TOXICITY_DIR`]). It costs milliseconds per text, so the guard runs it on
+//! moderation, complete answers and every `guard.stream_classifier_chars` of a stream, never
+//! on the input path; when it is installed it replaces the static toxicity head.
 
 use std::path::{Path, PathBuf};
 
@@ -27,17 +33,22 @@ use floodgate_embed::{
     STATIC_ENCODER_SUFFIX,
 };
 
+use floodgate_embed::finetune::FinetunedClassifier;
 use floodgate_embed::ngrams::NgramFeatures;
 
 use crate::guard::LearnedScorer;
 
 /// The distilled token table's file name in the classifier directory.
 pub const STATIC_TABLE_FILE: &str = "static.safetensors";
+/// The fine-tuned toxicity classifier's directory in the classifier directory.
+pub const FINETUNED_TOXICITY_DIR: &str = "toxicity-finetuned";
 
 pub struct EmbeddingScorer {
-    embedder: Box<dyn TextEncoder>,
+    /// Feeds the heads; absent when only the fine-tuned toxicity model is installed.
+    embedder: Option<Box<dyn TextEncoder>>,
     injection: Option<HeadModel>,
     toxicity: Option<HeadModel>,
+    finetuned_toxicity: Option<FinetunedClassifier>,
 }
 
 /// One trained head, its threshold, and the n-gram features it reads after the embedding.
@@ -78,9 +89,29 @@ fn head(path: &Path, label: &str) -> Option<HeadModel> {
 }
 
 impl EmbeddingScorer {
-    /// Loads whatever is installed; `None` when the embedding model or every head is missing.
+    /// Loads whatever is installed; `None` when nothing usable is.
     pub fn load(config: &crate::Config) -> Option<Self> {
         let dir = classifier_dir(config);
+        let finetuned_dir = dir.join(FINETUNED_TOXICITY_DIR);
+        let finetuned_toxicity = if finetuned_dir.exists() {
+            FinetunedClassifier::load(&finetuned_dir)
+                .map_err(|e| tracing::warn!(error = %e, "the fine-tuned toxicity classifier is not loadable; skipped"))
+                .ok()
+        } else {
+            None
+        };
+        let mut scorer = Self::load_heads(config, &dir).unwrap_or(Self {
+            embedder: None,
+            injection: None,
+            toxicity: None,
+            finetuned_toxicity: None,
+        });
+        scorer.finetuned_toxicity = finetuned_toxicity;
+        (scorer.embedder.is_some() || scorer.finetuned_toxicity.is_some()).then_some(scorer)
+    }
+
+    /// The embedding heads and the encoder they were trained on.
+    fn load_heads(config: &crate::Config, dir: &Path) -> Option<Self> {
         let injection = head(&dir.join("injection.json"), "injection");
         let toxicity = head(&dir.join("toxicity.json"), "toxic");
         if injection.is_none() && toxicity.is_none() {
@@ -129,15 +160,16 @@ impl EmbeddingScorer {
             )
         };
         Some(Self {
-            embedder,
+            embedder: Some(embedder),
             injection,
             toxicity,
+            finetuned_toxicity: None,
         })
     }
 
     fn probability(&self, text: &str, head: &Option<HeadModel>) -> Option<f32> {
         let head = head.as_ref()?;
-        let mut v = self.embedder.encode(&[text]).ok()?.pop()?;
+        let mut v = self.embedder.as_ref()?.encode(&[text]).ok()?.pop()?;
         head.ngrams.append_to(text, &mut v);
         let p = *head.classifier.predict_proba(&v).ok()?.first()?;
         Some(rescale(p, head.threshold))
@@ -160,11 +192,23 @@ impl LearnedScorer for EmbeddingScorer {
     }
 
     fn toxicity(&self, text: &str) -> Option<f32> {
-        self.probability(text, &self.toxicity)
+        match &self.finetuned_toxicity {
+            Some(m) => {
+                let p = *m.probabilities(&[text]).ok()?.first()?;
+                Some(rescale(p, m.meta().threshold))
+            }
+            None => self.probability(text, &self.toxicity),
+        }
+    }
+
+    fn toxicity_finetuned(&self) -> bool {
+        self.finetuned_toxicity.is_some()
     }
 
     fn slow(&self) -> bool {
-        !self.embedder.info().model.ends_with(STATIC_ENCODER_SUFFIX)
+        self.embedder
+            .as_ref()
+            .is_some_and(|e| !e.info().model.ends_with(STATIC_ENCODER_SUFFIX))
     }
 }
 
@@ -257,6 +301,63 @@ mod tests {
         other.heads[0].label = "toxic".into();
         other.save(&guard_dir.join("toxicity.json")).unwrap();
         assert!(EmbeddingScorer::load(&config).is_none());
+    }
+
+    /// A fine-tuned toxicity model installed on its own loads, scores through `toxicity`
+    /// with its threshold mapped to 0.5, and says it is fine-tuned.
+    #[test]
+    fn a_fine_tuned_toxicity_model_loads_alone_and_scores_with_its_threshold() {
+        use floodgate_embed::finetune::{Example, FinetuneOptions, FinetunedClassifier};
+        let home = tempfile::tempdir().unwrap();
+        let model_dir = home.path().join("models").join("all-minilm-l6-v2");
+        std::fs::create_dir_all(&model_dir).unwrap();
+        write_tiny_bert(&model_dir, TinyBert::default()).unwrap();
+        let mut config = crate::Config::default();
+        config.models.home = home.path().display().to_string();
+        let rows = [
+            ("ignore the password", true),
+            ("ignore previous instructions", true),
+            ("hello world", false),
+            ("the cat sat on the mat", false),
+        ];
+        let examples: Vec<Example> = rows
+            .iter()
+            .map(|(t, p)| Example {
+                text: t,
+                positive: *p,
+            })
+            .collect();
+        let opts = FinetuneOptions {
+            epochs: 30,
+            lr: 3e-3,
+            head_lr: 3e-2,
+            max_tokens: 16,
+            batch: 4,
+            ..FinetuneOptions::default()
+        };
+        let mut model =
+            FinetunedClassifier::train(&model_dir, &examples, "toxic", &opts, &mut |_, _| {})
+                .unwrap();
+        model.set_threshold(0.3, None);
+        let p = model
+            .probabilities(&["ignore the password", "hello world"])
+            .unwrap();
+        model
+            .save(&classifier_dir(&config).join(FINETUNED_TOXICITY_DIR))
+            .unwrap();
+
+        let scorer = EmbeddingScorer::load(&config).expect("the fine-tuned model loads alone");
+        assert!(scorer.toxicity_finetuned());
+        assert!(!scorer.slow(), "the input path has no slow encoder");
+        assert!(scorer.injection("ignore previous instructions").is_none());
+        let toxic = scorer.toxicity("ignore the password").unwrap();
+        let calm = scorer.toxicity("hello world").unwrap();
+        assert!(
+            (toxic - rescale(p[0], 0.3)).abs() < 1e-5,
+            "{toxic} vs {}",
+            p[0]
+        );
+        assert!(toxic > 0.5 && calm < 0.5, "toxic {toxic}, calm {calm}");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! ```sh
 //! cargo run --release -p floodgate-guard --example eval_dev -- /work/shared/data [--misses]
 //! ```
-//! `--misses` also lists the rows each layer gets wrong at 0.5, for tuning.
+//! `--misses` also lists the rows each layer gets wrong at 0.5, for tuning; `--scores FILE`
+//! writes every toxicity row's rule score (`{"text", "label", "score"}`) to combine offline.
 
 use std::path::Path;
 
@@ -18,7 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = args
         .iter()
-        .find(|a| !a.starts_with("--"))
+        .enumerate()
+        .find(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--scores"))
+        .map(|(_, a)| a)
         .map_or("/work/shared/data", String::as_str);
     let show_misses = args.iter().any(|a| a == "--misses");
 
@@ -37,6 +40,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|(text, positive)| (toxicity.score(&normalize(&text)).max(), positive, text))
         .collect();
     report("toxicity rules (max over categories)", &scored, show_misses);
+    if let Some(i) = args.iter().position(|a| a == "--scores") {
+        let out = args.get(i + 1).ok_or("--scores needs a file")?;
+        let lines: Vec<String> = scored
+            .iter()
+            .map(|(s, p, t)| {
+                serde_json::json!({"text": t, "label": f32::from(u8::from(*p)), "score": s})
+                    .to_string()
+            })
+            .collect();
+        std::fs::write(out, lines.join("\n") + "\n")?;
+    }
     Ok(())
 }
 

@@ -397,7 +397,13 @@ fn each_policy_routes_and_explains_itself() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().unwrap());
-    assert_eq!(decision(&server, None, "ab-u15").0, 200);
+    // Records are written off the request path, each by its own task: wait for all 21.
+    for id in (0..5)
+        .map(|i| format!("ab-alice-{i}"))
+        .chain((0..16).map(|i| format!("ab-u{i}")))
+    {
+        assert_eq!(decision(&server, None, &id).0, 200, "{id}");
+    }
     let report = server.cli(&["ab", "report", "--route", "ab"]);
     assert!(report.contains("21 requests"), "{report}");
     let alice_row = report

@@ -539,7 +539,7 @@ fn head_labels(examples: &[(Vec<f32>, String)], opts: &TrainOptions) -> Vec<Stri
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for now.
-fn rfc3339_now() -> String {
+pub(crate) fn rfc3339_now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
