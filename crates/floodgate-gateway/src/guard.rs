@@ -122,10 +122,11 @@ impl Guard {
         }
     }
 
-    /// Whether the output guard asks the learned toxicity model: only a fine-tuned one; a
-    /// head over frozen embeddings misfires too often to judge answers.
+    /// Whether the output guard asks the learned toxicity model
+    /// (`guard.finetuned_toxicity_output`): only a fine-tuned one; a head over frozen
+    /// embeddings misfires too often to judge answers.
     pub fn output_uses_learned_toxicity(&self) -> bool {
-        self.config.finetuned_toxicity
+        self.config.finetuned_toxicity_output
             && self
                 .learned
                 .as_ref()
@@ -816,6 +817,7 @@ mod tests {
         (Arc::new(g), m)
     }
 
+    const OUTPUT_ON: &str = "[guard]\nfinetuned_toxicity_output = true\n";
     const SUBTLE: &str = "People from over there are all grumbleweed, you know how they are.";
 
     #[test]
@@ -824,14 +826,18 @@ mod tests {
         assert!(guard("").check_output(SUBTLE, None).text.is_some());
         assert!(!guard("").moderate(SUBTLE).flagged);
 
+        // By default it judges moderation only; answers when asked to.
         let (g, _) = learned_guard("", true);
-        assert!(g.output_uses_learned_toxicity() && g.moderation_uses_learned_toxicity());
-        assert!(g.check_output(SUBTLE, None).text.is_none(), "blocked");
+        assert!(!g.output_uses_learned_toxicity() && g.moderation_uses_learned_toxicity());
+        assert!(g.check_output(SUBTLE, None).text.is_some());
         let r = g.moderate(SUBTLE);
         assert!(
             r.flagged && r.categories["hate"] && r.categories["harassment"],
             "{r:?}"
         );
+        let (g, _) = learned_guard(OUTPUT_ON, true);
+        assert!(g.output_uses_learned_toxicity());
+        assert!(g.check_output(SUBTLE, None).text.is_none(), "blocked");
         assert!(g.check_output("Tomatoes need sun.", None).text.is_some());
 
         // Switched off by configuration.
@@ -852,7 +858,10 @@ mod tests {
 
     #[test]
     fn a_stream_asks_the_fine_tuned_model_every_classifier_interval_and_at_the_end() {
-        let (g, m) = learned_guard("[guard]\nstream_classifier_chars = 64\n", true);
+        let (g, m) = learned_guard(
+            "[guard]\nstream_classifier_chars = 64\nfinetuned_toxicity_output = true\n",
+            true,
+        );
         let calls = || m.calls.load(std::sync::atomic::Ordering::Relaxed);
         let mut screen = g.output_screen(None);
         // 40 calm words of 6 bytes: the rules look every 32 bytes, the model every 64.

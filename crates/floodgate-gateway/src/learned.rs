@@ -23,8 +23,9 @@
 //! Toxicity has a third, stronger model when installed: all-MiniLM-L6-v2 fine-tuned end to
 //! end on toxicity (`floodgate guard train --toxicity-finetune`, directory
 //! [`FINETUNED_TOXICITY_DIR`]). It costs milliseconds per text, so the guard runs it on
-//! moderation, complete answers and every `guard.stream_classifier_chars` of a stream, never
-//! on the input path; when it is installed it replaces the static toxicity head.
+//! moderation and (with `guard.finetuned_toxicity_output`) on complete answers and every
+//! `guard.stream_classifier_chars` of a stream, never on the input path; when it is
+//! installed it replaces the static toxicity head.
 
 use std::path::{Path, PathBuf};
 
