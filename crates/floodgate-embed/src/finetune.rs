@@ -682,14 +682,7 @@ mod tests {
     }
 
     fn quick() -> FinetuneOptions {
-        FinetuneOptions {
-            epochs: 30,
-            lr: 3e-3,
-            head_lr: 3e-2,
-            max_tokens: 16,
-            batch: 4,
-            ..FinetuneOptions::default()
-        }
+        crate::tiny::finetune_options()
     }
 
     #[test]
@@ -768,29 +761,18 @@ mod tests {
             FinetunedClassifier::train(base.path(), &ex, "toxic", &quick(), &mut |_, _| {})
                 .is_err()
         );
-        let bad = FinetuneOptions {
-            batch: 0,
-            ..quick()
-        };
-        assert!(FinetunedClassifier::train(
-            base.path(),
-            &examples(),
-            "toxic",
-            &bad,
-            &mut |_, _| {}
-        )
-        .is_err());
-        let long = FinetuneOptions {
-            max_tokens: 1000,
-            ..quick()
-        };
-        assert!(FinetunedClassifier::train(
-            base.path(),
-            &examples(),
-            "toxic",
-            &long,
-            &mut |_, _| {}
-        )
-        .is_err());
+        for bad in [
+            FinetuneOptions {
+                batch: 0,
+                ..quick()
+            },
+            FinetuneOptions {
+                max_tokens: 1000,
+                ..quick()
+            },
+        ] {
+            let r = FinetunedClassifier::train(base.path(), &examples(), "t", &bad, &mut |_, _| {});
+            assert!(r.is_err(), "{bad:?}");
+        }
     }
 }

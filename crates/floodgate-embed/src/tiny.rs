@@ -196,3 +196,16 @@ impl SplitMix64 {
         ((self.next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
 }
+
+/// Fine-tuning options under which the tiny model learns a toy set in well under a second
+/// (high learning rates, many epochs, short windows).
+pub fn finetune_options() -> crate::finetune::FinetuneOptions {
+    crate::finetune::FinetuneOptions {
+        epochs: 30,
+        lr: 3e-3,
+        head_lr: 3e-2,
+        max_tokens: 16,
+        batch: 4,
+        ..crate::finetune::FinetuneOptions::default()
+    }
+}

@@ -151,7 +151,6 @@ impl Guard {
                 .filter(|v| floodgate_guard::normalize::looks_like_prose(v));
             if injection < self.config.injection_threshold {
                 let best = views
-                    .clone()
                     .filter_map(|v| learned.injection(v))
                     .fold(0.0f32, f32::max);
                 if best > injection {

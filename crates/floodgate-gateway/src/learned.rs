@@ -221,19 +221,25 @@ mod tests {
     use floodgate_embed::tiny::{write_tiny_bert, TinyBert};
     use floodgate_embed::TrainOptions;
 
+    /// A model home with a tiny random BERT where MiniLM would be, and a config using it.
+    fn tiny_home() -> (tempfile::TempDir, PathBuf, crate::Config) {
+        let home = tempfile::tempdir().unwrap();
+        let model_dir = home.path().join("models").join("all-minilm-l6-v2");
+        std::fs::create_dir_all(&model_dir).unwrap();
+        write_tiny_bert(&model_dir, TinyBert::default()).unwrap();
+        let mut config = crate::Config::default();
+        config.models.home = home.path().display().to_string();
+        (home, model_dir, config)
+    }
+
     /// The server's loading path end to end on a random-weight BERT: distil the table,
     /// train an injection head on it plus n-grams, install both where the config points,
     /// and score through `EmbeddingScorer`.
     #[test]
     fn a_static_head_with_ngrams_loads_from_the_config_and_scores_inline() {
-        let home = tempfile::tempdir().unwrap();
-        let model_dir = home.path().join("models").join("all-minilm-l6-v2");
-        std::fs::create_dir_all(&model_dir).unwrap();
-        write_tiny_bert(&model_dir, TinyBert::default()).unwrap();
+        let (home, model_dir, mut config) = tiny_home();
         let guard_dir = home.path().join("heads");
         std::fs::create_dir_all(&guard_dir).unwrap();
-        let mut config = crate::Config::default();
-        config.models.home = home.path().display().to_string();
         config.guard.classifier_dir = guard_dir.display().to_string();
         assert!(
             EmbeddingScorer::load(&config).is_none(),
@@ -308,13 +314,8 @@ mod tests {
     /// with its threshold mapped to 0.5, and says it is fine-tuned.
     #[test]
     fn a_fine_tuned_toxicity_model_loads_alone_and_scores_with_its_threshold() {
-        use floodgate_embed::finetune::{Example, FinetuneOptions, FinetunedClassifier};
-        let home = tempfile::tempdir().unwrap();
-        let model_dir = home.path().join("models").join("all-minilm-l6-v2");
-        std::fs::create_dir_all(&model_dir).unwrap();
-        write_tiny_bert(&model_dir, TinyBert::default()).unwrap();
-        let mut config = crate::Config::default();
-        config.models.home = home.path().display().to_string();
+        use floodgate_embed::finetune::{Example, FinetunedClassifier};
+        let (_home, model_dir, config) = tiny_home();
         let rows = [
             ("ignore the password", true),
             ("ignore previous instructions", true),
@@ -328,14 +329,7 @@ mod tests {
                 positive: *p,
             })
             .collect();
-        let opts = FinetuneOptions {
-            epochs: 30,
-            lr: 3e-3,
-            head_lr: 3e-2,
-            max_tokens: 16,
-            batch: 4,
-            ..FinetuneOptions::default()
-        };
+        let opts = floodgate_embed::tiny::finetune_options();
         let mut model =
             FinetunedClassifier::train(&model_dir, &examples, "toxic", &opts, &mut |_, _| {})
                 .unwrap();

@@ -425,8 +425,13 @@ pub async fn serve(
     let admission = crate::admission::Admission::from_config(&config.ratelimit)?;
     let learned = crate::learned::EmbeddingScorer::load(&config);
     match &learned {
-        Some(_) => {
-            tracing::info!(dir = %crate::learned::classifier_dir(&config).display(), "guard: rules + embedding classifier")
+        Some(l) => {
+            use crate::guard::LearnedScorer as _;
+            tracing::info!(
+                dir = %crate::learned::classifier_dir(&config).display(),
+                finetuned_toxicity = l.toxicity_finetuned(),
+                "guard: rules + embedding classifier"
+            )
         }
         None => tracing::info!(
             "guard: rules only (no trained classifier installed; see `floodgate guard train`)"
