@@ -137,14 +137,7 @@ impl Embedder {
         if opts.batch_size == 0 {
             return Err(EmbedError::Invalid("batch_size must be at least 1".into()));
         }
-        let config_path = dir.join("config.json");
-        let config_text =
-            fs::read(&config_path).map_err(|e| EmbedError::io("reading", &config_path, e))?;
-        let config: Config =
-            serde_json::from_slice(&config_text).map_err(|source| EmbedError::Config {
-                path: config_path.clone(),
-                source,
-            })?;
+        let (config, _) = read_config(dir)?;
         if opts.max_tokens < 2 || opts.max_tokens > config.max_position_embeddings {
             return Err(EmbedError::Invalid(format!(
                 "max_tokens must be between 2 and the model's {} positions, not {}",
@@ -159,12 +152,7 @@ impl Embedder {
             DeviceChoice::Cuda(ordinal) => Device::new_cuda(ordinal)
                 .map_err(EmbedError::model(format!("opening CUDA device {ordinal}")))?,
         };
-        let weights_path = dir.join("model.safetensors");
-        // Read, not mmapped: mmap needs `unsafe`, and 90 MB is read once.
-        let weights =
-            fs::read(&weights_path).map_err(|e| EmbedError::io("reading", &weights_path, e))?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
-            .map_err(EmbedError::model(weights_path.display().to_string()))?;
+        let (vb, weights_path) = read_weights(dir, &device)?;
         let model = BertModel::load(vb, &config)
             .map_err(EmbedError::model(weights_path.display().to_string()))?;
 
@@ -354,6 +342,30 @@ impl Embedder {
 
 /// `dir/tokenizer.json` with its padding and truncation turned off: the shipped
 /// tokenizer pads every text to 128; cutting and padding are done by the callers.
+/// A model directory's `config.json`, parsed and as bytes (for copying it elsewhere).
+pub(crate) fn read_config(dir: &Path) -> Result<(Config, Vec<u8>), EmbedError> {
+    let path = dir.join("config.json");
+    let text = fs::read(&path).map_err(|e| EmbedError::io("reading", &path, e))?;
+    let config = serde_json::from_slice(&text).map_err(|source| EmbedError::Config {
+        path: path.clone(),
+        source,
+    })?;
+    Ok((config, text))
+}
+
+/// A model directory's `model.safetensors` as a variable builder, and its path.
+pub(crate) fn read_weights(
+    dir: &Path,
+    device: &Device,
+) -> Result<(VarBuilder<'static>, std::path::PathBuf), EmbedError> {
+    let path = dir.join("model.safetensors");
+    // Read, not mmapped: mmap needs `unsafe`, and 90 MB is read once.
+    let weights = fs::read(&path).map_err(|e| EmbedError::io("reading", &path, e))?;
+    let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, device)
+        .map_err(EmbedError::model(path.display().to_string()))?;
+    Ok((vb, path))
+}
+
 pub(crate) fn load_tokenizer(dir: &Path) -> Result<Tokenizer, EmbedError> {
     let path = dir.join("tokenizer.json");
     let mut tokenizer =

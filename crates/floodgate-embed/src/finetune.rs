@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use crate::classifier::{metrics_at, Metrics};
-use crate::encoder::load_tokenizer;
+use crate::encoder::{load_tokenizer, read_config, read_weights};
 use crate::EmbedError;
 
 /// The metadata file in a fine-tuned classifier's directory.
@@ -250,12 +250,7 @@ impl FinetunedClassifier {
         let device = Device::Cpu;
         let (config, config_json) = read_config(dir)?;
         let tokenizer = load_tokenizer(dir)?;
-        let weights_path = dir.join(WEIGHTS_FILE);
-        // Read, not mmapped: mmap needs `unsafe`, and 90 MB is read once.
-        let weights = std::fs::read(&weights_path)
-            .map_err(|e| EmbedError::io("reading", &weights_path, e))?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
-            .map_err(EmbedError::model(weights_path.display().to_string()))?;
+        let (vb, weights_path) = read_weights(dir, &device)?;
         let what = weights_path.display().to_string();
         let bert = TrainableBert::new(&config, vb.clone()).map_err(EmbedError::model(&*what))?;
         let head = candle_nn::linear(config.hidden_size, 1, vb.pp(HEAD_PREFIX))
@@ -409,16 +404,6 @@ fn check_options(opts: &FinetuneOptions) -> Result<(), EmbedError> {
         ));
     }
     Ok(())
-}
-
-fn read_config(dir: &Path) -> Result<(Config, Vec<u8>), EmbedError> {
-    let path = dir.join("config.json");
-    let text = std::fs::read(&path).map_err(|e| EmbedError::io("reading", &path, e))?;
-    let config = serde_json::from_slice(&text).map_err(|source| EmbedError::Config {
-        path: path.clone(),
-        source,
-    })?;
-    Ok((config, text))
 }
 
 fn token_ids(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>, EmbedError> {
