@@ -204,9 +204,14 @@ fn a_short_prompt_is_prefilled_whole_while_streams_decode() {
             .count()
     };
     // 2001 tokens: 126 chunks, each step with a decode token for the stream. 2000: one
-    // step (plus whatever the stream decodes while this thread is descheduled).
+    // step, plus whatever the stream decodes while the newcomer is queued or this thread is
+    // descheduled; that noise only adds, so the best of three tries counts.
     let long = decoded_before_first_token(2001, 20);
-    let short = decoded_before_first_token(2000, 10);
+    let short = [10, 12, 14]
+        .into_iter()
+        .map(|salt| decoded_before_first_token(2000, salt))
+        .min()
+        .unwrap_or(usize::MAX);
     assert!(
         long >= 100,
         "the longer prompt was not chunked: {long} tokens meanwhile"
