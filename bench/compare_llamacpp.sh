@@ -44,6 +44,11 @@ VENV=$ROOT/bench/.venv
 LLAMA_BUILD=$ROOT/bench/.llama-build
 LLAMA_SRC_CACHE=$ROOT/bench/.llama-src
 FLOODGATE=$ROOT/target/release/floodgate
+# llama.cpp's servers get the same CPU extensions as Floodgate's own build
+# (.cargo/config.toml): native, without AMX (faults in many VMs) and AVX512-FP16 (scalar
+# flash attention for 64-wide heads).
+LLAMA_CPU_FLAGS=""
+[[ $(uname -m) == x86_64 ]] && LLAMA_CPU_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16 -mno-avx512fp16"
 
 [[ -f "$MODEL" ]] || { echo "model not found: $MODEL (set MODEL or FLOODGATE_HOME, or run floodgate models pull $MODEL_NAME)" >&2; exit 2; }
 
@@ -152,12 +157,8 @@ build_llama_server() {
         src=$(find_llama_src) || return 1
     fi
     log "llama-server: building from $src ($LOGS/llama-server-build.log)" >&2
-    # The same CPU extensions as Floodgate's own build (.cargo/config.toml): native, without
-    # AMX (faults in many VMs) and AVX512-FP16 (scalar flash attention for 64-wide heads).
-    local flags=""
-    [[ $(uname -m) == x86_64 ]] && flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16 -mno-avx512fp16"
     {
-        CFLAGS="$flags" CXXFLAGS="$flags" cmake -S "$src" -B "$LLAMA_BUILD" -DCMAKE_BUILD_TYPE=Release \
+        CFLAGS="$LLAMA_CPU_FLAGS" CXXFLAGS="$LLAMA_CPU_FLAGS" cmake -S "$src" -B "$LLAMA_BUILD" -DCMAKE_BUILD_TYPE=Release \
             -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_EXAMPLES=OFF \
             -DLLAMA_BUILD_TESTS=OFF -DLLAMA_CURL=OFF -DGGML_CUDA=OFF &&
             cmake --build "$LLAMA_BUILD" --target llama-server -j "$JOBS"
@@ -191,9 +192,12 @@ setup_llama_cpp_python() {
     fi
     log "llama-cpp-python: installing into bench/.venv (compiles llama.cpp; several minutes; $LOGS/pip.log)"
     python3 -m venv "$VENV" >"$LOGS/pip.log" 2>&1 || return 1
-    CMAKE_ARGS="-DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_BLAS=OFF -DLLAMA_CURL=OFF" \
+    # The same CPU flags as llama-server above: pip's native build enables AMX wherever the
+    # CPU advertises it, and its server then dies in the AMX matmul (seen on a KVM Xeon).
+    CFLAGS="$LLAMA_CPU_FLAGS" CXXFLAGS="$LLAMA_CPU_FLAGS" \
+        CMAKE_ARGS="-DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_BLAS=OFF -DLLAMA_CURL=OFF" \
         CMAKE_BUILD_PARALLEL_LEVEL=$JOBS \
-        "$VENV/bin/python" -m pip install --no-binary llama-cpp-python 'llama-cpp-python[server]' \
+        "$VENV/bin/python" -m pip install --no-cache-dir --no-binary llama-cpp-python 'llama-cpp-python[server]' \
         >>"$LOGS/pip.log" 2>&1 || return 1
 }
 

@@ -45,6 +45,14 @@ pub struct EngineConfig {
     /// When the engine is idle, how long the first request waits for others to share
     /// its first batch (dynamic batching); 0 = start at once.
     pub max_wait_ms: u64,
+    /// Burst batching on an idle engine: the most its first request waits, beyond
+    /// `max_wait_ms`, for a burst to gather into one first batch; 0 = off.
+    pub burst_wait_ms: u64,
+    /// Burst batching: each arrival keeps the first batch open this much longer (within
+    /// `burst_wait_ms`), as does each request announced as on its way
+    /// ([`Engine::expect_request`]); a lone request waits this once. 0 = wait only for
+    /// announced requests.
+    pub burst_gap_ms: u64,
     /// Reuse KV entries of a shared prompt prefix (same system prompt) across requests.
     pub prefix_cache: bool,
     /// One KV cache shared by all sequences (a running sequence's prompt prefix can be
@@ -75,6 +83,8 @@ impl EngineConfig {
             prefill_tokens_per_decoding_sequence: 2,
             short_prompt_tokens: 128,
             max_wait_ms: 0,
+            burst_wait_ms: 20,
+            burst_gap_ms: 2,
             prefix_cache: true,
             kv_unified: true,
             request_timeout: None,
@@ -192,10 +202,24 @@ struct Inner {
     max_queue: usize,
     /// Moving average of request duration (ms), kept by the scheduler.
     mean_request_ms: Arc<AtomicU64>,
+    /// Requests announced by `expect_request` and not yet submitted or given up.
+    incoming: Arc<AtomicUsize>,
     max_batch_size: u32,
     request_timeout: Option<Duration>,
     add_bos: bool,
     bos: TokenId,
+}
+
+/// A request announced to the engine ([`Engine::expect_request`]); dropping it withdraws
+/// the announcement.
+#[derive(Debug)]
+#[must_use = "the announcement ends when this guard is dropped"]
+pub struct Incoming(Arc<AtomicUsize>);
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -288,6 +312,7 @@ impl Engine {
         let (tx, rx) = channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let mean_request_ms = Arc::new(AtomicU64::new(0));
+        let incoming = Arc::new(AtomicUsize::new(0));
         let sched = SchedulerConfig {
             name: config.name.clone(),
             context_length,
@@ -299,6 +324,8 @@ impl Engine {
                 as usize,
             short_prompt_tokens: config.short_prompt_tokens as usize,
             max_wait: Duration::from_millis(config.max_wait_ms),
+            burst_wait: Duration::from_millis(config.burst_wait_ms),
+            burst_gap: Duration::from_millis(config.burst_gap_ms),
             prefix_cache: config.prefix_cache,
             kv_unified: config.kv_unified,
             threads: config.threads,
@@ -310,6 +337,7 @@ impl Engine {
             rx,
             Arc::clone(&queued),
             Arc::clone(&mean_request_ms),
+            Arc::clone(&incoming),
         )
         .map_err(load_err)?;
         tracing::info!(
@@ -328,6 +356,7 @@ impl Engine {
                 queued,
                 max_queue: config.max_queue,
                 mean_request_ms,
+                incoming,
                 max_batch_size: config.max_batch_size.max(1),
                 request_timeout: config.request_timeout,
                 add_bos,
@@ -343,6 +372,15 @@ impl Engine {
         let mean_ms = self.inner.mean_request_ms.load(Ordering::Acquire) as f64;
         let slots = f64::from(self.inner.max_batch_size.max(1));
         Duration::from_millis((queued / slots * mean_ms) as u64)
+    }
+
+    /// Announces a request that will be submitted shortly (its caller is still screening
+    /// or preparing it). While any are announced, an idle engine lets its first request
+    /// wait (up to `burst_wait_ms`) so that a burst is prefilled in one batch. Drop the
+    /// returned guard just before submitting the request, or when giving it up.
+    pub fn expect_request(&self) -> Incoming {
+        self.inner.incoming.fetch_add(1, Ordering::AcqRel);
+        Incoming(Arc::clone(&self.inner.incoming))
     }
 
     /// Requests waiting for a batch slot.

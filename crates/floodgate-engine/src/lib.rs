@@ -24,8 +24,8 @@ pub mod tiny;
 pub type TokenId = i32;
 
 pub use engine::{
-    Engine, EngineConfig, Event, Finish, FinishReason, GenerateRequest, ModelInfo, Priority,
-    TokenLogprob, TokenOutput, TopLogprob,
+    Engine, EngineConfig, Event, Finish, FinishReason, GenerateRequest, Incoming, ModelInfo,
+    Priority, TokenLogprob, TokenOutput, TopLogprob,
 };
 pub use error::EngineError;
 pub use sampling::SamplingParams;

@@ -53,6 +53,8 @@ pub(crate) struct SchedulerConfig {
     pub prefill_tokens_per_decoding_sequence: usize,
     pub short_prompt_tokens: usize,
     pub max_wait: Duration,
+    pub burst_wait: Duration,
+    pub burst_gap: Duration,
     pub prefix_cache: bool,
     pub kv_unified: bool,
     pub threads: Option<u32>,
@@ -61,6 +63,13 @@ pub(crate) struct SchedulerConfig {
 /// Prompt tokens a step may always prefill, so a long prompt progresses even next to a
 /// single decoding stream.
 const MIN_PREFILL_CHUNK: usize = 16;
+
+/// After the last announced request is withdrawn (handed to the engine, or given up),
+/// how long an idle engine still waits for it to arrive.
+const BURST_GRACE: Duration = Duration::from_millis(2);
+
+/// How often an idle engine gathering a burst looks at the announced count again.
+const BURST_POLL: Duration = Duration::from_micros(500);
 
 /// Weight of the newest request in the moving average of request durations.
 const DURATION_EWMA_ALPHA: f64 = 0.2;
@@ -106,6 +115,7 @@ pub(crate) fn spawn(
     commands: Receiver<Command>,
     queued: Arc<AtomicUsize>,
     mean_request_ms: Arc<AtomicU64>,
+    incoming: Arc<AtomicUsize>,
 ) -> Result<(), String> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let name = format!("engine-{}", config.name);
@@ -132,7 +142,7 @@ pub(crate) fn spawn(
                 }
             };
             let _ = ready_tx.send(Ok(()));
-            Scheduler::new(&model, ctx, config, queued, mean_request_ms).run(&commands);
+            Scheduler::new(&model, ctx, config, queued, mean_request_ms, incoming).run(&commands);
         })
         .map_err(|e| e.to_string())?;
     ready_rx
@@ -151,6 +161,8 @@ struct Metrics {
     batch_size: metrics::Histogram,
     batch_tokens: metrics::Histogram,
     step_seconds: metrics::Histogram,
+    /// How long an idle engine waited for an announced burst to gather.
+    burst_wait: metrics::Histogram,
     running: metrics::Gauge,
     queue_depth: metrics::Gauge,
     kv_reserved: metrics::Gauge,
@@ -170,6 +182,7 @@ impl Metrics {
             batch_size: metrics::histogram!("floodgate_engine_batch_size", "model" => m.clone()),
             batch_tokens: metrics::histogram!("floodgate_engine_batch_tokens", "model" => m.clone()),
             step_seconds: metrics::histogram!("floodgate_engine_step_seconds", "model" => m.clone()),
+            burst_wait: metrics::histogram!("floodgate_engine_burst_wait_seconds", "model" => m.clone()),
             running: metrics::gauge!("floodgate_engine_running_sequences", "model" => m.clone()),
             queue_depth: metrics::gauge!("floodgate_engine_queue_depth", "model" => m.clone()),
             kv_reserved: metrics::gauge!("floodgate_engine_kv_reserved_ratio", "model" => m),
@@ -183,6 +196,8 @@ struct Scheduler<'m> {
     config: SchedulerConfig,
     queued: Arc<AtomicUsize>,
     mean_request_ms: Arc<AtomicU64>,
+    /// Requests announced as on their way (`Engine::expect_request`).
+    incoming: Arc<AtomicUsize>,
     interactive: VecDeque<Waiting>,
     batch_class: VecDeque<Waiting>,
     running: Vec<Sequence>,
@@ -205,6 +220,7 @@ impl<'m> Scheduler<'m> {
         config: SchedulerConfig,
         queued: Arc<AtomicUsize>,
         mean_request_ms: Arc<AtomicU64>,
+        incoming: Arc<AtomicUsize>,
     ) -> Self {
         let vocab = model.vocab();
         let eog_tokens = vocab
@@ -228,6 +244,7 @@ impl<'m> Scheduler<'m> {
             config,
             queued,
             mean_request_ms,
+            incoming,
             interactive: VecDeque::new(),
             batch_class: VecDeque::new(),
             running: Vec::new(),
@@ -251,19 +268,7 @@ impl<'m> Scheduler<'m> {
                     Ok(cmd) => self.accept(cmd),
                     Err(_) => return,
                 }
-                // Dynamic batching: give other requests a moment to join the first batch.
-                let until = Instant::now() + self.config.max_wait;
-                while self.waiting_len() < self.config.max_batch_size as usize {
-                    let left = until.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    match commands.recv_timeout(left) {
-                        Ok(cmd) => self.accept(cmd),
-                        Err(RecvTimeoutError::Timeout) => break,
-                        Err(RecvTimeoutError::Disconnected) => break,
-                    }
-                }
+                self.gather_first_batch(commands);
             }
             loop {
                 match commands.try_recv() {
@@ -286,6 +291,52 @@ impl<'m> Scheduler<'m> {
             if self.running.is_empty() && self.waiting_len() == 0 {
                 self.publish_gauges();
             }
+        }
+    }
+
+    /// Dynamic batching on an idle engine, once its first request is in. It waits
+    /// `max_wait` in any case; beyond that, while a burst seems to be arriving: each
+    /// arrival keeps the batch open for `burst_gap` more, and so does each moment a
+    /// request is announced as on its way (still in the gateway's guards; at least
+    /// `BURST_GRACE` after the last announcement ends, while it is handed over), never
+    /// past `burst_wait` after the first arrival. With `burst_gap` 0 and nothing
+    /// announced, a lone request starts at once.
+    fn gather_first_batch(&mut self, commands: &Receiver<Command>) {
+        let start = Instant::now();
+        let fixed = start + self.config.max_wait;
+        let cap = start + self.config.burst_wait;
+        let gap = self.config.burst_gap;
+        let mut last_sign = start;
+        let mut hold = gap;
+        while self.waiting_len() < self.config.max_batch_size as usize {
+            let now = Instant::now();
+            if self.incoming.load(Ordering::Acquire) > 0 {
+                last_sign = now;
+                hold = gap.max(BURST_GRACE);
+            }
+            let until = fixed.max((last_sign + hold).min(cap));
+            let left = until.saturating_duration_since(now);
+            if left.is_zero() {
+                break;
+            }
+            // Look at the announced count again every poll.
+            match commands.recv_timeout(left.min(BURST_POLL)) {
+                Ok(cmd) => {
+                    self.accept(cmd);
+                    last_sign = Instant::now();
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let waited = start.elapsed();
+        if waited > self.config.max_wait {
+            self.metrics.burst_wait.record(waited.as_secs_f64());
+            tracing::debug!(
+                waited_ms = waited.as_secs_f64() * 1e3,
+                gathered = self.waiting_len(),
+                "first batch gathered"
+            );
         }
     }
 

@@ -1,7 +1,8 @@
 //! The continuous-batching scheduler's behaviour, on a tiny random-weight model:
 //! sequences join and leave the batch, the KV budget is respected, long prompts are
-//! prefilled in chunks, cancellation frees KV at once, priorities order admission, and
-//! shared prefixes are reused without changing the output.
+//! prefilled in chunks, cancellation frees KV at once, priorities order admission,
+//! shared prefixes are reused without changing the output, and an idle engine gathers an
+//! announced burst into its first batch.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
@@ -331,4 +332,79 @@ fn per_sequence_kv_streams_give_the_same_answers() {
         Err(EngineError::ContextLengthExceeded { limit, .. }) => assert_eq!(limit, 1024),
         other => panic!("expected a context-length refusal, got {other:?}"),
     }
+}
+
+#[test]
+fn an_idle_engine_gathers_a_burst_into_its_first_batch() {
+    let e = engine(|c| {
+        c.burst_wait_ms = 10_000;
+        c.burst_gap_ms = 0;
+    });
+    // Nothing announced and no gap: a lone request starts at once.
+    let (_, lone) = finish(e.generate(req(prompt(8, 40), 2)).unwrap());
+    assert!(
+        lone.queued < Duration::from_secs(2),
+        "a lone request waited {:?}",
+        lone.queued
+    );
+    // One request is in while another is still announced (its caller is screening it)
+    // and is handed over 300 ms later: the first waits, and both are admitted in the
+    // same step. (The gateway withdraws an announcement just before the hand-over, which
+    // the engine's short grace covers; here it goes just after, so that descheduling
+    // this thread cannot split the burst.)
+    let announced = e.expect_request();
+    let first = e.generate(req(prompt(8, 41), 4)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let second = e.generate(req(prompt(8, 42), 4)).unwrap();
+    drop(announced);
+    let (_, f1) = finish(first);
+    let (_, f2) = finish(second);
+    assert!(
+        f1.queued >= Duration::from_millis(250),
+        "the first request did not wait for the announced one: {:?}",
+        f1.queued
+    );
+    assert_admitted_together(&f1, &f2);
+
+    // An announcement that never arrives holds the first request only up to the cap.
+    let e = engine(|c| {
+        c.burst_wait_ms = 400;
+        c.burst_gap_ms = 0;
+    });
+    let never = e.expect_request();
+    let (_, f) = finish(e.generate(req(prompt(8, 43), 2)).unwrap());
+    drop(never);
+    assert!(
+        f.queued >= Duration::from_millis(350) && f.queued < Duration::from_secs(5),
+        "waited {:?} for an announcement capped at 400 ms",
+        f.queued
+    );
+
+    // Unannounced arrivals: each keeps the batch open for the gap, so a second request
+    // 100 ms after the first joins it; a lone request waits the gap once.
+    let e = engine(|c| {
+        c.burst_wait_ms = 10_000;
+        c.burst_gap_ms = 300;
+    });
+    let first = e.generate(req(prompt(8, 44), 4)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let second = e.generate(req(prompt(8, 45), 4)).unwrap();
+    let (_, f1) = finish(first);
+    let (_, f2) = finish(second);
+    assert!(f1.queued >= Duration::from_millis(80), "{:?}", f1.queued);
+    assert_admitted_together(&f1, &f2);
+    let (_, lone) = finish(e.generate(req(prompt(8, 46), 2)).unwrap());
+    assert!(
+        lone.queued >= Duration::from_millis(250) && lone.queued < Duration::from_secs(5),
+        "a lone request waited {:?} with a 300 ms gap",
+        lone.queued
+    );
+}
+
+fn assert_admitted_together(a: &Finish, b: &Finish) {
+    let apart = a.admitted.max(b.admitted) - a.admitted.min(b.admitted);
+    assert!(
+        apart < Duration::from_millis(100),
+        "admitted {apart:?} apart"
+    );
 }

@@ -321,6 +321,10 @@ pub struct ModelConfig {
     pub short_prompt_tokens: u32,
     #[serde(default)]
     pub max_wait_ms: u64,
+    #[serde(default = "defaults::burst_wait_ms")]
+    pub burst_wait_ms: u64,
+    #[serde(default = "defaults::burst_gap_ms")]
+    pub burst_gap_ms: u64,
     #[serde(default = "defaults::prefix_cache")]
     pub prefix_cache: bool,
     #[serde(default = "defaults::kv_unified")]
@@ -506,6 +510,12 @@ mod defaults {
     pub fn max_prefill_tokens_per_step() -> u32 {
         256
     }
+    pub fn burst_wait_ms() -> u64 {
+        20
+    }
+    pub fn burst_gap_ms() -> u64 {
+        2
+    }
     pub fn short_prompt_tokens() -> u32 {
         128
     }
@@ -563,6 +573,8 @@ impl ModelConfig {
             prefill_tokens_per_decoding_sequence: defaults::prefill_tokens_per_decoding_sequence(),
             short_prompt_tokens: defaults::short_prompt_tokens(),
             max_wait_ms: 0,
+            burst_wait_ms: defaults::burst_wait_ms(),
+            burst_gap_ms: defaults::burst_gap_ms(),
             prefix_cache: defaults::prefix_cache(),
             kv_unified: defaults::kv_unified(),
             request_timeout_seconds: defaults::request_timeout_seconds(),
@@ -1072,6 +1084,12 @@ impl Config {
             }
             if m.max_wait_ms > 10_000 {
                 errors.push(format!("{at}.max_wait_ms: at most 10000 (10 s)"));
+            }
+            if m.burst_wait_ms > 10_000 {
+                errors.push(format!("{at}.burst_wait_ms: at most 10000 (10 s)"));
+            }
+            if m.burst_gap_ms > 10_000 {
+                errors.push(format!("{at}.burst_gap_ms: at most 10000 (10 s)"));
             }
             if m.kv_cache_tokens < 64 {
                 errors.push(format!("{at}.kv_cache_tokens: must be at least 64"));

@@ -271,6 +271,8 @@ pub fn engine_config(m: &ModelConfig, path: PathBuf) -> EngineConfig {
         prefill_tokens_per_decoding_sequence: m.prefill_tokens_per_decoding_sequence,
         short_prompt_tokens: m.short_prompt_tokens,
         max_wait_ms: m.max_wait_ms,
+        burst_wait_ms: m.burst_wait_ms,
+        burst_gap_ms: m.burst_gap_ms,
         prefix_cache: m.prefix_cache,
         kv_unified: m.kv_unified,
         request_timeout: (m.request_timeout_seconds > 0)

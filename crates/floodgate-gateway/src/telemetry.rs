@@ -37,6 +37,12 @@ pub fn recorder() -> PrometheusHandle {
                 })
                 .and_then(|b| {
                     b.set_buckets_for_metric(
+                        Matcher::Full("floodgate_engine_burst_wait_seconds".into()),
+                        TOKEN_LATENCY_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
                         Matcher::Full("floodgate_engine_batch_tokens".into()),
                         BATCH_BUCKETS,
                     )

@@ -54,6 +54,10 @@ impl Backend for LocalBackend {
         &self.info
     }
 
+    fn expect_request(&self) -> Option<floodgate_engine::Incoming> {
+        Some(self.engine.expect_request())
+    }
+
     async fn generate(
         &self,
         prompt: &PromptInput,

@@ -41,6 +41,14 @@ pub struct Generation {
 pub trait Backend: Send + Sync {
     fn info(&self) -> &BackendInfo;
 
+    /// Announces a request that will be started on this backend shortly, so an idle
+    /// embedded engine can gather a burst into one first batch
+    /// (`floodgate_engine::Engine::expect_request`). Dropping the guard withdraws it.
+    /// Backends that do not batch in-process ignore it.
+    fn expect_request(&self) -> Option<floodgate_engine::Incoming> {
+        None
+    }
+
     /// Starts generating. Dropping the returned receiver cancels the generation.
     async fn generate(
         &self,

@@ -213,6 +213,10 @@ async fn run(
             (_, e) => e,
         })?;
     let backends: Vec<_> = resolved.iter().map(|r| Arc::clone(&r.backend)).collect();
+    // Tell the first tier's engine this request is on its way: the guards below take
+    // milliseconds, and an idle engine then waits for a burst to gather instead of
+    // starting on its first arrival alone (`model.burst_wait_ms`).
+    let announced = backends.first().and_then(|b| b.expect_request());
     let prices: Vec<Price> = resolved
         .iter()
         .map(|r| Price::of_model(&state.config, &r.config))
@@ -329,6 +333,8 @@ async fn run(
         post_threshold: r.thresholds.post,
         signals: None,
     });
+    // Withdrawn just before the request is handed over (tokenizing is all that is left).
+    drop(announced);
     let default_max = state.config.limits.default_max_tokens;
     let mut runs = Vec::new();
     let mut tier = plan.tier;
