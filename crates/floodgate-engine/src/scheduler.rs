@@ -161,7 +161,7 @@ struct Metrics {
     batch_size: metrics::Histogram,
     batch_tokens: metrics::Histogram,
     step_seconds: metrics::Histogram,
-    /// How long an idle engine waited for an announced burst to gather.
+    /// How long an idle engine held its first request while a burst gathered.
     burst_wait: metrics::Histogram,
     running: metrics::Gauge,
     queue_depth: metrics::Gauge,

@@ -1,8 +1,8 @@
 //! The continuous-batching scheduler's behaviour, on a tiny random-weight model:
 //! sequences join and leave the batch, the KV budget is respected, long prompts are
 //! prefilled in chunks, cancellation frees KV at once, priorities order admission,
-//! shared prefixes are reused without changing the output, and an idle engine gathers an
-//! announced burst into its first batch.
+//! shared prefixes are reused without changing the output, and an idle engine gathers a
+//! burst into its first batch.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
