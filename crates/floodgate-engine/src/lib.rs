@@ -8,9 +8,11 @@
 //! **Architecture invariant:** this is the only crate that links llama.cpp; no llama.cpp
 //! type appears in its public API. Nothing here knows about HTTP or the OpenAI format.
 //! **Architecture invariant:** llama.cpp calls that run the model happen on the engine's
-//! own thread, never on the async runtime.
+//! own thread, never on the async runtime ([`embed::LlmEmbedder`] is blocking: callers run
+//! it on a blocking thread).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod embed;
 mod engine;
 mod error;
 pub mod quant;

@@ -263,6 +263,10 @@ pub struct GuardConfig {
     /// …and for the output guard (answers and streams). Off by default: on ToxiGen-style
     /// text it also flags about a quarter of the benign statements about groups.
     pub finetuned_toxicity_output: bool,
+    /// Use the language-model toxicity probe (`floodgate guard train --toxicity-probe`),
+    /// when installed, wherever the fine-tuned model is used (its mean with it when both
+    /// are installed).
+    pub toxicity_probe: bool,
 }
 
 impl Default for GuardConfig {
@@ -282,6 +286,7 @@ impl Default for GuardConfig {
             classifier_toxicity: false,
             finetuned_toxicity: true,
             finetuned_toxicity_output: false,
+            toxicity_probe: true,
         }
     }
 }

@@ -29,8 +29,9 @@ pub trait LearnedScorer: Send + Sync {
     fn injection(&self, text: &str) -> Option<f32>;
     /// Probability that `text` is toxic.
     fn toxicity(&self, text: &str) -> Option<f32>;
-    /// True when `toxicity` comes from a fine-tuned encoder (milliseconds per call, good
-    /// enough for the output path) rather than a head over frozen embeddings.
+    /// True when `toxicity` comes from a model trained for it end to end or a probe on a
+    /// language model (milliseconds per call, good enough for moderation and, when
+    /// configured, the output path) rather than a head over frozen sentence embeddings.
     fn toxicity_finetuned(&self) -> bool {
         false
     }

@@ -26,6 +26,14 @@
 //! moderation and (with `guard.finetuned_toxicity_output`) on complete answers and every
 //! `guard.stream_classifier_chars` of a stream, never on the input path; when it is
 //! installed it replaces the static toxicity head.
+//!
+//! The fourth is a probe on a generative model (`floodgate guard train --toxicity-probe
+//! MODEL`, file [`TOXICITY_PROBE_FILE`]): a logistic head over the mean of a GGUF model's
+//! last hidden layer ([`floodgate_engine::embed::LlmEmbedder`]), which reads implicit,
+//! ToxiGen-style statements about groups better than MiniLM does. It costs tens of
+//! milliseconds per text (Gemma-3-270M on 2 cores) and runs where the fine-tuned model
+//! runs. With both installed, the toxicity score is their mean (an ensemble of two
+//! different views of the text); `guard.toxicity_probe = false` leaves it out.
 
 use std::path::{Path, PathBuf};
 
@@ -34,8 +42,10 @@ use floodgate_embed::{
     STATIC_ENCODER_SUFFIX,
 };
 
+use floodgate_embed::classifier::EmbeddingInfo;
 use floodgate_embed::finetune::FinetunedClassifier;
 use floodgate_embed::ngrams::NgramFeatures;
+use floodgate_engine::embed::{LlmEmbedOptions, LlmEmbedder};
 
 use crate::guard::LearnedScorer;
 
@@ -43,6 +53,10 @@ use crate::guard::LearnedScorer;
 pub const STATIC_TABLE_FILE: &str = "static.safetensors";
 /// The fine-tuned toxicity classifier's directory in the classifier directory.
 pub const FINETUNED_TOXICITY_DIR: &str = "toxicity-finetuned";
+/// The language-model toxicity probe's file in the classifier directory.
+pub const TOXICITY_PROBE_FILE: &str = "toxicity-probe.json";
+/// How a probe's `EmbeddingInfo::truncation` names what it reads: the first tokens.
+pub const PROBE_TRUNCATION: &str = "llm-mean-head";
 
 pub struct EmbeddingScorer {
     /// Feeds the heads; absent when only the fine-tuned toxicity model is installed.
@@ -50,6 +64,84 @@ pub struct EmbeddingScorer {
     injection: Option<HeadModel>,
     toxicity: Option<HeadModel>,
     finetuned_toxicity: Option<FinetunedClassifier>,
+    toxicity_probe: Option<ToxicityProbe>,
+}
+
+/// A logistic head over a generative model's pooled hidden states.
+pub struct ToxicityProbe {
+    embedder: LlmEmbedder,
+    classifier: Classifier,
+    threshold: f32,
+}
+
+impl ToxicityProbe {
+    /// Loads the probe at `path` and the model it was trained on from the model cache.
+    pub fn load(config: &crate::Config, path: &Path) -> Result<Self, String> {
+        let classifier = Classifier::load(path).map_err(|e| e.to_string())?;
+        let threshold = classifier
+            .head("toxic")
+            .ok_or("the probe has no `toxic` head")?
+            .threshold;
+        let info = classifier
+            .meta
+            .embedding
+            .as_ref()
+            .ok_or("the probe does not say which model it reads")?;
+        if !classifier.feature_names.is_empty() {
+            return Err(format!(
+                "the probe reads features this build does not compute: {:?}",
+                classifier.feature_names
+            ));
+        }
+        let embedder = probe_embedder(config, info)?;
+        if embedder.dim() != info.dim || classifier.input_dim != info.dim {
+            return Err(format!(
+                "the probe was trained on {}-wide vectors from `{}`, but the cached model gives {}; retrain it",
+                info.dim,
+                info.model,
+                embedder.dim()
+            ));
+        }
+        Ok(Self {
+            embedder,
+            classifier,
+            threshold,
+        })
+    }
+
+    /// The head's probabilities for `texts`, rescaled so its threshold is 0.5. Blocking.
+    pub fn scores(&self, texts: &[&str]) -> Result<Vec<f32>, String> {
+        let vectors = self.embedder.embed(texts).map_err(|e| e.to_string())?;
+        vectors
+            .iter()
+            .map(|v| {
+                let p = *self
+                    .classifier
+                    .predict_proba(v)
+                    .map_err(|e| e.to_string())?
+                    .first()
+                    .ok_or("the probe has no head")?;
+                Ok(rescale(p, self.threshold))
+            })
+            .collect()
+    }
+}
+
+/// The generative model a probe reads, from the model cache (`floodgate models pull NAME`).
+pub fn probe_embedder(config: &crate::Config, info: &EmbeddingInfo) -> Result<LlmEmbedder, String> {
+    let path = crate::server::model_store(config).model_path(&info.model);
+    let options = LlmEmbedOptions {
+        max_tokens: u32::try_from(info.max_tokens).unwrap_or(u32::MAX),
+        batch_tokens: u32::try_from(info.max_tokens.saturating_mul(4).max(1024))
+            .unwrap_or(u32::MAX),
+        ..LlmEmbedOptions::default()
+    };
+    LlmEmbedder::load(&path, options).map_err(|e| {
+        format!(
+            "{e} (the probe reads model `{}`: run `floodgate models pull {}`)",
+            info.model, info.model
+        )
+    })
 }
 
 /// One trained head, its threshold, and the n-gram features it reads after the embedding.
@@ -101,14 +193,29 @@ impl EmbeddingScorer {
         } else {
             None
         };
+        let probe_path = dir.join(TOXICITY_PROBE_FILE);
+        let toxicity_probe = if config.guard.toxicity_probe && probe_path.exists() {
+            ToxicityProbe::load(config, &probe_path)
+                .map_err(
+                    |e| tracing::warn!(error = %e, "the toxicity probe is not loadable; skipped"),
+                )
+                .ok()
+        } else {
+            None
+        };
         let mut scorer = Self::load_heads(config, &dir).unwrap_or(Self {
             embedder: None,
             injection: None,
             toxicity: None,
             finetuned_toxicity: None,
+            toxicity_probe: None,
         });
         scorer.finetuned_toxicity = finetuned_toxicity;
-        (scorer.embedder.is_some() || scorer.finetuned_toxicity.is_some()).then_some(scorer)
+        scorer.toxicity_probe = toxicity_probe;
+        (scorer.embedder.is_some()
+            || scorer.finetuned_toxicity.is_some()
+            || scorer.toxicity_probe.is_some())
+        .then_some(scorer)
     }
 
     /// The embedding heads and the encoder they were trained on.
@@ -165,6 +272,7 @@ impl EmbeddingScorer {
             injection,
             toxicity,
             finetuned_toxicity: None,
+            toxicity_probe: None,
         })
     }
 
@@ -193,17 +301,29 @@ impl LearnedScorer for EmbeddingScorer {
     }
 
     fn toxicity(&self, text: &str) -> Option<f32> {
-        match &self.finetuned_toxicity {
-            Some(m) => {
-                let p = *m.probabilities(&[text]).ok()?.first()?;
-                Some(rescale(p, m.meta().threshold))
-            }
-            None => self.probability(text, &self.toxicity),
+        if self.finetuned_toxicity.is_none() && self.toxicity_probe.is_none() {
+            return self.probability(text, &self.toxicity);
+        }
+        let finetuned = self.finetuned_toxicity.as_ref().and_then(|m| {
+            let p = *m.probabilities(&[text]).ok()?.first()?;
+            Some(rescale(p, m.meta().threshold))
+        });
+        let probe = self.toxicity_probe.as_ref().and_then(|m| {
+            m.scores(&[text])
+                .map_err(|e| tracing::warn!(error = %e, "toxicity probe failed"))
+                .ok()?
+                .first()
+                .copied()
+        });
+        // Both rescaled to put their own threshold at 0.5, so their mean keeps that meaning.
+        match (finetuned, probe) {
+            (Some(a), Some(b)) => Some((a + b) / 2.0),
+            (a, b) => a.or(b),
         }
     }
 
     fn toxicity_finetuned(&self) -> bool {
-        self.finetuned_toxicity.is_some()
+        self.finetuned_toxicity.is_some() || self.toxicity_probe.is_some()
     }
 
     fn slow(&self) -> bool {
@@ -353,6 +473,116 @@ mod tests {
             p[0]
         );
         assert!(toxic > 0.5 && calm < 0.5, "toxic {toxic}, calm {calm}");
+    }
+
+    /// The language-model probe: trained on a tiny random-weight GGUF model where the
+    /// model cache keeps `tiny-llm`, installed as one file, loaded by the server's loader,
+    /// scoring with its threshold at 0.5; averaged with the fine-tuned model when both are
+    /// installed; left out when `guard.toxicity_probe` is off or when its width does not
+    /// match the cached model.
+    #[test]
+    fn a_toxicity_probe_scores_alone_and_averages_with_the_fine_tuned_model() {
+        use floodgate_embed::finetune::{Example, FinetunedClassifier};
+        use floodgate_engine::tiny::{write_tiny_llama, TinyModelOptions};
+        let (_home, model_dir, mut config) = tiny_home();
+        let llm_dir = crate::server::model_store(&config)
+            .root()
+            .join("models")
+            .join("tiny-llm");
+        std::fs::create_dir_all(&llm_dir).unwrap();
+        write_tiny_llama(&llm_dir.join("tiny-llm.gguf"), &TinyModelOptions::default()).unwrap();
+
+        let rows = [
+            ("you are a worthless idiot", "toxic"),
+            ("shut up you stupid idiot", "toxic"),
+            ("idiots like you should shut up", "toxic"),
+            ("hello world", "ok"),
+            ("the cat sat on the mat", "ok"),
+            ("hello cat, nice day", "ok"),
+        ];
+        let info = EmbeddingInfo {
+            model: "tiny-llm".into(),
+            dim: 64,
+            max_tokens: 32,
+            truncation: PROBE_TRUNCATION.into(),
+        };
+        let embedder = probe_embedder(&config, &info).unwrap();
+        assert_eq!(embedder.dim(), 64);
+        let texts: Vec<&str> = rows.iter().map(|(t, _)| *t).collect();
+        let examples: Vec<(Vec<f32>, String)> = embedder
+            .embed(&texts)
+            .unwrap()
+            .into_iter()
+            .zip(rows.iter().map(|(_, l)| l.to_string()))
+            .collect();
+        let mut probe = train(
+            &examples,
+            &TrainOptions {
+                threshold: ThresholdRule::Fixed { threshold: 0.4 },
+                ..TrainOptions::default()
+            },
+        )
+        .unwrap();
+        probe.meta.embedding = Some(info.clone());
+        let dir = classifier_dir(&config);
+        std::fs::create_dir_all(&dir).unwrap();
+        probe.save(&dir.join(TOXICITY_PROBE_FILE)).unwrap();
+        let alone_vector = embedder.embed(&[rows[0].0]).unwrap().pop().unwrap();
+        let p = probe.predict_proba(&alone_vector).unwrap()[0];
+
+        let scorer = EmbeddingScorer::load(&config).expect("the probe loads alone");
+        assert!(
+            scorer.toxicity_finetuned(),
+            "the probe counts as a toxicity model"
+        );
+        assert!(scorer.injection("anything").is_none());
+        let alone = scorer.toxicity(rows[0].0).unwrap();
+        assert!(
+            (alone - rescale(p, 0.4)).abs() < 1e-5,
+            "{alone} vs {}",
+            rescale(p, 0.4)
+        );
+        let toxic = scorer.toxicity("shut up you stupid idiot").unwrap();
+        let calm = scorer.toxicity("the cat sat on the mat").unwrap();
+        assert!(toxic > 0.5 && calm < 0.5, "toxic {toxic}, calm {calm}");
+
+        // With a fine-tuned model beside it: the mean of the two rescaled scores.
+        let ft_rows: Vec<Example> = rows
+            .iter()
+            .map(|(t, l)| Example {
+                text: t,
+                positive: *l == "toxic",
+            })
+            .collect();
+        let opts = floodgate_embed::tiny::finetune_options();
+        let mut ft =
+            FinetunedClassifier::train(&model_dir, &ft_rows, "toxic", &opts, &mut |_, _| {})
+                .unwrap();
+        ft.set_threshold(0.5, None);
+        let q = ft.probabilities(&["hello world"]).unwrap()[0];
+        ft.save(&dir.join(FINETUNED_TOXICITY_DIR)).unwrap();
+        let both = EmbeddingScorer::load(&config).unwrap();
+        let probe_only = scorer.toxicity("hello world").unwrap();
+        let mean = both.toxicity("hello world").unwrap();
+        assert!(
+            (mean - (probe_only + rescale(q, 0.5)) / 2.0).abs() < 1e-4,
+            "mean {mean}, probe {probe_only}, fine-tuned {}",
+            rescale(q, 0.5)
+        );
+
+        // Switched off: only the fine-tuned model is left.
+        config.guard.toxicity_probe = false;
+        let ft_only = EmbeddingScorer::load(&config).unwrap();
+        let got = ft_only.toxicity("hello world").unwrap();
+        assert!((got - rescale(q, 0.5)).abs() < 1e-5, "{got}");
+
+        // A probe trained on another width is refused, not fed the wrong vectors.
+        config.guard.toxicity_probe = true;
+        std::fs::remove_dir_all(dir.join(FINETUNED_TOXICITY_DIR)).unwrap();
+        let mut wrong = probe.clone();
+        wrong.meta.embedding = Some(EmbeddingInfo { dim: 32, ..info });
+        wrong.save(&dir.join(TOXICITY_PROBE_FILE)).unwrap();
+        assert!(EmbeddingScorer::load(&config).is_none());
     }
 
     #[test]

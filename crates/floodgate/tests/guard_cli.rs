@@ -1,13 +1,15 @@
 //! `floodgate guard train|eval` end to end on a tiny random-weight BERT standing in for
 //! all-MiniLM-L6-v2 (same files, same code path): the static heads, the fine-tuned toxicity
-//! model with a cross-validated threshold, installed where the server looks, and `eval`
-//! measuring it.
+//! model with a cross-validated threshold, the toxicity probe on a tiny random-weight GGUF
+//! model standing in for a cached generative model, installed where the server looks, and
+//! `eval` measuring them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 use std::process::Command;
 
 use floodgate_embed::tiny::{write_tiny_bert, TinyBert};
+use floodgate_engine::tiny::{write_tiny_llama, TinyModelOptions};
 
 fn write_rows(path: &Path, rows: &[(&str, &str)]) {
     let lines: Vec<String> = rows
@@ -45,6 +47,10 @@ fn train_fine_tunes_and_installs_the_toxicity_model_and_eval_measures_it() {
         ..TinyBert::default()
     };
     write_tiny_bert(&minilm, shape).unwrap();
+    // Where `floodgate models pull` would put a model named `tiny-llm`.
+    let llm = home.join("models").join("tiny-llm");
+    std::fs::create_dir_all(&llm).unwrap();
+    write_tiny_llama(&llm.join("tiny-llm.gguf"), &TinyModelOptions::default()).unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let injection = [
@@ -95,10 +101,35 @@ fn train_fine_tunes_and_installs_the_toxicity_model_and_eval_measures_it() {
             "2",
             "--finetune-folds",
             "2",
+            "--toxicity-probe",
+            "tiny-llm",
+            "--probe-folds",
+            "2",
+            "--probe-max-tokens",
+            "32",
         ],
     );
     assert!(out.contains("2-fold out-of-fold on 4 rows"), "{out}");
     assert!(out.contains("toxicity fine-tuned: 12 rows"), "{out}");
+    assert!(
+        out.contains("toxicity probe (tiny-llm), 2-fold out-of-fold on 4 rows"),
+        "{out}"
+    );
+    assert!(out.contains("toxicity probe: 12 rows"), "{out}");
+    let probe_path = home.join("guard").join("toxicity-probe.json");
+    assert!(!home.join("guard").join(".toxicity-probe.json.tmp").exists());
+    let probe: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&probe_path).unwrap()).unwrap();
+    assert_eq!(probe["meta"]["embedding"]["model"], "tiny-llm", "{probe}");
+    assert_eq!(probe["meta"]["embedding"]["dim"], 64, "{probe}");
+    assert_eq!(probe["meta"]["embedding"]["max_tokens"], 32, "{probe}");
+    assert_eq!(probe["meta"]["examples"], 12, "{probe}");
+    assert_eq!(probe["heads"][0]["label"], "toxic", "{probe}");
+    assert_eq!(probe["heads"][0]["weights"].as_array().unwrap().len(), 64);
+    assert_eq!(
+        probe["meta"]["cross_validation"][0]["examples"], 4,
+        "{probe}"
+    );
 
     let installed = home.join("guard").join("toxicity-finetuned");
     for f in [
