@@ -17,7 +17,7 @@ use base64::Engine as _;
 use clap::Subcommand;
 use floodgate_embed::classifier::{
     assign_folds, metrics_at, read_jsonl, train as train_classifier, train_from_jsonl,
-    EmbeddingInfo, LabeledText, ThresholdRule,
+    EmbeddingInfo, LabeledText, Metrics, ThresholdRule,
 };
 use floodgate_embed::finetune::{
     best_f1_threshold, cross_validate, Example, FinetuneOptions, FinetunedClassifier,
@@ -251,8 +251,9 @@ fn train(
         );
         for m in &model.meta.cross_validation {
             println!(
-                "  5-fold out-of-fold on the training data: P={:.3} R={:.3} F1={:.3} FPR={:.3} AUC={:.3} at threshold {:.3}",
-                m.precision, m.recall, m.f1, m.fpr, m.auc, m.threshold
+                "  5-fold out-of-fold on the training data: {} at threshold {:.3}",
+                metrics_line(m),
+                m.threshold
             );
         }
     }
@@ -317,13 +318,9 @@ fn finetune_toxicity(
         let labels: Vec<bool> = rows.iter().map(|e| e.positive).collect();
         let (t, m) = best_f1_threshold("toxic", &scores, &labels);
         println!(
-            "toxicity fine-tune, {folds}-fold out-of-fold on {} rows: P={:.3} R={:.3} F1={:.3} FPR={:.3} AUC={:.3} at threshold {t:.2}",
+            "toxicity fine-tune, {folds}-fold out-of-fold on {} rows: {} at threshold {t:.2}",
             rows.len(),
-            m.precision,
-            m.recall,
-            m.f1,
-            m.fpr,
-            m.auc
+            metrics_line(&m)
         );
         cv = Some((t, m));
     }
@@ -354,6 +351,14 @@ fn finetune_toxicity(
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Precision, recall, F1, false-positive rate and AUC, as the training commands print them.
+fn metrics_line(m: &Metrics) -> String {
+    format!(
+        "P={:.3} R={:.3} F1={:.3} FPR={:.3} AUC={:.3}",
+        m.precision, m.recall, m.f1, m.fpr, m.auc
+    )
 }
 
 struct ProbeSettings {
@@ -451,19 +456,12 @@ fn train_toxicity_probe(
         let at_half = metrics_at("toxic", &scores, &positive, 0.5);
         let (t, m) = best_f1_threshold("toxic", &scores, &positive);
         println!(
-            "toxicity probe ({}), {}-fold out-of-fold on {} rows: at 0.50 P={:.3} R={:.3} F1={:.3} FPR={:.3}; best F1 at {t:.2}: P={:.3} R={:.3} F1={:.3} FPR={:.3} AUC={:.3}",
+            "toxicity probe ({}), {}-fold out-of-fold on {} rows: at 0.50 {}; best F1 at {t:.2}: {}",
             settings.model,
             settings.folds,
             judged.len(),
-            at_half.precision,
-            at_half.recall,
-            at_half.f1,
-            at_half.fpr,
-            m.precision,
-            m.recall,
-            m.f1,
-            m.fpr,
-            m.auc
+            metrics_line(&at_half),
+            metrics_line(&m)
         );
         cv = Some((t, m));
     }
