@@ -264,8 +264,8 @@ pub struct GuardConfig {
     /// text it also flags about a quarter of the benign statements about groups.
     pub finetuned_toxicity_output: bool,
     /// Use the language-model toxicity probe (`floodgate guard train --toxicity-probe`),
-    /// when installed, wherever the fine-tuned model is used (its mean with it when both
-    /// are installed).
+    /// when installed, wherever the fine-tuned model is used, and in its place when both
+    /// are installed.
     pub toxicity_probe: bool,
 }
 
