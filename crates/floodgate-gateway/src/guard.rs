@@ -32,7 +32,7 @@ pub trait LearnedScorer: Send + Sync {
     /// True when `toxicity` comes from a model trained for it end to end or a probe on a
     /// language model (milliseconds per call, good enough for moderation and, when
     /// configured, the output path) rather than a head over frozen sentence embeddings.
-    fn toxicity_finetuned(&self) -> bool {
+    fn toxicity_model(&self) -> bool {
         false
     }
     /// True when one call costs milliseconds (a full encoder): the caller should then
@@ -117,7 +117,7 @@ impl Guard {
     /// installed (`guard.finetuned_toxicity`), else the static head (`guard.classifier_toxicity`).
     pub fn moderation_uses_learned_toxicity(&self) -> bool {
         match &self.learned {
-            Some(l) if l.toxicity_finetuned() => self.config.finetuned_toxicity,
+            Some(l) if l.toxicity_model() => self.config.finetuned_toxicity,
             Some(_) => self.config.classifier_toxicity,
             None => false,
         }
@@ -128,10 +128,7 @@ impl Guard {
     /// embeddings misfires too often to judge answers.
     pub fn output_uses_learned_toxicity(&self) -> bool {
         self.config.finetuned_toxicity_output
-            && self
-                .learned
-                .as_ref()
-                .is_some_and(|l| l.toxicity_finetuned())
+            && self.learned.as_ref().is_some_and(|l| l.toxicity_model())
     }
 
     /// [`screen`](Self::screen), plus, with `learned_toxicity`, the learned toxicity score
@@ -175,7 +172,7 @@ impl Guard {
                         .fold(0.0f32, f32::max)
                 };
                 // A fine-tuned encoder takes milliseconds: tell the runtime this worker blocks.
-                let best = if learned.toxicity_finetuned() {
+                let best = if learned.toxicity_model() {
                     blocking_section(score)
                 } else {
                     score()
@@ -802,7 +799,7 @@ mod tests {
                 0.1
             })
         }
-        fn toxicity_finetuned(&self) -> bool {
+        fn toxicity_model(&self) -> bool {
             self.finetuned
         }
     }

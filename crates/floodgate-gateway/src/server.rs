@@ -431,7 +431,7 @@ pub async fn serve(
             use crate::guard::LearnedScorer as _;
             tracing::info!(
                 dir = %crate::learned::classifier_dir(&config).display(),
-                finetuned_toxicity = l.toxicity_finetuned(),
+                toxicity_model = l.toxicity_model(),
                 "guard: rules + embedding classifier"
             )
         }
