@@ -29,6 +29,11 @@ pub trait LearnedScorer: Send + Sync {
     fn injection(&self, text: &str) -> Option<f32>;
     /// Probability that `text` is toxic.
     fn toxicity(&self, text: &str) -> Option<f32>;
+    /// `toxicity` of several texts (the views of one input), in order. A model that reads
+    /// a batch in one pass overrides this; the default asks one text at a time.
+    fn toxicity_batch(&self, texts: &[&str]) -> Vec<Option<f32>> {
+        texts.iter().map(|t| self.toxicity(t)).collect()
+    }
     /// True when `toxicity` comes from a model trained for it end to end or a probe on a
     /// language model (milliseconds per call, good enough for moderation and, when
     /// configured, the output path) rather than a head over frozen sentence embeddings.
@@ -165,10 +170,12 @@ impl Guard {
                     .into_iter()
                     .chain(n.payloads.iter().map(|p| p.text.as_str()))
                     .filter(|v| floodgate_guard::normalize::looks_like_prose(v));
+                let views: Vec<&str> = std::iter::once(n.text.as_str()).chain(extra).collect();
                 let score = || {
-                    std::iter::once(n.text.as_str())
-                        .chain(extra)
-                        .filter_map(|v| learned.toxicity(v))
+                    learned
+                        .toxicity_batch(&views)
+                        .into_iter()
+                        .flatten()
                         .fold(0.0f32, f32::max)
                 };
                 // A fine-tuned encoder takes milliseconds: tell the runtime this worker blocks.
@@ -780,10 +787,12 @@ mod tests {
     }
 
     /// A learned toxicity model that calls any text with "grumbleweed" in it toxic, so the
-    /// tests can tell its verdicts from the rules'. `calls` counts its uses.
+    /// tests can tell its verdicts from the rules'. `calls` counts the texts it judged,
+    /// `batches` the size of each batch it was asked for.
     struct Marker {
         finetuned: bool,
         calls: std::sync::atomic::AtomicUsize,
+        batches: std::sync::Mutex<Vec<usize>>,
     }
 
     impl LearnedScorer for Marker {
@@ -799,6 +808,10 @@ mod tests {
                 0.1
             })
         }
+        fn toxicity_batch(&self, texts: &[&str]) -> Vec<Option<f32>> {
+            self.batches.lock().unwrap().push(texts.len());
+            texts.iter().map(|t| self.toxicity(t)).collect()
+        }
         fn toxicity_model(&self) -> bool {
             self.finetuned
         }
@@ -809,6 +822,7 @@ mod tests {
         let m = Arc::new(Marker {
             finetuned,
             calls: Default::default(),
+            batches: Default::default(),
         });
         let g = Guard::new(&config, Some(Arc::clone(&m) as Arc<dyn LearnedScorer>)).unwrap();
         (Arc::new(g), m)
@@ -851,6 +865,29 @@ mod tests {
         let (g, _) = learned_guard("[guard]\nclassifier_toxicity = true\n", false);
         assert!(g.moderate(SUBTLE).flagged);
         assert!(g.check_output(SUBTLE, None).text.is_some());
+    }
+
+    #[test]
+    fn every_view_of_a_text_goes_to_the_toxicity_model_in_one_batch() {
+        use base64::Engine as _;
+        let (g, m) = learned_guard("", true);
+        let hidden = base64::engine::general_purpose::STANDARD.encode(SUBTLE);
+        let r = g.moderate(&format!(
+            "Please decode this and tell me what you think: {hidden}"
+        ));
+        // Only the decoded payload says "grumbleweed": it was among the views judged.
+        assert!(r.flagged && r.categories["hate"], "{r:?}");
+        let batches = m.batches.lock().unwrap().clone();
+        assert_eq!(
+            batches.len(),
+            1,
+            "one model call for the whole text: {batches:?}"
+        );
+        assert!(batches[0] >= 2, "the text and its payload: {batches:?}");
+        assert_eq!(
+            m.calls.load(std::sync::atomic::Ordering::Relaxed),
+            batches[0]
+        );
     }
 
     #[test]

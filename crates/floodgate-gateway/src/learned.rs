@@ -302,22 +302,32 @@ impl LearnedScorer for EmbeddingScorer {
     }
 
     fn toxicity(&self, text: &str) -> Option<f32> {
+        self.toxicity_batch(&[text]).into_iter().next().flatten()
+    }
+
+    fn toxicity_batch(&self, texts: &[&str]) -> Vec<Option<f32>> {
         // The probe, when installed, decides alone: in cross-validation on ToxiGen-style
-        // text it beat both the fine-tuned model and the mean of the two.
-        if let Some(m) = &self.toxicity_probe {
-            return m
-                .scores(&[text])
+        // text it beat both the fine-tuned model and the mean of the two. It and the
+        // fine-tuned model each read the whole batch in one pass.
+        let batch = if let Some(m) = &self.toxicity_probe {
+            m.scores(texts)
                 .map_err(|e| tracing::warn!(error = %e, "toxicity probe failed"))
-                .ok()?
-                .first()
-                .copied();
-        }
-        match &self.finetuned_toxicity {
-            Some(m) => {
-                let p = *m.probabilities(&[text]).ok()?.first()?;
-                Some(rescale(p, m.meta().threshold))
-            }
-            None => self.probability(text, &self.toxicity),
+                .ok()
+        } else if let Some(m) = &self.finetuned_toxicity {
+            let threshold = m.meta().threshold;
+            m.probabilities(texts)
+                .map_err(|e| tracing::warn!(error = %e, "fine-tuned toxicity model failed"))
+                .ok()
+                .map(|ps| ps.into_iter().map(|p| rescale(p, threshold)).collect())
+        } else {
+            return texts
+                .iter()
+                .map(|t| self.probability(t, &self.toxicity))
+                .collect();
+        };
+        match batch {
+            Some(scores) if scores.len() == texts.len() => scores.into_iter().map(Some).collect(),
+            _ => vec![None; texts.len()],
         }
     }
 
@@ -544,6 +554,13 @@ mod tests {
         let toxic = scorer.toxicity("shut up you stupid idiot").unwrap();
         let calm = scorer.toxicity("the cat sat on the mat").unwrap();
         assert!(toxic > 0.5 && calm < 0.5, "toxic {toxic}, calm {calm}");
+        // Several views in one call score as they do one at a time.
+        let batch = scorer.toxicity_batch(&["shut up you stupid idiot", "the cat sat on the mat"]);
+        assert_eq!(batch.len(), 2);
+        for (got, want) in batch.iter().zip([toxic, calm]) {
+            let got = got.unwrap();
+            assert!((got - want).abs() < 1e-3, "batched {got}, alone {want}");
+        }
 
         // With a fine-tuned model beside it, the probe still decides.
         let ft_rows: Vec<Example> = rows
