@@ -15,11 +15,11 @@ use axum::http::{HeaderName, HeaderValue};
 use dashmap::DashMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, KeyRecord};
 use crate::config::RateLimitConfig;
 use crate::error::GatewayError;
 use crate::limits::{
-    self, Charge, Limiter, LimiterError, MemoryLimiter, Quota, RedisLimiter, Verdict,
+    self, BucketState, Charge, Limiter, LimiterError, MemoryLimiter, Quota, RedisLimiter, Verdict,
 };
 
 /// What a charge is for, to name it in errors, headers and metrics.
@@ -107,101 +107,79 @@ impl Admission {
         limits::client_ip(peer, forwarded_for, &self.trusted)
     }
 
+    /// Every charge for one request, in order: the key's, the address's, the tenant's.
     fn plan(&self, caller: &Caller, ip: IpAddr, ask: Ask) -> Vec<Planned> {
         let c = &self.config;
-        let burst = c.burst_seconds;
-        let mut out = Vec::new();
-        let mut add =
-            |bucket: String, scope, kind, limit: f64, quota: Option<Quota>, amount: f64| {
-                if let Some(quota) = quota {
-                    out.push(Planned {
-                        charge: Charge {
-                            bucket,
-                            quota,
-                            amount,
-                        },
-                        scope,
-                        kind,
-                        limit,
-                    });
-                }
-            };
-        if let Some(key) = caller.record() {
-            let l = &key.limits;
-            let rpm = l.requests_per_minute.unwrap_or(c.key_requests_per_minute);
-            let tpm = l.tokens_per_minute.unwrap_or(c.key_tokens_per_minute);
-            let usd = l.cost_usd_per_day.unwrap_or(c.key_cost_usd_per_day);
-            let id = &key.id;
-            add(
-                format!("key:{id}:req"),
-                "key",
-                Kind::Requests,
-                rpm,
-                Quota::per_minute(rpm, burst),
-                1.0,
-            );
-            add(
-                format!("key:{id}:tok"),
-                "key",
-                Kind::Tokens,
-                tpm,
-                Quota::per_minute(tpm, burst),
-                ask.tokens,
-            );
-            if ask.cost_usd > 0.0 {
-                // A day's budget, spendable at once: cost limits are about totals.
-                let quota = (usd > 0.0).then(|| Quota {
-                    per_second: usd / 86_400.0,
-                    burst: usd,
-                });
-                add(
-                    format!("key:{id}:usd"),
-                    "key",
-                    Kind::Cost,
-                    usd,
-                    quota,
-                    ask.cost_usd,
-                );
-            }
-        }
-        add(
-            format!("ip:{ip}:req"),
-            "ip",
-            Kind::Requests,
-            c.ip_requests_per_minute,
-            Quota::per_minute(c.ip_requests_per_minute, burst),
-            1.0,
-        );
-        add(
-            format!("ip:{ip}:tok"),
-            "ip",
-            Kind::Tokens,
-            c.ip_tokens_per_minute,
-            Quota::per_minute(c.ip_tokens_per_minute, burst),
-            ask.tokens,
-        );
+        let per_minute = |bucket: String, scope, kind, rate: f64, amount: f64| {
+            planned(bucket, scope, kind, rate, Quota::per_minute(rate, c.burst_seconds), amount)
+        };
         let tenant = caller.tenant();
-        add(
-            format!("tenant:{tenant}:req"),
-            "tenant",
-            Kind::Requests,
-            c.tenant_requests_per_minute,
-            Quota::per_minute(c.tenant_requests_per_minute, burst),
-            1.0,
-        );
-        add(
-            format!("tenant:{tenant}:tok"),
-            "tenant",
-            Kind::Tokens,
-            c.tenant_tokens_per_minute,
-            Quota::per_minute(c.tenant_tokens_per_minute, burst),
-            ask.tokens,
+        let mut out = caller
+            .record()
+            .map(|key| self.plan_key(key, ask))
+            .unwrap_or_default();
+        out.extend(
+            [
+                per_minute(format!("ip:{ip}:req"), "ip", Kind::Requests, c.ip_requests_per_minute, 1.0),
+                per_minute(format!("ip:{ip}:tok"), "ip", Kind::Tokens, c.ip_tokens_per_minute, ask.tokens),
+                per_minute(
+                    format!("tenant:{tenant}:req"),
+                    "tenant",
+                    Kind::Requests,
+                    c.tenant_requests_per_minute,
+                    1.0,
+                ),
+                per_minute(
+                    format!("tenant:{tenant}:tok"),
+                    "tenant",
+                    Kind::Tokens,
+                    c.tenant_tokens_per_minute,
+                    ask.tokens,
+                ),
+            ]
+            .into_iter()
+            .flatten(),
         );
         out
     }
 
-    /// Admits the request or says why not (429 with `Retry-After`, or 503 when the
-    /// limiter is unreachable and the policy is fail-closed).
+    /// The key's charges: its own limits, or the `ratelimit.key_*` defaults.
+    fn plan_key(&self, key: &KeyRecord, ask: Ask) -> Vec<Planned> {
+        let c = &self.config;
+        let l = &key.limits;
+        let rpm = l.requests_per_minute.unwrap_or(c.key_requests_per_minute);
+        let tpm = l.tokens_per_minute.unwrap_or(c.key_tokens_per_minute);
+        let usd = l.cost_usd_per_day.unwrap_or(c.key_cost_usd_per_day);
+        let id = &key.id;
+        let requests = planned(
+            format!("key:{id}:req"),
+            "key",
+            Kind::Requests,
+            rpm,
+            Quota::per_minute(rpm, c.burst_seconds),
+            1.0,
+        );
+        let tokens = planned(
+            format!("key:{id}:tok"),
+            "key",
+            Kind::Tokens,
+            tpm,
+            Quota::per_minute(tpm, c.burst_seconds),
+            ask.tokens,
+        );
+        // A day's budget, spendable at once: cost limits are about totals.
+        let cost = (ask.cost_usd > 0.0 && usd > 0.0)
+            .then(|| {
+                let quota = Quota {
+                    per_second: usd / 86_400.0,
+                    burst: usd,
+                };
+                planned(format!("key:{id}:usd"), "key", Kind::Cost, usd, Some(quota), ask.cost_usd)
+            })
+            .flatten();
+        [requests, tokens, cost].into_iter().flatten().collect()
+    }
+
     pub async fn admit(
         &self,
         caller: &Caller,
@@ -224,61 +202,13 @@ impl Admission {
                 }
             }
         };
-        let mut headers = Vec::new();
-        match verdict {
+        let headers = match verdict {
             Some(Verdict::Limited { index, retry_after }) => {
-                let p = &plan[index];
-                metrics::counter!("floodgate_requests_throttled_total", "scope" => p.scope, "limit" => p.kind.as_str())
-                    .increment(1);
-                let what = match p.kind {
-                    Kind::Requests => format!("{} requests per minute", p.limit),
-                    Kind::Tokens => format!("{} tokens per minute", p.limit),
-                    Kind::Cost => format!("{} USD per day", p.limit),
-                };
-                let message = if retry_after.is_finite() {
-                    format!(
-                        "Rate limit reached for {} on {what}: this request needs {:.0}{}. Retry after {:.1} s.",
-                        p.scope,
-                        p.charge.amount,
-                        if p.kind == Kind::Requests { "" } else { " more" },
-                        retry_after
-                    )
-                } else {
-                    format!(
-                        "Request too large for the {} limit of {what}: it needs {:.4} at once, more than the limit allows.",
-                        p.scope, p.charge.amount
-                    )
-                };
-                return Err(GatewayError::RateLimited {
-                    message,
-                    retry_after: retry_after.is_finite().then_some(retry_after),
-                });
+                return Err(refusal(&plan[index], retry_after));
             }
-            Some(Verdict::Admitted(states)) => {
-                for (p, s) in plan.iter().zip(states) {
-                    if p.scope != "key" || p.kind == Kind::Cost {
-                        continue;
-                    }
-                    let k = p.kind.as_str();
-                    push_header(
-                        &mut headers,
-                        &format!("x-ratelimit-limit-{k}"),
-                        &format!("{}", p.limit),
-                    );
-                    push_header(
-                        &mut headers,
-                        &format!("x-ratelimit-remaining-{k}"),
-                        &format!("{}", s.remaining),
-                    );
-                    push_header(
-                        &mut headers,
-                        &format!("x-ratelimit-reset-{k}"),
-                        &format!("{:.3}s", s.reset_seconds),
-                    );
-                }
-            }
-            None => {}
-        }
+            Some(Verdict::Admitted(states)) => rate_headers(&plan, &states),
+            None => Vec::new(),
+        };
         let settle = plan
             .into_iter()
             .filter(|p| p.kind != Kind::Requests)
@@ -354,6 +284,83 @@ impl Admission {
             GatewayError::ConcurrencyLimited(cap)
         })
     }
+}
+
+/// The 429 for the first charge that did not fit.
+fn refusal(p: &Planned, retry_after: f64) -> GatewayError {
+    metrics::counter!("floodgate_requests_throttled_total", "scope" => p.scope, "limit" => p.kind.as_str())
+        .increment(1);
+    let what = match p.kind {
+        Kind::Requests => format!("{} requests per minute", p.limit),
+        Kind::Tokens => format!("{} tokens per minute", p.limit),
+        Kind::Cost => format!("{} USD per day", p.limit),
+    };
+    let message = if retry_after.is_finite() {
+        format!(
+            "Rate limit reached for {} on {what}: this request needs {:.0}{}. Retry after {:.1} s.",
+            p.scope,
+            p.charge.amount,
+            if p.kind == Kind::Requests { "" } else { " more" },
+            retry_after
+        )
+    } else {
+        format!(
+            "Request too large for the {} limit of {what}: it needs {:.4} at once, more than the limit allows.",
+            p.scope, p.charge.amount
+        )
+    };
+    GatewayError::RateLimited {
+        message,
+        retry_after: retry_after.is_finite().then_some(retry_after),
+    }
+}
+
+/// `x-ratelimit-*` headers for the key's request and token buckets.
+fn rate_headers(plan: &[Planned], states: &[BucketState]) -> Vec<(HeaderName, HeaderValue)> {
+    let mut headers = Vec::new();
+    for (p, s) in plan.iter().zip(states) {
+        if p.scope != "key" || p.kind == Kind::Cost {
+            continue;
+        }
+        let k = p.kind.as_str();
+        push_header(
+            &mut headers,
+            &format!("x-ratelimit-limit-{k}"),
+            &format!("{}", p.limit),
+        );
+        push_header(
+            &mut headers,
+            &format!("x-ratelimit-remaining-{k}"),
+            &format!("{}", s.remaining),
+        );
+        push_header(
+            &mut headers,
+            &format!("x-ratelimit-reset-{k}"),
+            &format!("{:.3}s", s.reset_seconds),
+        );
+    }
+    headers
+}
+
+/// A charge, when its limit is on (`quota` is `None` for a limit of 0).
+fn planned(
+    bucket: String,
+    scope: &'static str,
+    kind: Kind,
+    limit: f64,
+    quota: Option<Quota>,
+    amount: f64,
+) -> Option<Planned> {
+    Some(Planned {
+        charge: Charge {
+            bucket,
+            quota: quota?,
+            amount,
+        },
+        scope,
+        kind,
+        limit,
+    })
 }
 
 fn push_header(out: &mut Vec<(HeaderName, HeaderValue)>, name: &str, value: &str) {

@@ -2,6 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+#[cfg(feature = "engine")]
 use floodgate_engine::EngineError;
 use floodgate_protocol::ErrorBody;
 
@@ -217,6 +218,7 @@ impl IntoResponse for GatewayError {
     }
 }
 
+#[cfg(feature = "engine")]
 impl From<EngineError> for GatewayError {
     fn from(e: EngineError) -> Self {
         match e {

@@ -680,7 +680,7 @@ mod tests {
     }
 
     fn chat(role: &str, content: &str) -> PromptInput {
-        PromptInput::Chat(vec![floodgate_engine::Message {
+        PromptInput::Chat(vec![crate::inference::Message {
             role: role.into(),
             content: content.into(),
         }])

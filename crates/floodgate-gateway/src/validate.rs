@@ -3,7 +3,7 @@
 //! Everything downstream trusts these types: ranges are checked, unsupported options
 //! are refused with the parameter named, and defaults are filled in.
 
-use floodgate_engine::{Message, Priority, SamplingParams, TokenId};
+use crate::inference::{Message, Priority, SamplingParams, TokenId};
 use floodgate_protocol::{ChatCompletionRequest, CompletionRequest, Prompt};
 
 use crate::config::LimitsConfig;
@@ -172,6 +172,46 @@ pub fn chat(
     limits: &LimitsConfig,
 ) -> Result<ValidRequest, GatewayError> {
     let model = model_name(&req.model)?;
+    let messages = chat_messages(&req, limits)?;
+    refuse_unsupported(&req)?;
+    let logprobs = chat_logprobs(&req, limits)?;
+    let mut params = common(
+        Common {
+            max_tokens: req.max_completion_tokens.or(req.max_tokens),
+            temperature: req.temperature,
+            top_p: req.top_p,
+            top_k: req.top_k,
+            min_p: req.min_p,
+            presence_penalty: req.presence_penalty,
+            frequency_penalty: req.frequency_penalty,
+            n: req.n,
+            seed: req.seed,
+            stop: req.stop.clone(),
+            logit_bias: req.logit_bias.as_ref(),
+            logprobs,
+            ignore_eos: req.ignore_eos,
+        },
+        limits,
+    )
+    .map_err(|e| name_max_tokens(e, req.max_completion_tokens.is_some()))?;
+    params.priority = priority(req.service_tier.as_deref())?;
+    let stream = req.stream.unwrap_or(false);
+    Ok(ValidRequest {
+        model,
+        prompt: PromptInput::Chat(messages),
+        params,
+        stream,
+        include_usage: stream && req.stream_options.as_ref().is_some_and(|o| o.include_usage),
+        echo: false,
+        user: req.user,
+    })
+}
+
+/// The messages, with `developer` read as `system` and text parts joined.
+fn chat_messages(
+    req: &ChatCompletionRequest,
+    limits: &LimitsConfig,
+) -> Result<Vec<Message>, GatewayError> {
     if req.messages.is_empty() {
         return Err(invalid(
             "messages",
@@ -219,6 +259,11 @@ pub fn chat(
             content,
         });
     }
+    Ok(messages)
+}
+
+/// Options that parse but that this server does not serve yet.
+fn refuse_unsupported(req: &ChatCompletionRequest) -> Result<(), GatewayError> {
     if let Some(tools) = &req.tools {
         if tools.as_array().is_some_and(|a| !a.is_empty()) {
             return Err(invalid(
@@ -235,52 +280,41 @@ pub fn chat(
             ));
         }
     }
-    let logprobs = match (req.logprobs.unwrap_or(false), req.top_logprobs) {
-        (_, Some(n)) if n > limits.max_top_logprobs => {
-            return Err(invalid(
-                "top_logprobs",
-                format!(
-                    "Invalid 'top_logprobs': at most {}.",
-                    limits.max_top_logprobs
-                ),
-            ))
-        }
-        (false, Some(n)) if n > 0 => {
-            return Err(invalid(
-                "top_logprobs",
-                "'top_logprobs' requires 'logprobs' to be true.",
-            ))
-        }
-        (true, n) => Some(n.unwrap_or(0) as usize),
-        (false, _) => None,
-    };
-    let max_tokens = req.max_completion_tokens.or(req.max_tokens);
-    let params = common(
-        Common {
-            max_tokens,
-            temperature: req.temperature,
-            top_p: req.top_p,
-            top_k: req.top_k,
-            min_p: req.min_p,
-            presence_penalty: req.presence_penalty,
-            frequency_penalty: req.frequency_penalty,
-            n: req.n,
-            seed: req.seed,
-            stop: req.stop.clone(),
-            logit_bias: req.logit_bias.as_ref(),
-            logprobs,
-            ignore_eos: req.ignore_eos,
-        },
-        limits,
-    )
-    .map_err(|e| match e {
+    Ok(())
+}
+
+/// `logprobs` + `top_logprobs` → alternatives per token, if log-probabilities are asked.
+fn chat_logprobs(
+    req: &ChatCompletionRequest,
+    limits: &LimitsConfig,
+) -> Result<Option<usize>, GatewayError> {
+    match (req.logprobs.unwrap_or(false), req.top_logprobs) {
+        (_, Some(n)) if n > limits.max_top_logprobs => Err(invalid(
+            "top_logprobs",
+            format!(
+                "Invalid 'top_logprobs': at most {}.",
+                limits.max_top_logprobs
+            ),
+        )),
+        (false, Some(n)) if n > 0 => Err(invalid(
+            "top_logprobs",
+            "'top_logprobs' requires 'logprobs' to be true.",
+        )),
+        (true, n) => Ok(Some(n.unwrap_or(0) as usize)),
+        (false, _) => Ok(None),
+    }
+}
+
+/// An error about `max_tokens` names `max_completion_tokens` when that is what was sent.
+fn name_max_tokens(e: GatewayError, sent_max_completion_tokens: bool) -> GatewayError {
+    match e {
         GatewayError::InvalidRequest {
             message,
             param,
             code,
         } => GatewayError::InvalidRequest {
             param: param.map(|p| {
-                if p == "max_tokens" && req.max_completion_tokens.is_some() {
+                if p == "max_tokens" && sent_max_completion_tokens {
                     "max_completion_tokens".to_string()
                 } else {
                     p
@@ -290,28 +324,19 @@ pub fn chat(
             code,
         },
         other => other,
-    })?;
-    let mut params = params;
-    params.priority = match req.service_tier.as_deref() {
-        None | Some("auto" | "default" | "priority" | "scale") => Priority::Interactive,
-        Some("flex") => Priority::Batch,
-        Some(other) => {
-            return Err(invalid(
-                "service_tier",
-                format!("Invalid 'service_tier': '{other}'. Supported values are 'auto', 'default', 'flex' and 'priority'."),
-            ))
-        }
-    };
-    let stream = req.stream.unwrap_or(false);
-    Ok(ValidRequest {
-        model,
-        prompt: PromptInput::Chat(messages),
-        params,
-        stream,
-        include_usage: stream && req.stream_options.as_ref().is_some_and(|o| o.include_usage),
-        echo: false,
-        user: req.user,
-    })
+    }
+}
+
+/// `service_tier: "flex"` asks for the batch class; the others are interactive.
+fn priority(service_tier: Option<&str>) -> Result<Priority, GatewayError> {
+    match service_tier {
+        None | Some("auto" | "default" | "priority" | "scale") => Ok(Priority::Interactive),
+        Some("flex") => Ok(Priority::Batch),
+        Some(other) => Err(invalid(
+            "service_tier",
+            format!("Invalid 'service_tier': '{other}'. Supported values are 'auto', 'default', 'flex' and 'priority'."),
+        )),
+    }
 }
 
 pub fn completion(

@@ -1,9 +1,17 @@
-//! The embedded engine as a backend.
+//! The embedded engine as a backend: the one place where the gateway's inference types
+//! meet `floodgate_engine`'s.
 
-use floodgate_engine::{Engine, GenerateRequest, TokenId};
+use floodgate_engine as engine;
+use floodgate_engine::{Engine, GenerateRequest};
+use futures::StreamExt;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::{Backend, BackendInfo, Generation};
 use crate::error::GatewayError;
+use crate::inference::{
+    Announcement, Event, Events, Finish, FinishReason, Message, Priority, SamplingParams,
+    TokenId, TokenLogprob, TokenOutput, TopLogprob,
+};
 use crate::validate::{GenParams, PromptInput};
 
 /// Prompts longer than this (bytes) are tokenized off the async runtime.
@@ -33,7 +41,10 @@ impl LocalBackend {
 
     fn tokenize(engine: &Engine, prompt: &PromptInput) -> Result<Vec<TokenId>, GatewayError> {
         Ok(match prompt {
-            PromptInput::Chat(messages) => engine.tokenize_chat(messages)?,
+            PromptInput::Chat(messages) => {
+                let messages: Vec<engine::Message> = messages.iter().map(to_engine_message).collect();
+                engine.tokenize_chat(&messages)?
+            }
             PromptInput::Text(text) => engine.tokenize(text, true),
             PromptInput::Tokens(tokens) => tokens.clone(),
         })
@@ -54,8 +65,8 @@ impl Backend for LocalBackend {
         &self.info
     }
 
-    fn expect_request(&self) -> Option<floodgate_engine::Incoming> {
-        Some(self.engine.expect_request())
+    fn expect_request(&self) -> Option<Announcement> {
+        Some(Announcement::new(self.engine.expect_request()))
     }
 
     async fn generate(
@@ -88,17 +99,95 @@ impl Backend for LocalBackend {
         let events = self.engine.generate(GenerateRequest {
             prompt: tokens,
             max_tokens,
-            sampling: params.sampling.clone(),
+            sampling: to_engine_sampling(&params.sampling),
             stop: params.stop.clone(),
             logprobs: params.logprobs,
             ignore_eos: params.ignore_eos,
-            priority: params.priority,
+            priority: match params.priority {
+                Priority::Interactive => engine::Priority::Interactive,
+                Priority::Batch => engine::Priority::Batch,
+            },
             deadline: None,
         })?;
+        // Mapped as they are read: dropping `Events` drops the engine's receiver, which
+        // is how the scheduler learns that the client went away.
+        let events = UnboundedReceiverStream::new(events).map(from_engine_event);
         Ok(Generation {
             prompt_tokens,
             prompt_text,
-            events,
+            events: Events::stream(events),
         })
+    }
+}
+
+fn to_engine_message(m: &Message) -> engine::Message {
+    engine::Message {
+        role: m.role.clone(),
+        content: m.content.clone(),
+    }
+}
+
+fn to_engine_sampling(s: &SamplingParams) -> engine::SamplingParams {
+    engine::SamplingParams {
+        temperature: s.temperature,
+        top_p: s.top_p,
+        top_k: s.top_k,
+        min_p: s.min_p,
+        presence_penalty: s.presence_penalty,
+        frequency_penalty: s.frequency_penalty,
+        seed: s.seed,
+        logit_bias: s.logit_bias.clone(),
+    }
+}
+
+fn from_engine_event(e: engine::Event) -> Event {
+    match e {
+        engine::Event::Token(t) => Event::Token(TokenOutput {
+            text: t.text,
+            logprobs: t.logprobs.into_iter().map(from_engine_logprob).collect(),
+        }),
+        engine::Event::Finished(f) => Event::Finished(Finish {
+            reason: match f.reason {
+                engine::FinishReason::Stop => FinishReason::Stop,
+                engine::FinishReason::Length => FinishReason::Length,
+            },
+            prompt_tokens: f.prompt_tokens,
+            completion_tokens: f.completion_tokens,
+            cached_prompt_tokens: f.cached_prompt_tokens,
+            queued: f.queued,
+            admitted: f.admitted,
+            finished: f.finished,
+        }),
+        engine::Event::Failed(e) => Event::Failed(e.into()),
+    }
+}
+
+fn from_engine_logprob(lp: engine::TokenLogprob) -> TokenLogprob {
+    TokenLogprob {
+        token: lp.token,
+        bytes: lp.bytes,
+        logprob: lp.logprob,
+        top: lp
+            .top
+            .into_iter()
+            .map(|t| TopLogprob {
+                token: t.token,
+                bytes: t.bytes,
+                logprob: t.logprob,
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_sampling_is_the_engines_default() {
+        assert_eq!(
+            to_engine_sampling(&SamplingParams::default()),
+            engine::SamplingParams::default()
+        );
     }
 }

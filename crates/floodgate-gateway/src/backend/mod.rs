@@ -6,17 +6,17 @@
 //! with its `health`).
 
 pub mod health;
+#[cfg(feature = "engine")]
 mod local;
 pub mod pool;
 pub mod upstream;
 
+#[cfg(feature = "engine")]
 pub use local::LocalBackend;
 pub use pool::UpstreamPool;
 
-use floodgate_engine::Event;
-use tokio::sync::mpsc::UnboundedReceiver;
-
 use crate::error::GatewayError;
+use crate::inference::{Announcement, Event, Events, Finish, TokenLogprob};
 use crate::validate::{GenParams, PromptInput};
 
 /// Facts the request path needs about a served model.
@@ -34,7 +34,7 @@ pub struct Generation {
     pub prompt_tokens: u32,
     /// The prompt tokens' text, for `echo`.
     pub prompt_text: Option<String>,
-    pub events: UnboundedReceiver<Event>,
+    pub events: Events,
 }
 
 #[async_trait::async_trait]
@@ -43,9 +43,9 @@ pub trait Backend: Send + Sync {
 
     /// Announces a request that will be started on this backend shortly, so an idle
     /// embedded engine can gather a burst into one first batch
-    /// (`floodgate_engine::Engine::expect_request`). Dropping the guard withdraws it.
+    /// (the engine's `expect_request`). Dropping the announcement withdraws it.
     /// Backends that do not batch in-process ignore it.
-    fn expect_request(&self) -> Option<floodgate_engine::Incoming> {
+    fn expect_request(&self) -> Option<Announcement> {
         None
     }
 
@@ -65,8 +65,8 @@ pub struct Buffered {
     pub prompt_text: Option<String>,
     pub events: Vec<Event>,
     pub text: String,
-    pub logprobs: Vec<floodgate_engine::TokenLogprob>,
-    pub finish: floodgate_engine::Finish,
+    pub logprobs: Vec<TokenLogprob>,
+    pub finish: Finish,
 }
 
 /// Reads a generation to its end: its events, text and log-probabilities.
@@ -92,7 +92,7 @@ pub async fn buffer(mut generation: Generation) -> Result<Buffered, GatewayError
                     finish: f,
                 });
             }
-            Some(Event::Failed(e)) => return Err(e.into()),
+            Some(Event::Failed(e)) => return Err(e),
             None => {
                 return Err(GatewayError::Internal(
                     "the engine stopped mid-generation".into(),
@@ -123,7 +123,7 @@ impl Buffered {
         Generation {
             prompt_tokens: self.prompt_tokens,
             prompt_text: self.prompt_text,
-            events: rx,
+            events: Events::channel(rx),
         }
     }
 }

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floodgate_engine::Event;
+use crate::inference::{Event, Events};
 use rand::Rng;
 
 use super::health::{selection_order, EndpointHealth};
@@ -226,7 +226,7 @@ impl Backend for UpstreamPool {
                         // client that leaves before it is still charged for its prompt.
                         prompt_tokens: request.prompt_estimate,
                         prompt_text,
-                        events: rx,
+                        events: Events::channel(rx),
                     });
                 }
                 Err(AttemptError::Fatal(e)) => {

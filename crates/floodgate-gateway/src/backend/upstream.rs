@@ -18,8 +18,8 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use eventsource_stream::Eventsource;
-use floodgate_engine::{
-    EngineError, Event, Finish, FinishReason, Priority, TokenLogprob, TokenOutput, TopLogprob,
+use crate::inference::{
+    Event, Finish, FinishReason, Priority, TokenLogprob, TokenOutput, TopLogprob,
 };
 use futures::{Stream, StreamExt};
 use reqwest::StatusCode;
@@ -183,27 +183,55 @@ impl Endpoint {
             }
             Ok(Ok(r)) => r,
         };
-        let status = response.status();
-        if !status.is_success() {
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(|s| Duration::from_secs_f64(s).min(MAX_RETRY_AFTER));
-            let left = timeouts.first_byte.saturating_sub(started.elapsed());
-            let text = match tokio::time::timeout(left, response.text()).await {
-                Ok(Ok(t)) => t,
-                _ => String::new(),
-            };
-            return Err(self.classify(status, &text, retry_after));
+        if !response.status().is_success() {
+            return Err(self.refused(response, started, timeouts).await);
         }
         let mut rest: SseStream = Box::pin(response.bytes_stream().eventsource());
         let mut decoder = Decoder::new(request.chat, started);
         decoder.prompt_estimate = request.prompt_estimate;
-        let mut first = Vec::new();
-        while first.is_empty() {
+        let first = self
+            .first_events(&mut rest, &mut decoder, started, timeouts)
+            .await?;
+        Ok(Started {
+            first,
+            rest,
+            decoder,
+            time_to_first_token: started.elapsed(),
+        })
+    }
+
+    /// An error status: what to retry and what the client would see.
+    async fn refused(
+        &self,
+        response: reqwest::Response,
+        started: Instant,
+        timeouts: Timeouts,
+    ) -> AttemptError {
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s).min(MAX_RETRY_AFTER));
+        let left = timeouts.first_byte.saturating_sub(started.elapsed());
+        let text = match tokio::time::timeout(left, response.text()).await {
+            Ok(Ok(t)) => t,
+            _ => String::new(),
+        };
+        self.classify(status, &text, retry_after)
+    }
+
+    /// Reads the stream until it yields its first events (a token, or the end).
+    async fn first_events(
+        &self,
+        rest: &mut SseStream,
+        decoder: &mut Decoder,
+        started: Instant,
+        timeouts: Timeouts,
+    ) -> Result<Vec<Event>, AttemptError> {
+        loop {
             let left = timeouts.first_byte.saturating_sub(started.elapsed());
             let next = match tokio::time::timeout(left, rest.next()).await {
                 Err(_) => return Err(self.timed_out(timeouts.first_byte)),
@@ -215,7 +243,8 @@ impl Endpoint {
                 None => decoder.end(),
             };
             match step {
-                Ok(events) => first = events,
+                Ok(events) if events.is_empty() => continue,
+                Ok(events) => return Ok(events),
                 Err(why) => {
                     return Err(AttemptError::Retryable {
                         error: GatewayError::Overloaded(format!(
@@ -228,12 +257,6 @@ impl Endpoint {
                 }
             }
         }
-        Ok(Started {
-            first,
-            rest,
-            decoder,
-            time_to_first_token: started.elapsed(),
-        })
     }
 
     fn timed_out(&self, after: Duration) -> AttemptError {
@@ -347,7 +370,7 @@ impl Started {
                 Err(why) => {
                     tracing::warn!(endpoint = %endpoint.label, error = %why, "upstream failed mid-stream");
                     endpoint.health.record_failure(Instant::now());
-                    let _ = tx.send(Event::Failed(EngineError::Upstream(format!(
+                    let _ = tx.send(Event::Failed(GatewayError::Upstream(format!(
                         "The upstream {} failed mid-stream: {why}",
                         endpoint.label
                     ))));
@@ -402,55 +425,7 @@ impl UpstreamRequest {
         };
         body.insert("stream".into(), json!(true));
         body.insert("stream_options".into(), json!({"include_usage": true}));
-        if let Some(n) = params.max_tokens {
-            body.insert("max_tokens".into(), json!(n));
-        }
-        let s = &params.sampling;
-        body.insert("temperature".into(), json!(s.temperature));
-        body.insert("top_p".into(), json!(s.top_p));
-        if s.presence_penalty != 0.0 {
-            body.insert("presence_penalty".into(), json!(s.presence_penalty));
-        }
-        if s.frequency_penalty != 0.0 {
-            body.insert("frequency_penalty".into(), json!(s.frequency_penalty));
-        }
-        // Not in OpenAI's API, but vLLM, llama.cpp, Ollama and Floodgate take them;
-        // sent only when set so strict servers see nothing new.
-        if s.top_k > 0 {
-            body.insert("top_k".into(), json!(s.top_k));
-        }
-        if s.min_p > 0.0 {
-            body.insert("min_p".into(), json!(s.min_p));
-        }
-        if params.ignore_eos {
-            body.insert("ignore_eos".into(), json!(true));
-        }
-        if let Some(seed) = s.seed {
-            // Validation reinterpreted the client's i64; give it back as it came.
-            body.insert("seed".into(), json!(seed as i64));
-        }
-        if !s.logit_bias.is_empty() {
-            let bias: Map<String, Value> = s
-                .logit_bias
-                .iter()
-                .map(|(t, b)| (t.to_string(), json!(b)))
-                .collect();
-            body.insert("logit_bias".into(), Value::Object(bias));
-        }
-        if !params.stop.is_empty() {
-            body.insert("stop".into(), json!(params.stop));
-        }
-        if let Some(k) = params.logprobs {
-            if chat {
-                body.insert("logprobs".into(), json!(true));
-                body.insert("top_logprobs".into(), json!(k));
-            } else {
-                body.insert("logprobs".into(), json!(k));
-            }
-        }
-        if params.priority == Priority::Batch {
-            body.insert("service_tier".into(), json!("flex"));
-        }
+        insert_params(&mut body, params, chat);
         Ok(Self {
             chat,
             body,
@@ -459,7 +434,60 @@ impl UpstreamRequest {
     }
 }
 
-/// Turns the upstream's SSE `data:` payloads into engine events.
+/// The generation parameters in OpenAI's names (and the common extensions).
+fn insert_params(body: &mut Map<String, Value>, params: &GenParams, chat: bool) {
+    if let Some(n) = params.max_tokens {
+        body.insert("max_tokens".into(), json!(n));
+    }
+    let s = &params.sampling;
+    body.insert("temperature".into(), json!(s.temperature));
+    body.insert("top_p".into(), json!(s.top_p));
+    if s.presence_penalty != 0.0 {
+        body.insert("presence_penalty".into(), json!(s.presence_penalty));
+    }
+    if s.frequency_penalty != 0.0 {
+        body.insert("frequency_penalty".into(), json!(s.frequency_penalty));
+    }
+    // Not in OpenAI's API, but vLLM, llama.cpp, Ollama and Floodgate take them;
+    // sent only when set so strict servers see nothing new.
+    if s.top_k > 0 {
+        body.insert("top_k".into(), json!(s.top_k));
+    }
+    if s.min_p > 0.0 {
+        body.insert("min_p".into(), json!(s.min_p));
+    }
+    if params.ignore_eos {
+        body.insert("ignore_eos".into(), json!(true));
+    }
+    if let Some(seed) = s.seed {
+        // Validation reinterpreted the client's i64; give it back as it came.
+        body.insert("seed".into(), json!(seed as i64));
+    }
+    if !s.logit_bias.is_empty() {
+        let bias: Map<String, Value> = s
+            .logit_bias
+            .iter()
+            .map(|(t, b)| (t.to_string(), json!(b)))
+            .collect();
+        body.insert("logit_bias".into(), Value::Object(bias));
+    }
+    if !params.stop.is_empty() {
+        body.insert("stop".into(), json!(params.stop));
+    }
+    if let Some(k) = params.logprobs {
+        if chat {
+            body.insert("logprobs".into(), json!(true));
+            body.insert("top_logprobs".into(), json!(k));
+        } else {
+            body.insert("logprobs".into(), json!(k));
+        }
+    }
+    if params.priority == Priority::Batch {
+        body.insert("service_tier".into(), json!("flex"));
+    }
+}
+
+/// Turns the upstream's SSE `data:` payloads into events.
 struct Decoder {
     chat: bool,
     started: Instant,
@@ -799,7 +827,7 @@ mod tests {
     fn token_prompts_are_refused_and_params_are_passed() {
         let params = GenParams {
             max_tokens: Some(5),
-            sampling: floodgate_engine::SamplingParams {
+            sampling: crate::inference::SamplingParams {
                 temperature: 0.0,
                 seed: Some(7),
                 ..Default::default()

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use floodgate_embed::classifier::{self, ClassWeight, ThresholdRule};
 use floodgate_embed::ngrams::NgramFeatures;
 use floodgate_embed::{Classifier, TextEncoder, TrainOptions};
-use floodgate_engine::{FinishReason, Message, Priority, SamplingParams};
+use crate::inference::{FinishReason, Message, Priority, SamplingParams};
 use serde::{Deserialize, Serialize};
 
 use super::calibrate::Outcome;

@@ -4,7 +4,7 @@
 //! way in the request path and in `floodgate cascade train|calibrate`, so a threshold
 //! measured offline means the same thing online.
 
-use floodgate_engine::TokenLogprob;
+use crate::inference::TokenLogprob;
 use serde::{Deserialize, Serialize};
 
 /// How many alternatives per token a cascade asks the engine for, whatever the client
@@ -175,7 +175,7 @@ fn top_margin(lp: &TokenLogprob) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use floodgate_engine::TopLogprob;
+    use crate::inference::TopLogprob;
 
     fn tok(lp: f32, top: &[f32]) -> TokenLogprob {
         TokenLogprob {

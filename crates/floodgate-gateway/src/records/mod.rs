@@ -156,7 +156,7 @@ impl Price {
     }
 
     /// One finished run, priced.
-    pub fn run(&self, model: &str, finish: &floodgate_engine::Finish, served: bool) -> TierRun {
+    pub fn run(&self, model: &str, finish: &crate::inference::Finish, served: bool) -> TierRun {
         let compute_seconds = finish
             .finished
             .saturating_duration_since(finish.admitted)

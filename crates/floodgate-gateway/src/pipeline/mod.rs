@@ -1,0 +1,237 @@
+//! The request path for generation (`/v1/chat/completions`, `/v1/completions`) as
+//! ordered stages over one [`RequestContext`].
+//!
+//! identify → validate → resolve → admit → screen input → plan → infer → escalate →
+//! screen output → settle and record. Each stage is a plain function in its own module
+//! that reads and fills the context; each may refuse the request with a
+//! [`GatewayError`]. The HTTP layer (`routes::completions`) builds the context, calls
+//! [`run`] and shapes the [`Outcome`] as OpenAI JSON or SSE (`routes::openai`).
+//!
+//! Money is handled by ownership: [`admit`] leaves a [`settle::Settlement`] in the
+//! context that owns the admission permit. Whatever stage returns early, dropping it
+//! settles the reservation (refunded when nothing was served, charged for what ran).
+//! Stages that later issues add (request events, audit, response cache) go between
+//! these, in the same shape.
+
+pub mod admit;
+pub mod escalate;
+pub mod identify;
+pub mod infer;
+pub mod plan;
+pub mod resolve;
+pub mod screen_input;
+pub mod screen_output;
+pub mod settle;
+pub mod validate;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderName, HeaderValue};
+
+use crate::auth::Caller;
+use crate::cascade::{Plan, Route};
+use crate::edge::RequestId;
+use crate::error::GatewayError;
+use crate::inference::Announcement;
+use crate::records::{Price, RouteDecision};
+use crate::registry::Resolved;
+use crate::validate::ValidRequest;
+use crate::AppState;
+
+pub use screen_output::{AnswerStream, Piece, WholeAnswer};
+
+/// Which OpenAI endpoint the request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Chat,
+    Text,
+}
+
+/// One variant that may answer: a route's tier, or the model asked for.
+#[derive(Clone)]
+pub struct Tier {
+    pub variant: Resolved,
+    pub price: Price,
+}
+
+/// What the request is expected to use, before the tokenizer has seen it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Estimate {
+    pub prompt_tokens: f64,
+    pub max_tokens: f64,
+}
+
+/// A key's budget for the period, and what it had spent before this request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    pub limit_usd: f64,
+    pub spent_usd: f64,
+}
+
+/// How long each stage took, in order (for the request's event and debugging).
+#[derive(Debug, Clone)]
+pub struct Timings {
+    last: Instant,
+    pub stages: Vec<(&'static str, Duration)>,
+}
+
+impl Timings {
+    fn new(started: Instant) -> Self {
+        Self {
+            last: started,
+            stages: Vec::new(),
+        }
+    }
+
+    /// Closes `stage`: the time since the previous mark.
+    pub fn mark(&mut self, stage: &'static str) {
+        let now = Instant::now();
+        let took = now - self.last;
+        metrics::histogram!("floodgate_pipeline_stage_seconds", "stage" => stage)
+            .record(took.as_secs_f64());
+        self.stages.push((stage, took));
+        self.last = now;
+    }
+}
+
+/// Everything one request holds while it passes the stages.
+pub struct RequestContext {
+    pub api: Api,
+    pub caller: Caller,
+    pub ip: IpAddr,
+    pub request_id: Option<RequestId>,
+    /// When the request arrived.
+    pub started: Instant,
+    pub request: ValidRequest,
+    /// What `user` or key a variant choice sticks to (`identify`).
+    pub sticky: String,
+    /// The route asked for, if the model name is one (`resolve`).
+    pub route: Option<Arc<Route>>,
+    /// The route's tiers, or the one model, each resolved to a variant (`resolve`).
+    pub tiers: Vec<Tier>,
+    /// The first tier's engine has been told this request is coming (`resolve`);
+    /// withdrawn at the hand-over.
+    pub announced: Option<Announcement>,
+    pub budget: Option<Budget>,
+    pub estimate: Estimate,
+    /// The admission permit and the record of what ran (`admit`, then `settle`).
+    pub settlement: Option<settle::Settlement>,
+    /// `x-ratelimit-*` headers from admission.
+    pub rate_headers: Vec<(HeaderName, HeaderValue)>,
+    /// The guards' notes so far (`input-flagged`, `output-redacted`, ...).
+    pub guard_notes: Vec<&'static str>,
+    /// Which tier answers first and why (`plan`).
+    pub plan: Plan,
+    /// The route part of the decision record (`plan`, `escalate`).
+    pub decision: Option<RouteDecision>,
+    /// The tier whose answer the client gets.
+    pub tier: usize,
+    pub timings: Timings,
+}
+
+impl RequestContext {
+    pub fn new(
+        api: Api,
+        caller: Caller,
+        ip: IpAddr,
+        request_id: Option<RequestId>,
+        request: ValidRequest,
+    ) -> Self {
+        let started = Instant::now();
+        Self {
+            api,
+            caller,
+            ip,
+            request_id,
+            started,
+            request,
+            sticky: String::new(),
+            route: None,
+            tiers: Vec::new(),
+            announced: None,
+            budget: None,
+            estimate: Estimate::default(),
+            settlement: None,
+            rate_headers: Vec::new(),
+            guard_notes: Vec::new(),
+            plan: Plan {
+                tier: 0,
+                post_check: false,
+                reason: String::new(),
+                pre_score: None,
+            },
+            decision: None,
+            tier: 0,
+            timings: Timings::new(started),
+        }
+    }
+
+    /// The settlement `admit` left; an internal error if a stage runs before it.
+    fn settlement(&mut self) -> Result<&mut settle::Settlement, GatewayError> {
+        self.settlement
+            .as_mut()
+            .ok_or_else(|| GatewayError::Internal("request not admitted".into()))
+    }
+}
+
+/// What the HTTP layer needs to answer.
+pub struct Outcome {
+    /// The variant whose answer the client gets.
+    pub served: String,
+    /// The route's name, when a route was asked for.
+    pub route: Option<String>,
+    pub escalated: bool,
+    pub budget: Option<Budget>,
+    /// `x-ratelimit-*` headers from admission.
+    pub rate_headers: Vec<(HeaderName, HeaderValue)>,
+    /// The input guard's notes; a whole answer adds the output guard's.
+    pub guard_notes: Vec<&'static str>,
+    pub body: Body,
+}
+
+pub enum Body {
+    Whole(WholeAnswer),
+    Stream(AnswerStream),
+}
+
+/// Runs the stages after validation, in order.
+pub async fn run(state: &AppState, mut ctx: RequestContext) -> Result<Outcome, GatewayError> {
+    identify::sticky(&mut ctx);
+    resolve::resolve(state, &mut ctx)?;
+    ctx.timings.mark("resolve");
+    admit::admit(state, &mut ctx).await?;
+    ctx.timings.mark("admit");
+    screen_input::screen_input(state, &mut ctx).await?;
+    ctx.timings.mark("screen_input");
+    plan::plan(&mut ctx).await?;
+    ctx.timings.mark("plan");
+    // Withdrawn just before the hand-over (tokenizing is all that is left).
+    ctx.announced = None;
+    let generation = escalate::answer(state, &mut ctx).await?;
+    ctx.timings.mark("infer");
+    let served = ctx.tiers[ctx.tier].variant.id.clone();
+    if let Some(r) = &ctx.route {
+        metrics::counter!("floodgate_cascade_requests_total", "route" => r.config.name.clone(), "model" => served.clone()).increment(1);
+    }
+    let settlement = settle::serve(&mut ctx, &generation)?;
+    let rate_headers = std::mem::take(&mut ctx.rate_headers);
+    let body = if ctx.request.stream {
+        Body::Stream(screen_output::stream(state, &ctx, generation, settlement))
+    } else {
+        Body::Whole(screen_output::whole(state, &ctx, generation, settlement).await?)
+    };
+    Ok(Outcome {
+        served,
+        route: ctx.route.as_ref().map(|r| r.config.name.clone()),
+        escalated: ctx.decision.as_ref().is_some_and(|d| d.escalated),
+        budget: ctx.budget,
+        rate_headers,
+        guard_notes: ctx.guard_notes,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests;
