@@ -41,6 +41,7 @@ use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::Tokenizer;
 
 use crate::error::EmbedError;
+use crate::TextEncoder;
 
 /// The embedding width of all-MiniLM-L6-v2.
 pub const MINILM_DIM: usize = 384;
@@ -394,17 +395,6 @@ pub(crate) fn suffix_chars(s: &str, n: usize) -> &str {
         Some((at, _)) => &s[at..],
         None => s,
     }
-}
-
-/// Anything that maps texts to fixed-width vectors a classifier head can read:
-/// the full encoder ([`Embedder`]) or its distilled table
-/// ([`StaticEmbedder`](crate::StaticEmbedder)).
-pub trait TextEncoder: Send + Sync {
-    /// One vector per text, in order.
-    fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
-    /// What a classifier trained on these vectors records, so that the same
-    /// encoder is used to score with it.
-    fn info(&self) -> crate::classifier::EmbeddingInfo;
 }
 
 impl TextEncoder for Embedder {

@@ -38,6 +38,7 @@ pub enum EmbedError {
     /// The tensor library failed: weights missing or of the wrong shape, a
     /// device that is not available (CUDA without the `cuda` feature), or a
     /// failed kernel.
+    #[cfg(feature = "candle")]
     #[error("model {what}: {source}")]
     Model {
         what: String,
@@ -46,6 +47,7 @@ pub enum EmbedError {
     },
 
     /// The private thread pool for inference could not be started.
+    #[cfg(feature = "candle")]
     #[error("starting the embedding thread pool: {0}")]
     ThreadPool(#[from] rayon::ThreadPoolBuildError),
 
@@ -81,11 +83,13 @@ impl EmbedError {
         }
     }
 
+    #[cfg(feature = "candle")]
     pub(crate) fn model(what: impl Into<String>) -> impl FnOnce(candle_core::Error) -> Self {
         let what = what.into();
         move |source| EmbedError::Model { what, source }
     }
 
+    #[cfg(feature = "candle")]
     pub(crate) fn tokenizer(what: impl Into<String>) -> impl FnOnce(tokenizers::Error) -> Self {
         let what = what.into();
         move |e| EmbedError::Tokenizer {

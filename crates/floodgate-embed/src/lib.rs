@@ -21,6 +21,8 @@
 //! - [`finetune`]: the encoder itself fine-tuned with a one-label head, for texts a
 //!   frozen embedding cannot separate (implicit toxicity); milliseconds per text.
 //!
+//! Only the heads and n-gram features are built without the `candle` feature.
+//!
 //! [`tiny`] writes a random-weight BERT in the real file layout, so tests load
 //! and embed through the real code path without a download.
 //!
@@ -30,14 +32,25 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod classifier;
+#[cfg(feature = "candle")]
 mod encoder;
 mod error;
+#[cfg(feature = "candle")]
 pub mod finetune;
 pub mod ngrams;
+#[cfg(feature = "candle")]
 mod static_embed;
+mod text_encoder;
+#[cfg(feature = "candle")]
 pub mod tiny;
 
 pub use classifier::{Classifier, TrainOptions};
-pub use encoder::{DeviceChoice, EmbedOptions, Embedder, TextEncoder, Truncation, MINILM_DIM};
+#[cfg(feature = "candle")]
+pub use encoder::{DeviceChoice, EmbedOptions, Embedder, Truncation, MINILM_DIM};
 pub use error::EmbedError;
-pub use static_embed::{StaticEmbedder, STATIC_ENCODER_SUFFIX, STATIC_MAX_TOKENS};
+#[cfg(feature = "candle")]
+pub use static_embed::{StaticEmbedder, STATIC_MAX_TOKENS};
+pub use text_encoder::TextEncoder;
+
+/// The name suffix of an encoder that is a static token table distilled from another.
+pub const STATIC_ENCODER_SUFFIX: &str = "+static-idf";

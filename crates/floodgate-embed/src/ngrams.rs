@@ -14,7 +14,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::classifier::EmbeddingInfo;
-use crate::encoder::TextEncoder;
+use crate::TextEncoder;
 use crate::error::EmbedError;
 
 /// Feature names that carry an n-gram start with this.

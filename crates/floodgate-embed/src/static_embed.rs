@@ -28,7 +28,8 @@ use candle_core::{Device, Tensor};
 use tokenizers::Tokenizer;
 
 use crate::classifier::EmbeddingInfo;
-use crate::encoder::{Embedder, TextEncoder};
+use crate::encoder::Embedder;
+use crate::{TextEncoder, STATIC_ENCODER_SUFFIX};
 use crate::error::EmbedError;
 
 /// Rows per forward pass while distilling.
@@ -251,7 +252,6 @@ impl StaticEmbedder {
 }
 
 /// Recorded as the encoder's name in classifiers trained on a static table.
-pub const STATIC_ENCODER_SUFFIX: &str = "+static-idf";
 
 impl TextEncoder for StaticEmbedder {
     fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {

@@ -1077,6 +1077,7 @@ impl Config {
                     m.max_batch_size
                 ));
             }
+            #[cfg(feature = "engine")]
             if let Some(p) = &m.precision {
                 if let Err(e) = p.parse::<floodgate_engine::quant::Precision>() {
                     errors.push(format!("{at}.precision: {e}"));
@@ -1196,6 +1197,8 @@ impl Config {
                     "model[{i}]: a gateway runs no engine; `{}` must be `backend = \"upstream\"` (or use role `all`)",
                     m.name
                 ));
+            } else if !cfg!(feature = "engine") && !m.is_upstream() {
+                errors.push(format!("model[{i}]: {}", no_engine(&m.name)));
             }
         }
         errors
@@ -1397,6 +1400,13 @@ fn parse_env_value(raw: &str) -> toml::Value {
         .and_then(|mut t| t.remove("v"))
         .filter(|v| !v.is_table())
         .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+/// Why a local model cannot run in this build.
+pub fn no_engine(model: &str) -> String {
+    format!(
+        "`{model}` is a local model, and this binary was built without the `engine` feature (llama.cpp); serve it from a full build or set `backend = \"upstream\"`"
+    )
 }
 
 #[cfg(test)]

@@ -129,7 +129,7 @@ impl ToxicityProbe {
 
 /// The generative model a probe reads, from the model cache (`floodgate models pull NAME`).
 pub fn probe_embedder(config: &crate::Config, info: &EmbeddingInfo) -> Result<LlmEmbedder, String> {
-    let path = crate::server::model_store(config).model_path(&info.model);
+    let path = crate::model_cache::model_store(config).model_path(&info.model);
     let options = LlmEmbedOptions {
         max_tokens: u32::try_from(info.max_tokens).unwrap_or(u32::MAX),
         batch_tokens: u32::try_from(info.max_tokens.saturating_mul(4).max(1024))
@@ -151,21 +151,7 @@ struct HeadModel {
     ngrams: NgramFeatures,
 }
 
-/// Where the trained heads live: `guard.classifier_dir`, else `guard/` in the model home.
-pub fn classifier_dir(config: &crate::Config) -> PathBuf {
-    if !config.guard.classifier_dir.is_empty() {
-        return PathBuf::from(&config.guard.classifier_dir);
-    }
-    crate::server::model_store(config).root().join("guard")
-}
-
-/// The embedding model's directory in the model cache.
-pub fn embedder_dir(config: &crate::Config) -> PathBuf {
-    crate::server::model_store(config)
-        .root()
-        .join("models")
-        .join("all-minilm-l6-v2")
-}
+pub use crate::model_cache::{classifier_dir, embedder_dir};
 
 fn head(path: &Path, label: &str) -> Option<HeadModel> {
     let classifier = Classifier::load(path).ok()?;
@@ -494,7 +480,7 @@ mod tests {
         use floodgate_embed::finetune::{Example, FinetunedClassifier};
         use floodgate_engine::tiny::{write_tiny_llama, TinyModelOptions};
         let (_home, model_dir, mut config) = tiny_home();
-        let llm_dir = crate::server::model_store(&config)
+        let llm_dir = crate::model_cache::model_store(&config)
             .root()
             .join("models")
             .join("tiny-llm");

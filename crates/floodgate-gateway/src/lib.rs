@@ -21,8 +21,10 @@ pub mod error;
 pub mod feedback;
 pub mod guard;
 pub mod inference;
+#[cfg(feature = "engine")]
 pub mod learned;
 pub mod limits;
+pub mod model_cache;
 pub mod pipeline;
 pub mod records;
 pub mod registry;

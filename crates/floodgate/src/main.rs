@@ -1,10 +1,9 @@
 //! `floodgate`: the command line. Thin by design; all behaviour lives in the library
-//! crates (`floodgate-gateway`, `floodgate-engine`, `floodgate-models`).
+//! crates (`floodgate-gateway`, `floodgate-models`, and for the offline commands
+//! `floodgate-lab`). Without the `engine` feature it is a gateway for upstream models.
 
-mod cascade_cmd;
-mod guard_cmd;
 mod keys_cmd;
-mod quant_cmd;
+mod reports_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,14 +34,16 @@ enum Command {
         command: ModelsCommand,
     },
     /// Convert models to other precisions and compare them.
+    #[cfg(feature = "engine")]
     Quant {
         #[command(subcommand)]
-        command: quant_cmd::QuantCommand,
+        command: floodgate_lab::quant::QuantCommand,
     },
     /// Train and measure the input/output guards.
+    #[cfg(feature = "engine")]
     Guard {
         #[command(subcommand)]
-        command: guard_cmd::GuardCommand,
+        command: floodgate_lab::guard::GuardCommand,
     },
     /// Manage API keys and role tokens (shown once, stored as hashes).
     Keys {
@@ -50,19 +51,20 @@ enum Command {
         command: keys_cmd::KeysCommand,
     },
     /// Answer golden sets with a route's tiers, train its router and calibrate it.
+    #[cfg(feature = "engine")]
     Cascade {
         #[command(subcommand)]
-        command: cascade_cmd::CascadeCommand,
+        command: floodgate_lab::cascade::CascadeCommand,
     },
     /// A/B reports on a route's variants.
     Ab {
         #[command(subcommand)]
-        command: cascade_cmd::AbCommand,
+        command: reports_cmd::AbCommand,
     },
     /// Cost reports from the recorded usage.
     Cost {
         #[command(subcommand)]
-        command: cascade_cmd::CostCommand,
+        command: reports_cmd::CostCommand,
     },
     /// Load-test an OpenAI-compatible server: TTFT, inter-token latency and tokens/s
     /// at several concurrency levels.
@@ -343,12 +345,15 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Models { command } => models(command).await,
-        Command::Quant { command } => quant_cmd::run(command).await,
+        #[cfg(feature = "engine")]
+        Command::Quant { command } => floodgate_lab::quant::run(command).await,
         Command::Keys { command } => keys_cmd::run(command).await,
-        Command::Guard { command } => guard_cmd::run(command).await,
-        Command::Cascade { command } => cascade_cmd::run(command).await,
-        Command::Cost { command } => cascade_cmd::cost(command).await,
-        Command::Ab { command } => cascade_cmd::ab(command).await,
+        #[cfg(feature = "engine")]
+        Command::Guard { command } => floodgate_lab::guard::run(command).await,
+        #[cfg(feature = "engine")]
+        Command::Cascade { command } => floodgate_lab::cascade::run(command).await,
+        Command::Cost { command } => reports_cmd::cost(command).await,
+        Command::Ab { command } => reports_cmd::ab(command).await,
         Command::Bench(args) => floodgate_bench::run(args).await,
     }
 }

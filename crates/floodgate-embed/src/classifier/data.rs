@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{train, Classifier, TrainOptions};
-use crate::encoder::TextEncoder;
+use crate::TextEncoder;
 use crate::error::EmbedError;
 
 /// One labelled row.

@@ -1,12 +1,18 @@
 //! The embedded engine as a backend: the one place where the gateway's inference types
 //! meet `floodgate_engine`'s.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use floodgate_engine as engine;
-use floodgate_engine::{Engine, GenerateRequest};
+use floodgate_engine::quant::{ensure_variant, Precision};
+use floodgate_engine::{Engine, EngineConfig, GenerateRequest};
+use floodgate_models::ModelStore;
 use futures::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::{Backend, BackendInfo, Generation};
+use crate::config::{Config, ModelConfig};
 use crate::error::GatewayError;
 use crate::inference::{
     Announcement, Event, Events, Finish, FinishReason, Message, Priority, SamplingParams,
@@ -35,6 +41,12 @@ impl LocalBackend {
         Self { engine, info }
     }
 
+    /// The same backend, reporting `created` as its load time.
+    pub fn with_created(mut self, created: u64) -> Self {
+        self.info.created = created;
+        self
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -49,6 +61,104 @@ impl LocalBackend {
             PromptInput::Tokens(tokens) => tokens.clone(),
         })
     }
+}
+
+/// Converts the weights to the configured precision (once; variants are cached).
+async fn convert(
+    store: &ModelStore,
+    m: &ModelConfig,
+    path: PathBuf,
+    progress: Option<&dyn Fn(&str)>,
+) -> Result<PathBuf, String> {
+    let Some(precision) = &m.precision else {
+        return Ok(path);
+    };
+    let precision: Precision = precision.parse().map_err(|e| format!("{e}"))?;
+    let cache = store.root().join("variants");
+    if let Some(p) = progress {
+        p(&format!("converting to {precision}"));
+    }
+    tokio::task::spawn_blocking(move || ensure_variant(&cache, &path, precision))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// The engine settings of a configured model whose weights are at `path`.
+pub fn engine_config(m: &ModelConfig, path: PathBuf) -> EngineConfig {
+    EngineConfig {
+        name: m.name.clone(),
+        path,
+        context_length: m.context_length,
+        kv_cache_tokens: m.kv_cache_tokens,
+        max_batch_size: m.max_batch_size,
+        max_batch_tokens: m.max_batch_tokens,
+        max_prefill_tokens_per_step: m.max_prefill_tokens_per_step,
+        prefill_tokens_per_decoding_sequence: m.prefill_tokens_per_decoding_sequence,
+        short_prompt_tokens: m.short_prompt_tokens,
+        max_wait_ms: m.max_wait_ms,
+        burst_wait_ms: m.burst_wait_ms,
+        burst_gap_ms: m.burst_gap_ms,
+        prefix_cache: m.prefix_cache,
+        kv_unified: m.kv_unified,
+        request_timeout: (m.request_timeout_seconds > 0)
+            .then(|| Duration::from_secs(m.request_timeout_seconds)),
+        max_queue: m.max_queue,
+        threads: m.threads,
+        gpu_layers: m.gpu_layers,
+    }
+}
+
+/// Finds (or fetches, if the configuration allows) a local model's weights, converts
+/// them to the configured precision and loads them into an engine. `progress` hears
+/// each step's label.
+pub async fn load(
+    config: &Config,
+    store: &ModelStore,
+    m: &ModelConfig,
+    progress: Option<&dyn Fn(&str)>,
+) -> Result<LocalBackend, String> {
+    let path = crate::model_cache::resolve(config, store, m, progress).await?;
+    let path = convert(store, m, path, progress).await?;
+    if let Some(p) = progress {
+        p("loading weights");
+    }
+    let engine_config = engine_config(m, path);
+    let engine = tokio::task::spawn_blocking(move || Engine::load(engine_config))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(LocalBackend::new(engine, 0))
+}
+
+/// Loads a configured model from the cache (or its `path`) for offline use by the
+/// CLI; converts it to its configured precision if needed. Never downloads.
+pub async fn load_cached_model(config: &Config, m: &ModelConfig) -> Result<LocalBackend, String> {
+    if m.is_upstream() {
+        return Err(format!(
+            "`{}` is served by upstream endpoints; only local models can be loaded here",
+            m.name
+        ));
+    }
+    let store = crate::model_cache::model_store(config);
+    let path = match &m.path {
+        Some(p) => p.clone(),
+        None => store.cached(&crate::model_cache::model_spec(m)?).ok_or_else(|| {
+            format!(
+                "`{}` is not in the model cache {}; run `floodgate models pull {}`",
+                m.name,
+                store.root().display(),
+                m.name
+            )
+        })?,
+    };
+    let path = convert(&store, m, path, None).await?;
+    let engine_config = engine_config(m, path);
+    let engine = tokio::task::spawn_blocking(move || Engine::load(engine_config))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(LocalBackend::new(engine, 0))
 }
 
 fn prompt_bytes(prompt: &PromptInput) -> usize {

@@ -17,11 +17,9 @@
 //! A route whose policy needs a router that is missing serves every request on its last
 //! tier (quality first) and says so in its decision records and at start.
 
-pub mod calibrate;
-pub mod golden;
-pub mod offline;
 pub mod router;
 pub mod signals;
+pub mod thresholds;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,7 +27,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use self::calibrate::Thresholds;
+use self::thresholds::Thresholds;
 use self::router::Router;
 
 /// One route in the configuration (`[[route]]`).
@@ -111,8 +109,8 @@ impl RouteConfig {
         matches!(self.policy.as_str(), "pre" | "post" | "pre+post")
     }
 
-    pub fn checks(&self) -> calibrate::Checks {
-        calibrate::Checks {
+    pub fn checks(&self) -> thresholds::Checks {
+        thresholds::Checks {
             pre: self.policy.contains("pre"),
             post: self.policy.contains("post"),
         }
@@ -239,7 +237,7 @@ pub fn router_path(config: &crate::Config, route: &RouteConfig) -> PathBuf {
 
 /// `cascade/` in the model home: routers and the static token table they may read.
 pub fn cascade_dir(config: &crate::Config) -> PathBuf {
-    crate::server::model_store(config).root().join("cascade")
+    crate::model_cache::model_store(config).root().join("cascade")
 }
 
 impl Route {
@@ -271,7 +269,7 @@ impl Route {
                     file.tiers, route.tiers
                 ));
             }
-            Router::from_file(file, &origin, &dir, &crate::learned::embedder_dir(config))
+            Router::from_file(file, &origin, &dir, &crate::model_cache::embedder_dir(config))
         });
         let path = router_path(config, route);
         let router = match loaded {
@@ -529,14 +527,14 @@ fn route_needs_encoder(config: &crate::Config, route: &RouteConfig) -> bool {
 
 /// Fetches all-MiniLM-L6-v2 into the model cache if it is missing and fetching is on.
 async fn ensure_encoder(config: &crate::Config) {
-    let dir = crate::learned::embedder_dir(config);
+    let dir = crate::model_cache::embedder_dir(config);
     if dir.join("model.safetensors").exists() || !config.models.pull_missing {
         return;
     }
     let Some(spec) = floodgate_models::catalog_entry("all-minilm-l6-v2") else {
         return;
     };
-    let store = crate::server::model_store(config);
+    let store = crate::model_cache::model_store(config);
     let opts = floodgate_models::PullOptions {
         progress: false,
         force: false,
@@ -700,7 +698,7 @@ impl Route {
     /// Stage 7: whether the small tier's answer, scored `score` = P(right), is replaced.
     pub fn escalate_after(&self, score: Option<f32>) -> bool {
         matches!(
-            calibrate::route(
+            thresholds::route(
                 Thresholds {
                     pre: None,
                     post: self.thresholds.post
@@ -708,7 +706,7 @@ impl Route {
                 None,
                 score
             ),
-            calibrate::Path::PostEscalated
+            thresholds::Path::PostEscalated
         )
     }
 }

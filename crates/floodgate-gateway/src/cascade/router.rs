@@ -13,10 +13,8 @@
 use std::path::Path;
 
 use floodgate_embed::ngrams::NgramFeatures;
-use floodgate_embed::{
-    Classifier, EmbedOptions, Embedder, StaticEmbedder, TextEncoder, Truncation,
-    STATIC_ENCODER_SUFFIX,
-};
+use floodgate_embed::classifier::EmbeddingInfo;
+use floodgate_embed::{Classifier, TextEncoder, STATIC_ENCODER_SUFFIX};
 use serde::{Deserialize, Serialize};
 
 use super::signals::AnswerSignals;
@@ -186,26 +184,9 @@ impl PreFeatures {
                 names.iter().take(n_prompt + 2).collect::<Vec<_>>()
             ));
         };
-        let encoder: Option<Box<dyn TextEncoder>> = match &model.meta.embedding {
+        let encoder = match &model.meta.embedding {
             None => None,
-            Some(info) if info.model.ends_with(STATIC_ENCODER_SUFFIX) => Some(Box::new(
-                StaticEmbedder::load(&cascade_dir.join(STATIC_TABLE_FILE), minilm_dir)
-                    .map_err(|e| e.to_string())?,
-            )),
-            Some(info) => Some(Box::new(
-                Embedder::load(
-                    minilm_dir,
-                    EmbedOptions {
-                        truncation: if info.truncation == "head" {
-                            Truncation::Head
-                        } else {
-                            Truncation::HeadAndTail
-                        },
-                        ..EmbedOptions::default().with_max_tokens(info.max_tokens)
-                    },
-                )
-                .map_err(|e| e.to_string())?,
-            )),
+            Some(info) => Some(load_encoder(info, cascade_dir, minilm_dir)?),
         };
         let features = Self { encoder, ngrams };
         let width =
@@ -222,6 +203,48 @@ impl PreFeatures {
 
 /// The static token table's file name in the cascade directory.
 pub const STATIC_TABLE_FILE: &str = "static.safetensors";
+
+/// The encoder a pre-router was trained on: the static token table in the cascade
+/// directory, or MiniLM itself.
+#[cfg(feature = "engine")]
+fn load_encoder(
+    info: &EmbeddingInfo,
+    cascade_dir: &Path,
+    minilm_dir: &Path,
+) -> Result<Box<dyn TextEncoder>, String> {
+    use floodgate_embed::{EmbedOptions, Embedder, StaticEmbedder, Truncation};
+    if info.model.ends_with(STATIC_ENCODER_SUFFIX) {
+        let table = StaticEmbedder::load(&cascade_dir.join(STATIC_TABLE_FILE), minilm_dir)
+            .map_err(|e| e.to_string())?;
+        return Ok(Box::new(table));
+    }
+    let truncation = if info.truncation == "head" {
+        Truncation::Head
+    } else {
+        Truncation::HeadAndTail
+    };
+    let opts = EmbedOptions {
+        truncation,
+        ..EmbedOptions::default().with_max_tokens(info.max_tokens)
+    };
+    Ok(Box::new(
+        Embedder::load(minilm_dir, opts).map_err(|e| e.to_string())?,
+    ))
+}
+
+/// Without the engine there is no sentence encoder: a router that reads embeddings
+/// cannot be loaded (one on prompt features and n-grams alone can).
+#[cfg(not(feature = "engine"))]
+fn load_encoder(
+    info: &EmbeddingInfo,
+    _cascade_dir: &Path,
+    _minilm_dir: &Path,
+) -> Result<Box<dyn TextEncoder>, String> {
+    Err(format!(
+        "the pre-router reads `{}` embeddings; this build has no `engine` feature to compute them",
+        info.model
+    ))
+}
 
 /// A router loaded for serving.
 pub struct Router {

@@ -273,10 +273,10 @@ fn register_chart_font() -> Result<(), String> {
 pub fn draw_frontier(
     path: &Path,
     title: &str,
-    frontier: &[floodgate_gateway::cascade::calibrate::Point],
+    frontier: &[crate::cascade::calibrate::Point],
     tiers: &[(f64, f64); 2],
-    oracles: &[(&str, floodgate_gateway::cascade::calibrate::Point)],
-    chosen: Option<&floodgate_gateway::cascade::calibrate::Point>,
+    oracles: &[(&str, crate::cascade::calibrate::Point)],
+    chosen: Option<&crate::cascade::calibrate::Point>,
 ) -> Result<(), String> {
     use plotters::prelude::*;
     register_chart_font()?;

@@ -8,18 +8,18 @@ use std::path::{Path, PathBuf};
 use floodgate_embed::classifier::{self, ClassWeight, ThresholdRule};
 use floodgate_embed::ngrams::NgramFeatures;
 use floodgate_embed::{Classifier, TextEncoder, TrainOptions};
-use crate::inference::{FinishReason, Message, Priority, SamplingParams};
+use floodgate_gateway::backend::Backend;
+use floodgate_gateway::cascade::router::{
+    PreFeatures, Router, RouterFile, POST_LABEL, PRE_LABEL, ROUTER_FORMAT_VERSION,
+};
+use floodgate_gateway::cascade::signals::{AnswerSignals, CASCADE_TOP_LOGPROBS};
+use floodgate_gateway::inference::{FinishReason, Message, Priority, SamplingParams};
+use floodgate_gateway::records::Price;
+use floodgate_gateway::validate::{GenParams, PromptInput};
 use serde::{Deserialize, Serialize};
 
 use super::calibrate::Outcome;
 use super::golden::{is_correct, GoldenRow};
-use super::router::{
-    PreFeatures, Router, RouterFile, POST_LABEL, PRE_LABEL, ROUTER_FORMAT_VERSION,
-};
-use super::signals::{AnswerSignals, CASCADE_TOP_LOGPROBS};
-use crate::backend::Backend;
-use crate::records::Price;
-use crate::validate::{GenParams, PromptInput};
 
 /// One tier's answer to one golden question.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,7 +98,7 @@ pub async fn ask(
         )
         .await
         .map_err(|e| e.to_string())?;
-    let held = crate::backend::buffer(generation)
+    let held = floodgate_gateway::backend::buffer(generation)
         .await
         .map_err(|e| e.to_string())?;
     let run = price.run(tier, &held.finish, true);
@@ -229,7 +229,7 @@ fn fit_pre(
 
 fn pre_vector(embedding: &[f32], question: &str, ngrams: &NgramFeatures) -> Vec<f32> {
     let mut v = embedding.to_vec();
-    v.extend(super::router::prompt_features(question));
+    v.extend(floodgate_gateway::cascade::router::prompt_features(question));
     ngrams.append_to(question, &mut v);
     v
 }
@@ -294,7 +294,7 @@ pub fn train_router(
         .collect();
     let post_opts = options(
         settings.l2_post,
-        super::router::post_feature_names(),
+        floodgate_gateway::cascade::router::post_feature_names(),
         "small_wrong",
     );
     let mut pre_oof = vec![0f32; pairs.len()];

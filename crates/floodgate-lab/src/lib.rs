@@ -1,0 +1,18 @@
+//! Floodgate's lab: the offline work that feeds the serving crates, apart from them.
+//!
+//! - [`cascade`]: answer a golden set with each tier of a route, train its router on
+//!   those answers and calibrate its thresholds (`floodgate cascade run|train|calibrate`).
+//! - [`guard`]: train and measure the guard's classifier heads, the fine-tuned toxicity
+//!   model and the LLM-embedding probe (`floodgate guard …`).
+//! - [`quant`]: convert a model to other precisions and measure what each loses
+//!   (`floodgate quant …`).
+//!
+//! **Invariant:** nothing in a serving crate (`floodgate-gateway`, `floodgate-engine`,
+//! `floodgate-embed`, `floodgate-guard`) imports this crate; it writes files (routers,
+//! classifier heads, reports) that serving loads.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod cascade;
+pub mod guard;
+pub mod quant;
