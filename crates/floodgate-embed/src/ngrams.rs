@@ -14,8 +14,8 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::classifier::EmbeddingInfo;
-use crate::TextEncoder;
 use crate::error::EmbedError;
+use crate::TextEncoder;
 
 /// Feature names that carry an n-gram start with this.
 pub const NGRAM_FEATURE_PREFIX: &str = "ngram:";

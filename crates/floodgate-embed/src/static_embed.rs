@@ -29,8 +29,8 @@ use tokenizers::Tokenizer;
 
 use crate::classifier::EmbeddingInfo;
 use crate::encoder::Embedder;
-use crate::{TextEncoder, STATIC_ENCODER_SUFFIX};
 use crate::error::EmbedError;
+use crate::{TextEncoder, STATIC_ENCODER_SUFFIX};
 
 /// Rows per forward pass while distilling.
 const DISTILL_BATCH: usize = 512;

@@ -111,7 +111,14 @@ impl Admission {
     fn plan(&self, caller: &Caller, ip: IpAddr, ask: Ask) -> Vec<Planned> {
         let c = &self.config;
         let per_minute = |bucket: String, scope, kind, rate: f64, amount: f64| {
-            planned(bucket, scope, kind, rate, Quota::per_minute(rate, c.burst_seconds), amount)
+            planned(
+                bucket,
+                scope,
+                kind,
+                rate,
+                Quota::per_minute(rate, c.burst_seconds),
+                amount,
+            )
         };
         let tenant = caller.tenant();
         let mut out = caller
@@ -120,8 +127,20 @@ impl Admission {
             .unwrap_or_default();
         out.extend(
             [
-                per_minute(format!("ip:{ip}:req"), "ip", Kind::Requests, c.ip_requests_per_minute, 1.0),
-                per_minute(format!("ip:{ip}:tok"), "ip", Kind::Tokens, c.ip_tokens_per_minute, ask.tokens),
+                per_minute(
+                    format!("ip:{ip}:req"),
+                    "ip",
+                    Kind::Requests,
+                    c.ip_requests_per_minute,
+                    1.0,
+                ),
+                per_minute(
+                    format!("ip:{ip}:tok"),
+                    "ip",
+                    Kind::Tokens,
+                    c.ip_tokens_per_minute,
+                    ask.tokens,
+                ),
                 per_minute(
                     format!("tenant:{tenant}:req"),
                     "tenant",
@@ -174,7 +193,14 @@ impl Admission {
                     per_second: usd / 86_400.0,
                     burst: usd,
                 };
-                planned(format!("key:{id}:usd"), "key", Kind::Cost, usd, Some(quota), ask.cost_usd)
+                planned(
+                    format!("key:{id}:usd"),
+                    "key",
+                    Kind::Cost,
+                    usd,
+                    Some(quota),
+                    ask.cost_usd,
+                )
             })
             .flatten();
         [requests, tokens, cost].into_iter().flatten().collect()
@@ -300,7 +326,11 @@ fn refusal(p: &Planned, retry_after: f64) -> GatewayError {
             "Rate limit reached for {} on {what}: this request needs {:.0}{}. Retry after {:.1} s.",
             p.scope,
             p.charge.amount,
-            if p.kind == Kind::Requests { "" } else { " more" },
+            if p.kind == Kind::Requests {
+                ""
+            } else {
+                " more"
+            },
             retry_after
         )
     } else {

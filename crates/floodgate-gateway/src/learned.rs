@@ -35,7 +35,7 @@
 //! it scored F1 0.78–0.81 against 0.76 for the fine-tuned model and 0.79 for their mean);
 //! `guard.toxicity_probe = false` falls back to the fine-tuned model.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use floodgate_embed::{
     Classifier, EmbedOptions, Embedder, StaticEmbedder, TextEncoder, Truncation,

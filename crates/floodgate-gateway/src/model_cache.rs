@@ -63,7 +63,7 @@ pub async fn resolve(
     config: &Config,
     store: &ModelStore,
     m: &ModelConfig,
-    progress: Option<&dyn Fn(&str)>,
+    progress: Option<&(dyn Fn(&str) + Sync)>,
 ) -> Result<PathBuf, String> {
     if let Some(path) = &m.path {
         return Ok(path.clone());
@@ -91,7 +91,6 @@ pub async fn resolve(
     store.pull(&spec, &opts).await.map_err(|e| e.to_string())
 }
 
-
 /// Where the trained heads live: `guard.classifier_dir`, else `guard/` in the model home.
 pub fn classifier_dir(config: &Config) -> PathBuf {
     if !config.guard.classifier_dir.is_empty() {
@@ -107,4 +106,3 @@ pub fn embedder_dir(config: &Config) -> PathBuf {
         .join("models")
         .join("all-minilm-l6-v2")
 }
-

@@ -1,7 +1,6 @@
 //! Running the server: bind, load models in the background, serve, shut down gracefully.
 
 use std::future::Future;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

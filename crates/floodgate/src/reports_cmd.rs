@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use floodgate_gateway::cascade::router::RouterFile;
-use floodgate_gateway::cascade::router_path;
+use floodgate_gateway::cascade::{route_named, router_path};
 use floodgate_gateway::config::Config;
 use floodgate_gateway::records::RecordStore;
 
@@ -92,7 +92,7 @@ async fn project(
                     n as f64 * lcost / ln as f64
                 } else {
                     // No request reached the last tier: use the calibration's figure.
-                    let route = route_of(&config, name)?;
+                    let route = route_named(&config, name)?;
                     let file = RouterFile::load(&router_path(&config, &route)).ok();
                     let per = file
                         .and_then(|f| f.calibration)

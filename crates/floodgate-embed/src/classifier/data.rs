@@ -11,8 +11,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{train, Classifier, TrainOptions};
-use crate::TextEncoder;
 use crate::error::EmbedError;
+use crate::TextEncoder;
 
 /// One labelled row.
 #[derive(Debug, Clone, PartialEq, Eq)]

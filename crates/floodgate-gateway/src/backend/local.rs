@@ -15,8 +15,8 @@ use super::{Backend, BackendInfo, Generation};
 use crate::config::{Config, ModelConfig};
 use crate::error::GatewayError;
 use crate::inference::{
-    Announcement, Event, Events, Finish, FinishReason, Message, Priority, SamplingParams,
-    TokenId, TokenLogprob, TokenOutput, TopLogprob,
+    Announcement, Event, Events, Finish, FinishReason, Message, Priority, SamplingParams, TokenId,
+    TokenLogprob, TokenOutput, TopLogprob,
 };
 use crate::validate::{GenParams, PromptInput};
 
@@ -54,7 +54,8 @@ impl LocalBackend {
     fn tokenize(engine: &Engine, prompt: &PromptInput) -> Result<Vec<TokenId>, GatewayError> {
         Ok(match prompt {
             PromptInput::Chat(messages) => {
-                let messages: Vec<engine::Message> = messages.iter().map(to_engine_message).collect();
+                let messages: Vec<engine::Message> =
+                    messages.iter().map(to_engine_message).collect();
                 engine.tokenize_chat(&messages)?
             }
             PromptInput::Text(text) => engine.tokenize(text, true),
@@ -68,7 +69,7 @@ async fn convert(
     store: &ModelStore,
     m: &ModelConfig,
     path: PathBuf,
-    progress: Option<&dyn Fn(&str)>,
+    progress: Option<&(dyn Fn(&str) + Sync)>,
 ) -> Result<PathBuf, String> {
     let Some(precision) = &m.precision else {
         return Ok(path);
@@ -116,7 +117,7 @@ pub async fn load(
     config: &Config,
     store: &ModelStore,
     m: &ModelConfig,
-    progress: Option<&dyn Fn(&str)>,
+    progress: Option<&(dyn Fn(&str) + Sync)>,
 ) -> Result<LocalBackend, String> {
     let path = crate::model_cache::resolve(config, store, m, progress).await?;
     let path = convert(store, m, path, progress).await?;
@@ -143,14 +144,16 @@ pub async fn load_cached_model(config: &Config, m: &ModelConfig) -> Result<Local
     let store = crate::model_cache::model_store(config);
     let path = match &m.path {
         Some(p) => p.clone(),
-        None => store.cached(&crate::model_cache::model_spec(m)?).ok_or_else(|| {
-            format!(
-                "`{}` is not in the model cache {}; run `floodgate models pull {}`",
-                m.name,
-                store.root().display(),
-                m.name
-            )
-        })?,
+        None => store
+            .cached(&crate::model_cache::model_spec(m)?)
+            .ok_or_else(|| {
+                format!(
+                    "`{}` is not in the model cache {}; run `floodgate models pull {}`",
+                    m.name,
+                    store.root().display(),
+                    m.name
+                )
+            })?,
     };
     let path = convert(&store, m, path, None).await?;
     let engine_config = engine_config(m, path);

@@ -7,7 +7,7 @@
 
 pub mod health;
 #[cfg(feature = "engine")]
-mod local;
+pub mod local;
 pub mod pool;
 pub mod upstream;
 

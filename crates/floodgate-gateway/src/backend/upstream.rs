@@ -17,10 +17,10 @@
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use eventsource_stream::Eventsource;
 use crate::inference::{
     Event, Finish, FinishReason, Priority, TokenLogprob, TokenOutput, TopLogprob,
 };
+use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{json, Map, Value};

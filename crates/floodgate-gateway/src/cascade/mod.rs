@@ -27,8 +27,8 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use self::thresholds::Thresholds;
 use self::router::Router;
+use self::thresholds::Thresholds;
 
 /// One route in the configuration (`[[route]]`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -237,7 +237,9 @@ pub fn router_path(config: &crate::Config, route: &RouteConfig) -> PathBuf {
 
 /// `cascade/` in the model home: routers and the static token table they may read.
 pub fn cascade_dir(config: &crate::Config) -> PathBuf {
-    crate::model_cache::model_store(config).root().join("cascade")
+    crate::model_cache::model_store(config)
+        .root()
+        .join("cascade")
 }
 
 impl Route {
@@ -269,7 +271,12 @@ impl Route {
                     file.tiers, route.tiers
                 ));
             }
-            Router::from_file(file, &origin, &dir, &crate::model_cache::embedder_dir(config))
+            Router::from_file(
+                file,
+                &origin,
+                &dir,
+                &crate::model_cache::embedder_dir(config),
+            )
         });
         let path = router_path(config, route);
         let router = match loaded {
@@ -709,6 +716,21 @@ impl Route {
             thresholds::Path::PostEscalated
         )
     }
+}
+
+/// The route called `name` in `config`, or an error listing the routes there are.
+pub fn route_named(config: &crate::Config, name: &str) -> Result<RouteConfig, String> {
+    config
+        .route
+        .iter()
+        .find(|r| r.name == name)
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "no route `{name}` in the configuration (routes: {:?})",
+                config.route.iter().map(|r| &r.name).collect::<Vec<_>>()
+            )
+        })
 }
 
 #[cfg(test)]

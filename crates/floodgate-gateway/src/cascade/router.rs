@@ -12,8 +12,8 @@
 
 use std::path::Path;
 
-use floodgate_embed::ngrams::NgramFeatures;
 use floodgate_embed::classifier::EmbeddingInfo;
+use floodgate_embed::ngrams::NgramFeatures;
 use floodgate_embed::{Classifier, TextEncoder, STATIC_ENCODER_SUFFIX};
 use serde::{Deserialize, Serialize};
 

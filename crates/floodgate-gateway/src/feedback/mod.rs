@@ -277,7 +277,12 @@ async fn suspicion(
         ));
     }
     let burst = state.config.feedback.burst_per_minute;
-    if store.count_since(key_id, now - 60).await.map_err(db_error)? >= burst {
+    if store
+        .count_since(key_id, now - 60)
+        .await
+        .map_err(db_error)?
+        >= burst
+    {
         return Ok(Some(format!(
             "burst: more than {burst} items from this key within a minute"
         )));

@@ -16,7 +16,10 @@ pub async fn admit(state: &AppState, ctx: &mut RequestContext) -> Result<(), Gat
     let reserve_cost: f64 = ctx
         .tiers
         .iter()
-        .map(|t| t.price.tokens(ctx.estimate.prompt_tokens, ctx.estimate.max_tokens))
+        .map(|t| {
+            t.price
+                .tokens(ctx.estimate.prompt_tokens, ctx.estimate.max_tokens)
+        })
         .sum();
     let ask = Ask {
         tokens: ctx.estimate.prompt_tokens + ctx.estimate.max_tokens,

@@ -15,7 +15,10 @@ use crate::AppState;
 use super::{infer, RequestContext};
 
 /// The generation whose answer the client gets.
-pub async fn answer(state: &AppState, ctx: &mut RequestContext) -> Result<Generation, GatewayError> {
+pub async fn answer(
+    state: &AppState,
+    ctx: &mut RequestContext,
+) -> Result<Generation, GatewayError> {
     let route = match &ctx.route {
         Some(r) if ctx.plan.post_check && ctx.decision.is_some() => Arc::clone(r),
         _ => return infer::start(state, ctx, ctx.tier, &ctx.request.params).await,

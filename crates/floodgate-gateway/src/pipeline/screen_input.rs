@@ -21,10 +21,9 @@ pub async fn screen_input(state: &AppState, ctx: &mut RequestContext) -> Result<
         &ctx.caller,
         ctx.estimate.prompt_tokens + ctx.estimate.max_tokens,
     );
-    let cluster =
-        state
-            .guard
-            .check_cluster(ctx.caller.key_id(), ctx.ip, &normalized, fraction)?;
+    let cluster = state
+        .guard
+        .check_cluster(ctx.caller.key_id(), ctx.ip, &normalized, fraction)?;
     if let Some(cluster) = cluster {
         state.admission.throttle(&cluster).await?;
     }

@@ -104,9 +104,11 @@ impl Settlement {
                 prompt_tokens: serving.prompt_tokens,
                 completion_tokens: serving.generated,
                 compute_seconds,
-                cost_usd: serving
-                    .price
-                    .cost(serving.prompt_tokens, serving.generated, compute_seconds),
+                cost_usd: serving.price.cost(
+                    serving.prompt_tokens,
+                    serving.generated,
+                    compute_seconds,
+                ),
                 served: true,
             });
             settle_permit(&mut self.permit, &record.runs);

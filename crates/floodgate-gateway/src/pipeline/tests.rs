@@ -96,7 +96,11 @@ async fn harness(toml: &str) -> Harness {
         }),
         admission: Arc::new(crate::admission::Admission::from_config(&config.ratelimit).unwrap()),
         guard: Arc::new(crate::guard::Guard::new(&config, None).unwrap()),
-        feedback: Arc::new(crate::feedback::SqliteFeedbackStore::open(&db).await.unwrap()),
+        feedback: Arc::new(
+            crate::feedback::SqliteFeedbackStore::open(&db)
+                .await
+                .unwrap(),
+        ),
         routes: Arc::new(crate::cascade::Routes::pending(&config)),
         records: Arc::new(crate::records::SqliteRecordStore::open(&db).await.unwrap()),
     };
@@ -186,7 +190,11 @@ async fn a_refused_prompt_gives_its_reservation_back() {
     assert_eq!(h.backend.calls.load(Ordering::SeqCst), 0);
     settle_in_background().await;
     let served = run(&h.state, ctx(key(1000.0), "r2", "Say hello.", 580, false)).await;
-    assert!(served.is_ok(), "admitted after the refund: {:?}", served.err());
+    assert!(
+        served.is_ok(),
+        "admitted after the refund: {:?}",
+        served.err()
+    );
 }
 
 #[tokio::test]
@@ -218,7 +226,11 @@ async fn a_whole_answer_is_settled_and_recorded() {
     assert_eq!(r.runs[0].completion_tokens, 3);
     // Prices: $1 per 1k prompt tokens, $2 per 1k completion tokens.
     let expected = (f64::from(r.runs[0].prompt_tokens) + 6.0) / 1000.0;
-    assert!((r.cost_usd - expected).abs() < 1e-12, "{} vs {expected}", r.cost_usd);
+    assert!(
+        (r.cost_usd - expected).abs() < 1e-12,
+        "{} vs {expected}",
+        r.cost_usd
+    );
     assert!((answer.cost_usd - expected).abs() < 1e-12);
 }
 
@@ -279,7 +291,10 @@ async fn the_stages_fill_the_context_in_order() {
     admit::admit(&h.state, &mut c).await.unwrap();
     assert!(c.settlement.is_some());
     assert_eq!(c.estimate.max_tokens, 50.0);
-    assert!(!c.rate_headers.is_empty(), "x-ratelimit-* headers for a key");
+    assert!(
+        !c.rate_headers.is_empty(),
+        "x-ratelimit-* headers for a key"
+    );
     screen_input::screen_input(&h.state, &mut c).await.unwrap();
     assert!(c.guard_notes.is_empty());
     plan::plan(&mut c).await.unwrap();

@@ -7,7 +7,10 @@ use crate::config::LimitsConfig;
 use crate::error::GatewayError;
 use crate::validate::{self, ValidRequest};
 
-pub fn chat(req: p::ChatCompletionRequest, limits: &LimitsConfig) -> Result<ValidRequest, GatewayError> {
+pub fn chat(
+    req: p::ChatCompletionRequest,
+    limits: &LimitsConfig,
+) -> Result<ValidRequest, GatewayError> {
     validate::chat(req, limits)
 }
 

@@ -65,7 +65,11 @@ async fn respond(state: &AppState, ctx: RequestContext) -> Result<Response, Gate
             guard_notes.extend(answer.notes.iter().copied());
             let cost = answer.cost_usd;
             let mut response = Json(openai::whole(&meta, answer)).into_response();
-            set_header(&mut response, "x-floodgate-cost-usd", &format!("{cost:.10}"));
+            set_header(
+                &mut response,
+                "x-floodgate-cost-usd",
+                &format!("{cost:.10}"),
+            );
             (response, budget.map(|b| b.limit_usd - b.spent_usd - cost))
         }
         // Before this request: a stream's cost is known only at its end.

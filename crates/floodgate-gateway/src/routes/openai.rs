@@ -11,7 +11,7 @@ use futures::Stream;
 use serde_json::Value;
 
 use crate::inference::TokenLogprob;
-use crate::pipeline::{Api, AnswerStream, Piece, WholeAnswer};
+use crate::pipeline::{AnswerStream, Api, Piece, WholeAnswer};
 
 /// What every chunk of one response repeats.
 pub struct Meta {
@@ -262,7 +262,10 @@ impl Chunker {
 
 /// A streamed answer as SSE. Dropping the body (the client left) drops the answer
 /// stream, which cancels the generation and settles what it used.
-pub fn stream(meta: Meta, answer: AnswerStream) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+pub fn stream(
+    meta: Meta,
+    answer: AnswerStream,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let chunker = Chunker {
         meta,
         text_offset: 0,

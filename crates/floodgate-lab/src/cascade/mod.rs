@@ -11,9 +11,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use floodgate_embed::{EmbedOptions, Embedder, StaticEmbedder, TextEncoder, Truncation};
-use floodgate_gateway::cascade::thresholds::Checks;
 use floodgate_gateway::cascade::router::{Calibration, Router, RouterFile, STATIC_TABLE_FILE};
-use floodgate_gateway::cascade::{cascade_dir, router_path, RouteConfig};
+use floodgate_gateway::cascade::thresholds::Checks;
+use floodgate_gateway::cascade::{cascade_dir, route_named, router_path, RouteConfig};
 use floodgate_gateway::config::Config;
 use floodgate_gateway::records::Price;
 
@@ -88,20 +88,6 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
     Config::load(path).map_err(|e| e.to_string())
 }
 
-fn route_of(config: &Config, name: &str) -> Result<RouteConfig, String> {
-    config
-        .route
-        .iter()
-        .find(|r| r.name == name)
-        .cloned()
-        .ok_or_else(|| {
-            format!(
-                "no route `{name}` in the configuration (routes: {:?})",
-                config.route.iter().map(|r| &r.name).collect::<Vec<_>>()
-            )
-        })
-}
-
 fn two_tiers(route: &RouteConfig) -> Result<(), String> {
     if route.tiers.len() == 2 {
         Ok(())
@@ -151,7 +137,7 @@ async fn run_golden(
     limit: Option<usize>,
 ) -> Result<(), String> {
     let config = load(args.config.as_deref())?;
-    let route = route_of(&config, &args.route)?;
+    let route = route_named(&config, &args.route)?;
     let mut rows = read_golden(&args.golden)?;
     if let Some(n) = limit {
         rows.truncate(n);
@@ -177,7 +163,7 @@ async fn run_golden(
         let model = config
             .model_for(tier)
             .ok_or_else(|| format!("tier `{tier}` is not a configured model"))?;
-        let backend = floodgate_gateway::server::load_cached_model(&config, model).await?;
+        let backend = floodgate_gateway::backend::local::load_cached_model(&config, model).await?;
         let price = Price::of(&config, tier);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
@@ -281,7 +267,7 @@ fn encoder(config: &Config, kind: &str) -> Result<Option<Box<dyn TextEncoder>>, 
 
 async fn train(args: &RouteArgs, encoder_kind: &str, ngrams: usize) -> Result<(), String> {
     let config = load(args.config.as_deref())?;
-    let route = route_of(&config, &args.route)?;
+    let route = route_named(&config, &args.route)?;
     let (rows, [small, large]) = answers(&config, &route, &args.golden)?;
     let pairs = offline::paired(&rows, &small, &large);
     let enc = {
@@ -335,7 +321,7 @@ fn calibrate_cmd(
     steps: usize,
 ) -> Result<(), String> {
     let config = load(args.config.as_deref())?;
-    let route = route_of(&config, &args.route)?;
+    let route = route_named(&config, &args.route)?;
     let (rows, [small, large]) = answers(&config, &route, &args.golden)?;
     let pairs = offline::paired(&rows, &small, &large);
     let path = router_path(&config, &route);

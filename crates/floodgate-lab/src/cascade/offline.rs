@@ -229,7 +229,9 @@ fn fit_pre(
 
 fn pre_vector(embedding: &[f32], question: &str, ngrams: &NgramFeatures) -> Vec<f32> {
     let mut v = embedding.to_vec();
-    v.extend(floodgate_gateway::cascade::router::prompt_features(question));
+    v.extend(floodgate_gateway::cascade::router::prompt_features(
+        question,
+    ));
     ngrams.append_to(question, &mut v);
     v
 }
