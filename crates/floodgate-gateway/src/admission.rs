@@ -16,7 +16,7 @@ use dashmap::DashMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::{Caller, KeyRecord};
-use crate::config::RateLimitConfig;
+use crate::config::{LimiterBackend, OnBackendError, RateLimitConfig};
 use crate::error::GatewayError;
 use crate::limits::{
     self, BucketState, Charge, Limiter, LimiterError, MemoryLimiter, Quota, RedisLimiter, Verdict,
@@ -66,15 +66,15 @@ pub struct Ask {
 impl Admission {
     /// Builds the configured limiter. A Redis URL may be `env::NAME`.
     pub fn from_config(config: &RateLimitConfig) -> anyhow::Result<Self> {
-        let limiter: Arc<dyn Limiter> = match config.backend.as_str() {
-            "redis" => {
+        let limiter: Arc<dyn Limiter> = match config.backend {
+            LimiterBackend::Redis => {
                 let url = crate::config::resolve_secret(&config.redis_url)?;
                 Arc::new(RedisLimiter::new(
                     &url,
                     Duration::from_millis(config.backend_timeout_ms.max(1)),
                 )?)
             }
-            _ => Arc::new(MemoryLimiter::default()),
+            LimiterBackend::Memory => Arc::new(MemoryLimiter::default()),
         };
         Ok(Self::new(limiter, config))
     }
@@ -82,7 +82,7 @@ impl Admission {
     pub fn new(limiter: Arc<dyn Limiter>, config: &RateLimitConfig) -> Self {
         Self {
             limiter,
-            fail_open: config.on_backend_error != "closed",
+            fail_open: config.on_backend_error == OnBackendError::Open,
             trusted: config
                 .trusted_proxies
                 .iter()

@@ -47,24 +47,7 @@ pub trait LearnedScorer: Send + Sync {
     }
 }
 
-/// allow / flag / block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    Allow,
-    Flag,
-    Block,
-}
-
-impl Policy {
-    pub fn parse(s: &str) -> Option<Policy> {
-        match s {
-            "allow" => Some(Policy::Allow),
-            "flag" => Some(Policy::Flag),
-            "block" => Some(Policy::Block),
-            _ => None,
-        }
-    }
-}
+pub use crate::config::Policy;
 
 /// The guard's view of one text.
 #[derive(Debug, Clone)]
@@ -206,18 +189,14 @@ impl Guard {
 
     fn input_policy(&self, model: Option<&ModelConfig>) -> Policy {
         model
-            .and_then(|m| m.input_policy.as_deref())
-            .and_then(Policy::parse)
-            .or_else(|| Policy::parse(&self.config.input_policy))
-            .unwrap_or(Policy::Block)
+            .and_then(|m| m.input_policy)
+            .unwrap_or(self.config.input_policy)
     }
 
     fn output_policy(&self, model: Option<&ModelConfig>) -> Policy {
         model
-            .and_then(|m| m.output_policy.as_deref())
-            .and_then(Policy::parse)
-            .or_else(|| Policy::parse(&self.config.output_policy))
-            .unwrap_or(Policy::Block)
+            .and_then(|m| m.output_policy)
+            .unwrap_or(self.config.output_policy)
     }
 
     /// Stage 4: screens the client-supplied text, redacts PII when configured, and

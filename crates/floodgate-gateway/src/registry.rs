@@ -301,7 +301,7 @@ impl ModelRegistry {
             model: c.public_name().to_string(),
             version: c.version.clone(),
             variant: c.variant.clone(),
-            backend: c.backend.clone(),
+            backend: c.backend.to_string(),
             precision: c.precision.clone(),
             region: e.region.clone(),
             weight: e.weight,

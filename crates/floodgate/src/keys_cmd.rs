@@ -101,7 +101,12 @@ async fn run_inner(command: KeysCommand) -> Result<(), ExitCode> {
         } => {
             let (config, store) = open(config.as_deref()).await?;
             let scopes = if scopes.is_empty() {
-                config.auth.default_scopes.clone()
+                config
+                    .auth
+                    .default_scopes
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
             } else {
                 scopes
             };

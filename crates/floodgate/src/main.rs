@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use floodgate_gateway::config::Config;
+use floodgate_gateway::config::{Config, LogFormat, Role};
 use floodgate_gateway::server;
 use floodgate_models::{catalog, PullOptions};
 
@@ -87,11 +87,11 @@ struct ServeArgs {
     print_config: bool,
     /// Log format: text or json (overrides server.log_format).
     #[arg(long)]
-    log_format: Option<String>,
+    log_format: Option<LogFormat>,
     /// all (default), gateway (upstream models only) or worker (local models served
     /// to gateways, without routes or guards); overrides server.role.
     #[arg(long)]
-    role: Option<String>,
+    role: Option<Role>,
 }
 
 #[derive(Subcommand)]
@@ -118,13 +118,13 @@ enum ModelsCommand {
     },
 }
 
-fn init_logging(format: &str) {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,llama-cpp-2=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if format == "json" {
+    if format == LogFormat::Json {
         builder
             .json()
             .flatten_event(true)
@@ -186,10 +186,6 @@ async fn serve(args: ServeArgs) -> ExitCode {
         eprintln!("{e}");
         return ExitCode::from(2);
     }
-    if !matches!(config.server.log_format.as_str(), "text" | "json") {
-        eprintln!("--log-format must be `text` or `json`");
-        return ExitCode::from(2);
-    }
     if args.print_config {
         print!("{}", config.to_toml());
         return ExitCode::SUCCESS;
@@ -198,7 +194,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         println!("configuration is valid ({} models)", config.model.len());
         return ExitCode::SUCCESS;
     }
-    init_logging(&config.server.log_format);
+    init_logging(config.server.log_format);
     match server::serve(config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -209,7 +205,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn models(command: ModelsCommand) -> ExitCode {
-    init_logging("text");
+    init_logging(LogFormat::Text);
     match command {
         ModelsCommand::Pull {
             names,

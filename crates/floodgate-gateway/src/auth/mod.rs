@@ -14,9 +14,7 @@
 
 mod sqlite;
 
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -36,61 +34,7 @@ pub use sqlite::SqliteKeyStore;
 /// Characters of a key kept in clear: `fg-` and 9 characters of the random part.
 pub const PREFIX_LEN: usize = 12;
 
-/// What a key may do. Role scopes (`admin`, `reviewer`, `auditor`) open the admin API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// Chat, completions and the model list.
-    Inference,
-    Moderations,
-    Feedback,
-    Admin,
-    Reviewer,
-    Auditor,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 6] = [
-        Scope::Inference,
-        Scope::Moderations,
-        Scope::Feedback,
-        Scope::Admin,
-        Scope::Reviewer,
-        Scope::Auditor,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Inference => "inference",
-            Scope::Moderations => "moderations",
-            Scope::Feedback => "feedback",
-            Scope::Admin => "admin",
-            Scope::Reviewer => "reviewer",
-            Scope::Auditor => "auditor",
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Scope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Scope::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown scope `{s}` (expected one of {})",
-                    Scope::ALL.map(|x| x.as_str()).join(", ")
-                )
-            })
-    }
-}
+pub use crate::config::Scope;
 
 /// A key's own limits; `None` falls back to the `ratelimit.key_*` defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

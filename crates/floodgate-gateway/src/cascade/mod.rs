@@ -25,182 +25,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+
+use crate::config::{RoutePolicy, StreamPost, Sticky};
 
 use self::router::Router;
 use self::thresholds::Thresholds;
 
-/// One route in the configuration (`[[route]]`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RouteConfig {
-    /// Public name clients put in `model`; must not be a model's name.
-    pub name: String,
-    /// Model names, cheapest first. `pre` and `post` need exactly two.
-    pub tiers: Vec<String>,
-    /// `first` (no cascade: the first tier answers), `pre`, `post` or `pre+post`.
-    #[serde(default = "default_policy")]
-    pub policy: String,
-    /// Overrides the calibrated pre-router threshold (escalate when P(escalation helps) ≥ it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pre_threshold: Option<f32>,
-    /// Overrides the calibrated post threshold (escalate when P(answer right) < it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub post_threshold: Option<f32>,
-    /// The trained router file; empty = `cascade/<name>.json` in the model home.
-    #[serde(default)]
-    pub router: String,
-    /// Streams with a post check: `buffer` (hold the small answer until judged) or
-    /// `skip` (stream the small tier live, no post check).
-    #[serde(default = "default_stream_post")]
-    pub stream_post: String,
-    /// Prompts estimated above this many tokens go to the last tier (0 = off).
-    #[serde(default)]
-    pub escalate_prompt_tokens: u32,
-    /// Tenants pinned to a tier (index into `tiers`); no checks run for them.
-    #[serde(default)]
-    pub tenant_tiers: BTreeMap<String, usize>,
-    /// Key segments pinned to a tier.
-    #[serde(default)]
-    pub segment_tiers: BTreeMap<String, usize>,
-    /// Policy `split`: each tier's share of traffic (A/B tests, canaries), in tier order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub weights: Vec<f64>,
-    /// Policy `split`: what keeps a caller on one variant: `user` (the request's `user`
-    /// field, else the key) or `key`.
-    #[serde(default = "default_sticky")]
-    pub sticky: String,
-}
-
-fn default_sticky() -> String {
-    "user".into()
-}
-
-fn default_policy() -> String {
-    "pre+post".into()
-}
-
-fn default_stream_post() -> String {
-    "buffer".into()
-}
-
-impl RouteConfig {
-    /// The default cascade over the default models.
-    pub fn default_auto(tiers: &[&str]) -> Self {
-        Self {
-            name: "auto".into(),
-            tiers: tiers.iter().map(|s| s.to_string()).collect(),
-            policy: default_policy(),
-            pre_threshold: None,
-            post_threshold: None,
-            router: String::new(),
-            stream_post: default_stream_post(),
-            escalate_prompt_tokens: 0,
-            tenant_tiers: BTreeMap::new(),
-            segment_tiers: BTreeMap::new(),
-            weights: Vec::new(),
-            sticky: default_sticky(),
-        }
-    }
-
-    /// A cascade (the later tier answers what the earlier one should not), as opposed to
-    /// an alias (`first`) or a traffic split.
-    pub fn is_cascade(&self) -> bool {
-        matches!(self.policy.as_str(), "pre" | "post" | "pre+post")
-    }
-
-    pub fn checks(&self) -> thresholds::Checks {
-        thresholds::Checks {
-            pre: self.policy.contains("pre"),
-            post: self.policy.contains("post"),
-        }
-    }
-
-    /// Problems with this route, each prefixed with `path`.
-    pub fn validate(&self, path: &str, models: &[&str], errors: &mut Vec<String>) {
-        if self.name.is_empty() {
-            errors.push(format!("{path}.name: must not be empty"));
-        }
-        if models.contains(&self.name.as_str()) {
-            errors.push(format!(
-                "{path}.name: `{}` is also a model's name",
-                self.name
-            ));
-        }
-        if self.tiers.is_empty() {
-            errors.push(format!("{path}.tiers: name at least one model"));
-        }
-        for t in &self.tiers {
-            if !models.contains(&t.as_str()) {
-                errors.push(format!("{path}.tiers: `{t}` is not a configured model"));
-            }
-        }
-        match self.policy.as_str() {
-            "first" => {}
-            "split" => {
-                if self.weights.len() != self.tiers.len() {
-                    errors.push(format!(
-                        "{path}.weights: policy `split` needs one weight per tier ({} tiers)",
-                        self.tiers.len()
-                    ));
-                }
-                if self.weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
-                    || self.weights.iter().sum::<f64>() <= 0.0
-                {
-                    errors.push(format!(
-                        "{path}.weights: must be non-negative numbers with a positive sum"
-                    ));
-                }
-            }
-            "pre" | "post" | "pre+post" => {
-                if self.tiers.len() != 2 {
-                    errors.push(format!(
-                        "{path}.policy: `{}` needs exactly two tiers (small, large)",
-                        self.policy
-                    ));
-                }
-            }
-            other => errors.push(format!(
-                "{path}.policy: `{other}` must be one of first, split, pre, post, pre+post"
-            )),
-        }
-        if !matches!(self.sticky.as_str(), "user" | "key") {
-            errors.push(format!(
-                "{path}.sticky: `{}` must be `user` or `key`",
-                self.sticky
-            ));
-        }
-        if !matches!(self.stream_post.as_str(), "buffer" | "skip") {
-            errors.push(format!(
-                "{path}.stream_post: `{}` must be `buffer` or `skip`",
-                self.stream_post
-            ));
-        }
-        for (what, map) in [
-            ("tenant_tiers", &self.tenant_tiers),
-            ("segment_tiers", &self.segment_tiers),
-        ] {
-            for (k, &tier) in map {
-                if tier >= self.tiers.len() {
-                    errors.push(format!(
-                        "{path}.{what}.{k}: tier {tier} does not exist (the route has {})",
-                        self.tiers.len()
-                    ));
-                }
-            }
-        }
-        for (what, t) in [
-            ("pre_threshold", self.pre_threshold),
-            ("post_threshold", self.post_threshold),
-        ] {
-            if let Some(t) = t {
-                if !(0.0..=1.0).contains(&t) {
-                    errors.push(format!("{path}.{what}: {t} is not a probability"));
-                }
-            }
-        }
-    }
-}
+pub use crate::config::RouteConfig;
 
 /// A route ready to serve: its configuration, router and effective thresholds.
 pub struct Route {
@@ -630,7 +462,7 @@ impl Route {
                 pre_score: None,
             };
         }
-        if c.policy == "split" {
+        if c.policy == RoutePolicy::Split {
             return self.split(facts);
         }
         if self.config.tiers.len() < 2
@@ -655,7 +487,7 @@ impl Route {
             }
         }
         let post_check =
-            self.thresholds.post.is_some() && !(facts.stream && c.stream_post == "skip");
+            self.thresholds.post.is_some() && !(facts.stream && c.stream_post == StreamPost::Skip);
         let mut reason = match (self.thresholds.pre, pre) {
             (Some(th), Some(s)) => format!("pre-router: P(escalation helps) = {s:.3} < {th:.3}"),
             _ => "small tier first".into(),
@@ -674,8 +506,8 @@ impl Route {
     /// A traffic split: the caller's sticky bucket picks the variant by weight.
     fn split(&self, facts: &Facts<'_>) -> Plan {
         let c = &self.config;
-        let id = match (c.sticky.as_str(), facts.user) {
-            ("user", Some(u)) if !u.is_empty() => format!("user:{u}"),
+        let id = match (c.sticky, facts.user) {
+            (Sticky::User, Some(u)) if !u.is_empty() => format!("user:{u}"),
             _ => format!("key:{}", facts.key_id),
         };
         let bucket = split_bucket(&c.name, &id);

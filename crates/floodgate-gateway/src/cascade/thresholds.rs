@@ -4,12 +4,7 @@
 
 use serde::Serialize;
 
-/// Which checks a policy uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Checks {
-    pub pre: bool,
-    pub post: bool,
-}
+pub use crate::config::Checks;
 
 /// Thresholds of one operating point; `None` = that check is off.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -119,12 +119,8 @@ pub(crate) fn gcra_adjust(tat: f64, now: f64, quota: Quota, amount: f64) -> f64 
     (tat.max(now) + amount * quota.interval()).max(now)
 }
 
-/// Parses `10.0.0.0/8` or a bare address into a network.
-pub fn parse_net(s: &str) -> Option<ipnet::IpNet> {
-    s.parse::<ipnet::IpNet>()
-        .ok()
-        .or_else(|| s.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
-}
+pub use crate::config::parse_net;
+
 
 /// The client's address: the peer, unless the peer is a trusted proxy, in which case
 /// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.

@@ -36,7 +36,7 @@ async fn budget(state: &AppState, ctx: &RequestContext) -> Result<Option<Budget>
     let Some(limit_usd) = ctx.caller.record().and_then(|r| r.budget_usd) else {
         return Ok(None);
     };
-    let period = &state.config.costs.budget_period;
+    let period = state.config.costs.budget_period;
     let spent_usd = state
         .records
         .spent(ctx.caller.key_id(), period, crate::records::now_unix())
@@ -46,7 +46,7 @@ async fn budget(state: &AppState, ctx: &RequestContext) -> Result<Option<Budget>
         return Err(GatewayError::BudgetExceeded {
             spent: spent_usd,
             budget: limit_usd,
-            period: period.clone(),
+            period: period.to_string(),
         });
     }
     Ok(Some(Budget {

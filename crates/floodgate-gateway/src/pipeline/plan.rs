@@ -22,7 +22,7 @@ pub async fn plan(ctx: &mut RequestContext) -> Result<(), GatewayError> {
     }
     ctx.decision = Some(RouteDecision {
         route: route.config.name.clone(),
-        policy: route.config.policy.clone(),
+        policy: route.config.policy.to_string(),
         tiers: route.config.tiers.clone(),
         start_tier: plan.tier,
         final_tier: plan.tier,

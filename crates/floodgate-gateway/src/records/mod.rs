@@ -99,7 +99,12 @@ pub trait RecordStore: Send + Sync {
     /// Adds each run of `record` to the usage table (day of `record.created_at`).
     async fn add_usage(&self, record: &DecisionRecord) -> Result<(), sqlx::Error>;
     /// A key's spend in the budget period that contains `now` (unix seconds).
-    async fn spent(&self, key_id: &str, period: &str, now: i64) -> Result<f64, sqlx::Error>;
+    async fn spent(
+        &self,
+        key_id: &str,
+        period: crate::config::BudgetPeriod,
+        now: i64,
+    ) -> Result<f64, sqlx::Error>;
     /// Usage rows from `since` (`YYYY-MM-DD`) on.
     async fn usage_since(&self, since: &str) -> Result<Vec<UsageRow>, sqlx::Error>;
     /// Usage rows of the last `days` days (today included).

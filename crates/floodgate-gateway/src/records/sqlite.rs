@@ -1,6 +1,7 @@
 //! Decision records and daily usage in the embedded SQLite state database. Dates are
 //! computed by SQLite (`date(?, 'unixepoch')`), in UTC.
 
+use crate::config::BudgetPeriod;
 use std::path::Path;
 
 use sqlx::{Row, SqlitePool};
@@ -103,11 +104,16 @@ impl RecordStore for SqliteRecordStore {
         tx.commit().await
     }
 
-    async fn spent(&self, key_id: &str, period: &str, now: i64) -> Result<f64, sqlx::Error> {
+    async fn spent(
+        &self,
+        key_id: &str,
+        period: BudgetPeriod,
+        now: i64,
+    ) -> Result<f64, sqlx::Error> {
         let since = match period {
-            "day" => "date(?, 'unixepoch')",
-            "month" => "date(?, 'unixepoch', 'start of month')",
-            _ => "'0000-00-00' AND ? IS NOT NULL",
+            BudgetPeriod::Day => "date(?, 'unixepoch')",
+            BudgetPeriod::Month => "date(?, 'unixepoch', 'start of month')",
+            BudgetPeriod::Total => "'0000-00-00' AND ? IS NOT NULL",
         };
         let sql = format!(
             "SELECT COALESCE(SUM(cost_usd), 0.0) FROM usage_daily WHERE key_id = ? AND day >= {since}"

@@ -478,7 +478,7 @@ fn calibrate_cmd(
         };
         let mut file: RouterFile = router.file;
         file.calibration = Some(Calibration {
-            policy: route.policy.clone(),
+            policy: route.policy.to_string(),
             pre_threshold: p.thresholds.pre.filter(|t| t.is_finite()),
             post_threshold: p.thresholds.post.filter(|t| t.is_finite()),
             target,
