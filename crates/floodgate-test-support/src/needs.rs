@@ -45,7 +45,11 @@ pub fn models(names: &[&str]) -> Need<Vec<PathBuf>> {
     if missing.is_empty() {
         return Ok(found);
     }
-    let noun = if missing.len() == 1 { "model" } else { "models" };
+    let noun = if missing.len() == 1 {
+        "model"
+    } else {
+        "models"
+    };
     let missing = missing.join(" ");
     Err(format!(
         "needs {noun} {missing} in {}: run `floodgate models pull {missing}`",
