@@ -1,39 +1,47 @@
 //! all-MiniLM-L6-v2 itself, checked against reference embeddings computed
 //! outside candle (`tests/fixtures/reference_embeddings.py`: a numpy forward
 //! pass with Hugging Face's Python tokenizer). Runs when the model is in the
-//! cache at `$FLOODGATE_HOME` (default `/var/cache/floodgate`); otherwise it
-//! prints why it skipped. Fetch it with `floodgate models pull
-//! all-minilm-l6-v2` or `cargo run -p floodgate-embed --example pull_minilm`.
+//! model cache (`ModelStore::default_root()`: `$FLOODGATE_HOME`, else the user's
+//! data directory); otherwise it is reported as ignored, with the reason. Fetch it
+//! with `floodgate models pull all-minilm-l6-v2` or `cargo run -p floodgate-embed
+//! --example pull_minilm`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use floodgate_embed::{EmbedOptions, Embedder, MINILM_DIM};
-use floodgate_models::{catalog_entry, ModelStore};
+use floodgate_test_support::needs::{self, trial, Need};
 
-fn model_dir() -> Option<PathBuf> {
-    let root = std::env::var_os("FLOODGATE_HOME")
-        .filter(|h| !h.is_empty())
-        .map_or_else(|| PathBuf::from("/var/cache/floodgate"), PathBuf::from);
-    let spec = catalog_entry("all-minilm-l6-v2").unwrap();
-    let found = ModelStore::new(root.clone()).cached(&spec);
-    if found.is_none() {
-        println!(
-            "SKIPPED: all-minilm-l6-v2 is not in the model cache at {}",
-            root.display()
-        );
-    }
-    Some(found?.parent()?.to_path_buf())
+fn main() -> ExitCode {
+    needs::run(vec![
+        trial(
+            "matches_the_reference_embeddings",
+            model_dir(),
+            matches_the_reference_embeddings,
+        ),
+        trial(
+            "paraphrases_are_close_and_unrelated_texts_are_not",
+            model_dir(),
+            paraphrases_are_close_and_unrelated_texts_are_not,
+        ),
+    ])
+}
+
+/// The model's directory (weights, tokenizer and config side by side).
+fn model_dir() -> Need<PathBuf> {
+    let file = needs::model("all-minilm-l6-v2")?;
+    file.parent()
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("{} has no parent directory", file.display()))
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-#[test]
-fn matches_the_reference_embeddings() {
-    let Some(dir) = model_dir() else { return };
+fn matches_the_reference_embeddings(dir: PathBuf) {
     let fixture: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/reference_embeddings.json")).unwrap();
     let max_tokens = fixture["max_tokens"].as_u64().unwrap() as usize;
@@ -65,9 +73,7 @@ fn matches_the_reference_embeddings() {
     }
 }
 
-#[test]
-fn paraphrases_are_close_and_unrelated_texts_are_not() {
-    let Some(dir) = model_dir() else { return };
+fn paraphrases_are_close_and_unrelated_texts_are_not(dir: PathBuf) {
     let embedder = Embedder::load(&dir, EmbedOptions::default()).unwrap();
     let e = embedder
         .embed(&[

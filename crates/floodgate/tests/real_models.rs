@@ -1,31 +1,50 @@
-//! Tests with the real catalog models. They run when the models are in the cache
-//! (`floodgate models pull`; CI pulls them) and say clearly when they skip.
+//! Tests with the real catalog models. They run when the models are in the model cache
+//! (`floodgate models pull`; CI pulls them) and are reported as ignored, naming the
+//! missing model, when they are not (`harness = false`: see `floodgate_test_support::needs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use common::{client, Server};
 use floodgate_engine::{Engine, EngineConfig, Message};
-use floodgate_models::{catalog_entry, ModelStore};
+use floodgate_models::ModelStore;
+use floodgate_test_support::needs::{self, trial};
 use serde_json::{json, Value};
 
-fn cached(name: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("FLOODGATE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(ModelStore::default_root);
-    let found = ModelStore::new(root.clone()).cached(&catalog_entry(name).unwrap());
-    if found.is_none() {
-        eprintln!(
-            "SKIPPED: model `{name}` is not cached in {}; run `floodgate models pull {name}` to enable this test",
-            root.display()
-        );
-    }
-    found
+fn main() -> ExitCode {
+    needs::run(vec![
+        trial(
+            "smollm2_knows_the_capital_of_france_and_streams_the_same_text",
+            needs::model("smollm2-135m"),
+            smollm2_knows_the_capital_of_france_and_streams_the_same_text,
+        ),
+        trial(
+            "smollm2_usage_matches_the_tokenizer",
+            needs::model("smollm2-135m"),
+            smollm2_usage_matches_the_tokenizer,
+        ),
+        trial(
+            "qwen_coder_answers_chat",
+            needs::model("qwen2.5-coder-1.5b"),
+            qwen_coder_answers_chat,
+        ),
+        trial(
+            "gemma_base_completes_text_and_refuses_chat",
+            needs::model("gemma3-270m"),
+            gemma_base_completes_text_and_refuses_chat,
+        ),
+        trial(
+            "the_default_auto_route_cascades_the_real_pair",
+            needs::models(&["smollm2-135m", "qwen2.5-coder-1.5b", "all-minilm-l6-v2"]),
+            |_| the_default_auto_route_cascades_the_real_pair(),
+        ),
+    ])
 }
 
-fn server_for(name: &str, path: &std::path::Path) -> Server {
+fn server_for(name: &str, path: &Path) -> Server {
     Server::start(&format!(
         "[[model]]\nname = \"{name}\"\npath = \"{}\"\nkv_cache_tokens = 4096\nmax_batch_size = 4\n",
         path.display()
@@ -56,11 +75,7 @@ fn chat(server: &Server, model: &str, extra: Value) -> Value {
     r.json().unwrap()
 }
 
-#[test]
-fn smollm2_knows_the_capital_of_france_and_streams_the_same_text() {
-    let Some(path) = cached("smollm2-135m") else {
-        return;
-    };
+fn smollm2_knows_the_capital_of_france_and_streams_the_same_text(path: PathBuf) {
     let server = server_for("smollm2-135m", &path);
     let v = chat(&server, "smollm2-135m", json!({}));
     let text = v["choices"][0]["message"]["content"]
@@ -78,11 +93,7 @@ fn smollm2_knows_the_capital_of_france_and_streams_the_same_text() {
     assert_eq!(streamed, text);
 }
 
-#[test]
-fn smollm2_usage_matches_the_tokenizer() {
-    let Some(path) = cached("smollm2-135m") else {
-        return;
-    };
+fn smollm2_usage_matches_the_tokenizer(path: PathBuf) {
     let server = server_for("smollm2-135m", &path);
     let v = chat(
         &server,
@@ -113,22 +124,14 @@ fn smollm2_usage_matches_the_tokenizer() {
     assert_eq!(engine.tokenize(text, false).len() as u64, completion);
 }
 
-#[test]
-fn qwen_coder_answers_chat() {
-    let Some(path) = cached("qwen2.5-coder-1.5b") else {
-        return;
-    };
+fn qwen_coder_answers_chat(path: PathBuf) {
     let server = server_for("qwen2.5-coder-1.5b", &path);
     let v = chat(&server, "qwen2.5-coder-1.5b", json!({"max_tokens": 24}));
     let text = v["choices"][0]["message"]["content"].as_str().unwrap();
     assert!(text.contains("Paris"), "{text}");
 }
 
-#[test]
-fn gemma_base_completes_text_and_refuses_chat() {
-    let Some(path) = cached("gemma3-270m") else {
-        return;
-    };
+fn gemma_base_completes_text_and_refuses_chat(path: PathBuf) {
     let server = server_for("gemma3-270m", &path);
     let v: Value = client()
         .post(server.url("/v1/completions"))
@@ -152,18 +155,8 @@ fn gemma_base_completes_text_and_refuses_chat() {
 /// The default route `auto` on the real pair with the router shipped in the binary (or
 /// one installed in the cache): it answers, says which tier did and why, and the
 /// decision record carries the pre-router's score of the real MiniLM embedding.
-#[test]
 fn the_default_auto_route_cascades_the_real_pair() {
-    let (Some(_), Some(_), Some(_)) = (
-        cached("smollm2-135m"),
-        cached("qwen2.5-coder-1.5b"),
-        cached("all-minilm-l6-v2"),
-    ) else {
-        return;
-    };
-    let root = std::env::var_os("FLOODGATE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(ModelStore::default_root);
+    let root = ModelStore::default_root();
     let state = tempfile::tempdir().unwrap();
     let config = format!(
         "[models]\npull_missing = false\n[auth]\ndatabase = \"{}\"\n[[model]]\nname = \"smollm2-135m\"\nkv_cache_tokens = 4096\nmax_batch_size = 4\n[[model]]\nname = \"qwen2.5-coder-1.5b\"\nkv_cache_tokens = 4096\nmax_batch_size = 4\n",

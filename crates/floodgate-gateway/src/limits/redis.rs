@@ -151,18 +151,12 @@ impl Limiter for RedisLimiter {
     }
 }
 
+// The script against a real Redis is tested in `tests/redis_limiter.rs`, which is
+// reported as ignored when no Redis is configured.
 #[cfg(test)]
 mod tests {
     use super::super::Quota;
     use super::*;
-
-    fn redis_url() -> Option<String> {
-        let url = std::env::var("FLOODGATE_TEST_REDIS_URL").ok();
-        if url.is_none() {
-            eprintln!("SKIPPED: FLOODGATE_TEST_REDIS_URL is not set");
-        }
-        url
-    }
 
     fn charge(bucket: &str, per_second: f64, burst: f64, amount: f64) -> Charge {
         Charge {
@@ -170,59 +164,6 @@ mod tests {
             quota: Quota { per_second, burst },
             amount,
         }
-    }
-
-    #[tokio::test]
-    async fn script_admits_the_burst_refuses_atomically_and_settles() {
-        let Some(url) = redis_url() else { return };
-        let l = RedisLimiter::new(&url, Duration::from_secs(2)).unwrap();
-        let tag = uuid::Uuid::new_v4().simple().to_string();
-        let key = format!("t:{tag}:key");
-        let tenant = format!("t:{tag}:tenant");
-        for i in 0..3 {
-            match l.acquire(&[charge(&key, 0.01, 3.0, 1.0)]).await.unwrap() {
-                Verdict::Admitted(s) => assert_eq!(s[0].remaining, 2.0 - i as f64),
-                v => panic!("{v:?}"),
-            }
-        }
-        match l.acquire(&[charge(&key, 0.01, 3.0, 1.0)]).await.unwrap() {
-            Verdict::Limited {
-                index: 0,
-                retry_after,
-            } => {
-                assert!((99.0..=101.0).contains(&retry_after), "{retry_after}")
-            }
-            v => panic!("{v:?}"),
-        }
-        // A refusal by the second bucket charges neither.
-        assert!(matches!(
-            l.acquire(&[charge(&tenant, 0.01, 2.0, 2.0)]).await.unwrap(),
-            Verdict::Admitted(_)
-        ));
-        let other = format!("t:{tag}:other");
-        assert!(matches!(
-            l.acquire(&[
-                charge(&other, 0.01, 1.0, 1.0),
-                charge(&tenant, 0.01, 2.0, 1.0)
-            ])
-            .await
-            .unwrap(),
-            Verdict::Limited { index: 1, .. }
-        ));
-        assert!(matches!(
-            l.acquire(&[charge(&other, 0.01, 1.0, 1.0)]).await.unwrap(),
-            Verdict::Admitted(_)
-        ));
-        // Settling gives units back.
-        l.adjust(&[charge(&key, 0.01, 3.0, -2.0)]).await.unwrap();
-        assert!(matches!(
-            l.acquire(&[charge(&key, 0.01, 3.0, 2.0)]).await.unwrap(),
-            Verdict::Admitted(_)
-        ));
-        assert!(matches!(
-            l.acquire(&[charge(&key, 0.01, 3.0, 4.0)]).await.unwrap(),
-            Verdict::Limited { retry_after, .. } if retry_after.is_infinite()
-        ));
     }
 
     #[tokio::test]
