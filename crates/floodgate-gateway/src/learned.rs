@@ -337,7 +337,7 @@ mod tests {
     use floodgate_embed::TrainOptions;
 
     /// A model home with a tiny random BERT where MiniLM would be, and a config using it.
-    fn tiny_home() -> (tempfile::TempDir, PathBuf, crate::Config) {
+    fn tiny_home() -> (tempfile::TempDir, std::path::PathBuf, crate::Config) {
         let home = tempfile::tempdir().unwrap();
         let model_dir = home.path().join("models").join("all-minilm-l6-v2");
         std::fs::create_dir_all(&model_dir).unwrap();

@@ -91,6 +91,26 @@ pub fn network() -> Need<()> {
     }
 }
 
+/// The gateway-only build of `floodgate` (`cargo build -p floodgate --no-default-features`),
+/// named by `FLOODGATE_GATEWAY_ONLY_BIN` (.ci/run builds it and sets it).
+pub fn gateway_only_binary() -> Need<PathBuf> {
+    const VAR: &str = "FLOODGATE_GATEWAY_ONLY_BIN";
+    let hint = "build it with `cargo build --release -p floodgate --no-default-features --target-dir target/gateway-only` and set";
+    let path = std::env::var_os(VAR).map(PathBuf::from).ok_or_else(|| {
+        format!(
+            "needs the gateway-only binary: {hint} {VAR} to target/gateway-only/release/floodgate"
+        )
+    })?;
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "needs the gateway-only binary at {} ({VAR}): {hint} it",
+            path.display()
+        ))
+    }
+}
+
 /// A test named `name` that runs `test` with what `need` provides, or is ignored, with
 /// the reason on stderr, when `need` is missing. `test` fails by panicking, as a
 /// `#[test]` function does.

@@ -2,19 +2,48 @@
 //! no llama.cpp, no candle, and still a complete gateway for upstream models — JSON and
 //! streamed answers, the guards' rules, and a clear refusal of local models.
 //!
-//! This file only has tests in that build; `.ci/run` runs it with
-//! `cargo test --release -p floodgate --no-default-features --test gateway_only`.
-#![cfg(not(feature = "engine"))]
+//! The binary under test is that build, at `$FLOODGATE_GATEWAY_ONLY_BIN` (`.ci/run` builds
+//! it into `target/gateway-only`); without it these tests are reported as ignored.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
 
 use common::{client, joined, stream_chunks, Server};
+use floodgate_test_support::needs::{self, trial};
 use serde_json::{json, Value};
+
+fn main() -> ExitCode {
+    type Test = fn(PathBuf);
+    let tests: [(&str, Test); 4] = [
+        (
+            "the_binary_has_no_engine_commands",
+            the_binary_has_no_engine_commands,
+        ),
+        (
+            "it_serves_an_upstream_model_as_json_and_as_a_stream",
+            it_serves_an_upstream_model_as_json_and_as_a_stream,
+        ),
+        (
+            "the_rule_guards_run_without_the_learned_layer",
+            the_rule_guards_run_without_the_learned_layer,
+        ),
+        (
+            "a_local_model_is_refused_with_the_reason",
+            a_local_model_is_refused_with_the_reason,
+        ),
+    ];
+    needs::run(
+        tests
+            .into_iter()
+            .map(|(name, test)| trial(name, needs::gateway_only_binary(), test))
+            .collect(),
+    )
+}
 
 /// An OpenAI-compatible upstream on a random port that answers every chat request with
 /// "Bonjour !" (as JSON, or as SSE chunks ending in `[DONE]` when asked to stream).
@@ -91,9 +120,11 @@ fn json_response(body: &Value) -> String {
     )
 }
 
-fn gateway(upstream: &str) -> Server {
-    Server::start(&format!(
-        r#"
+fn gateway(bin: &Path, upstream: &str) -> Server {
+    Server::start_binary(
+        bin,
+        &format!(
+            r#"
 [server]
 shutdown_grace_seconds = 1
 
@@ -102,19 +133,18 @@ name = "remote"
 backend = "upstream"
 endpoints = [{{ url = "{upstream}", model = "m" }}]
 "#
-    ))
+        ),
+        &[],
+        &[],
+    )
 }
 
 fn chat(content: &str) -> Value {
     json!({"model": "remote", "messages": [{"role": "user", "content": content}]})
 }
 
-#[test]
-fn the_binary_has_no_engine_commands() {
-    let help = Command::new(env!("CARGO_BIN_EXE_floodgate"))
-        .arg("--help")
-        .output()
-        .unwrap();
+fn the_binary_has_no_engine_commands(bin: PathBuf) {
+    let help = Command::new(&bin).arg("--help").output().unwrap();
     let help = String::from_utf8(help.stdout).unwrap();
     assert!(help.contains("serve"), "{help}");
     for lab in ["quant", "guard", "cascade"] {
@@ -125,9 +155,8 @@ fn the_binary_has_no_engine_commands() {
     }
 }
 
-#[test]
-fn it_serves_an_upstream_model_as_json_and_as_a_stream() {
-    let server = gateway(&upstream());
+fn it_serves_an_upstream_model_as_json_and_as_a_stream(bin: PathBuf) {
+    let server = gateway(&bin, &upstream());
     let r = client()
         .post(server.url("/v1/chat/completions"))
         .json(&chat("Say hello in French."))
@@ -160,9 +189,8 @@ fn it_serves_an_upstream_model_as_json_and_as_a_stream() {
         .any(|m| m["id"] == "remote"));
 }
 
-#[test]
-fn the_rule_guards_run_without_the_learned_layer() {
-    let server = gateway(&upstream());
+fn the_rule_guards_run_without_the_learned_layer(bin: PathBuf) {
+    let server = gateway(&bin, &upstream());
     let r = client()
         .post(server.url("/v1/chat/completions"))
         .json(&chat(
@@ -175,12 +203,11 @@ fn the_rule_guards_run_without_the_learned_layer() {
     assert_eq!(body["error"]["code"], "prompt_blocked", "{body}");
 }
 
-#[test]
-fn a_local_model_is_refused_with_the_reason() {
+fn a_local_model_is_refused_with_the_reason(bin: PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("floodgate.toml");
     std::fs::write(&cfg, "[[model]]\nname = \"smollm2-135m\"\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_floodgate"))
+    let out = Command::new(&bin)
         .args(["serve", "--validate-config", "--config"])
         .arg(&cfg)
         .output()

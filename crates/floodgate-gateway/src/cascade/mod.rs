@@ -27,7 +27,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::Deserialize;
 
-use crate::config::{RoutePolicy, StreamPost, Sticky};
+use crate::config::{RoutePolicy, Sticky, StreamPost};
 
 use self::router::Router;
 use self::thresholds::Thresholds;
@@ -571,11 +571,11 @@ mod tests {
 
     fn route(policy: &str, pre: Option<f32>, post: Option<f32>) -> Route {
         let mut c = RouteConfig::default_auto(&["small", "large"]);
-        c.policy = policy.into();
+        c.policy = serde_json::from_value(serde_json::json!(policy)).unwrap();
         c.tenant_tiers.insert("vip".into(), 1);
         c.segment_tiers.insert("free".into(), 0);
         c.escalate_prompt_tokens = 1000;
-        c.stream_post = "skip".into();
+        c.stream_post = StreamPost::Skip;
         Route {
             config: c,
             router: None,
@@ -718,10 +718,9 @@ mod tests {
     #[test]
     fn validation_names_each_problem() {
         let mut c = RouteConfig::default_auto(&["small", "huge"]);
-        c.policy = "post".into();
+        c.policy = RoutePolicy::Post;
         c.tiers.push("x".into());
         c.tenant_tiers.insert("a".into(), 7);
-        c.stream_post = "later".into();
         c.pre_threshold = Some(1.5);
         let mut errors = Vec::new();
         c.validate("route[0]", &["small", "huge", "auto"], &mut errors);
@@ -731,7 +730,6 @@ mod tests {
             "`x` is not a configured model",
             "needs exactly two tiers",
             "tenant_tiers.a: tier 7",
-            "stream_post",
             "pre_threshold: 1.5",
         ] {
             assert!(all.contains(want), "missing {want:?} in:\n{all}");

@@ -16,7 +16,8 @@ pub enum BudgetPeriod {
 }
 
 impl BudgetPeriod {
-    pub const ALL: [BudgetPeriod; 3] = [BudgetPeriod::Day, BudgetPeriod::Month, BudgetPeriod::Total];
+    pub const ALL: [BudgetPeriod; 3] =
+        [BudgetPeriod::Day, BudgetPeriod::Month, BudgetPeriod::Total];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -36,12 +37,15 @@ impl std::fmt::Display for BudgetPeriod {
 impl std::str::FromStr for BudgetPeriod {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
-            format!(
-                "`{s}` must be one of {}",
-                Self::ALL.map(|x| format!("`{x}`")).join(", ")
-            )
-        })
+        Self::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "`{s}` must be one of {}",
+                    Self::ALL.map(|x| format!("`{x}`")).join(", ")
+                )
+            })
     }
 }
 

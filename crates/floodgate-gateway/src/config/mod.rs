@@ -33,7 +33,7 @@ pub use limits::LimitsConfig;
 pub use model::{BackendKind, EndpointConfig, ModelConfig, DEFAULT_MODELS, MAX_WEIGHT};
 pub use models::ModelsConfig;
 pub use ratelimit::{parse_net, LimiterBackend, OnBackendError, RateLimitConfig};
-pub use route::{Checks, RouteConfig, RoutePolicy, StreamPost, Sticky};
+pub use route::{Checks, RouteConfig, RoutePolicy, Sticky, StreamPost};
 pub use server::{LogFormat, Role, ServerConfig};
 
 /// Environment variables with this prefix override file values: `FLOODGATE_SERVER__LISTEN`
@@ -342,7 +342,14 @@ fn section_opt<T: DeserializeOwned>(
         match serde_path_to_error::deserialize::<_, T>(value.clone()) {
             Ok(v) => return Some(v),
             Err(err) => {
-                let inner = err.inner().to_string();
+                // toml appends "in `key`" on a line of its own; the path says it already.
+                let inner = err
+                    .inner()
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
                 let field = err
                     .path()
                     .iter()
@@ -625,7 +632,7 @@ mod tests {
             .join("\n");
         for want in [
             "route[0].tiers: `nope` is not a configured model",
-            "route[0].policy: `sometimes`",
+            "route[0].policy: unknown variant `sometimes`",
             "costs.budget_period",
             "model[0].card.risk_category: `scary`",
         ] {
@@ -693,7 +700,7 @@ mod tests {
             "model[0]: an upstream model has no weights here",
             "model[0].retries",
             "model[1].endpoints: an upstream model needs at least one endpoint",
-            "model[2].backend: `cloud`",
+            "model[2].backend: unknown variant `cloud`",
             "model[0]: a worker serves local models only",
         ] {
             assert!(all.contains(want), "missing {want:?} in:\n{all}");
@@ -709,14 +716,14 @@ mod tests {
         assert_eq!(c.route.len(), 1, "the file's default route is still there");
         let c = c.for_role();
         assert!(c.route.is_empty());
-        assert_eq!(c.guard.input_policy, "allow");
-        assert_eq!(c.guard.output_policy, "allow");
+        assert_eq!(c.guard.input_policy, Policy::Allow);
+        assert_eq!(c.guard.output_policy, Policy::Allow);
         assert!(!c.guard.redact_input_pii && !c.guard.redact_output_pii);
     }
 
     #[test]
     fn documentation_lists_every_key() {
-        let doc = include_str!("../../../docs/configuration.md");
+        let doc = include_str!("../../../../docs/configuration.md");
         let config = Config {
             model: vec![ModelConfig::named("m")],
             route: vec![RouteConfig::default_auto(&["m", "n"])],

@@ -37,15 +37,17 @@ impl std::fmt::Display for BackendKind {
 impl std::str::FromStr for BackendKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
-            format!(
-                "`{s}` must be one of {}",
-                Self::ALL.map(|x| format!("`{x}`")).join(", ")
-            )
-        })
+        Self::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "`{s}` must be one of {}",
+                    Self::ALL.map(|x| format!("`{x}`")).join(", ")
+                )
+            })
     }
 }
-
 
 /// One servable model.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -421,7 +423,11 @@ impl ModelConfig {
 /// `[[model.versions.variants]]`) into one flat table per variant. Keys are inherited
 /// downwards: a version overrides the model's keys, a variant the version's. Tables
 /// without `versions` pass through unchanged.
-pub(super) fn expand_versions(item: toml::Value, at: &str, errors: &mut Vec<String>) -> Vec<toml::Value> {
+pub(super) fn expand_versions(
+    item: toml::Value,
+    at: &str,
+    errors: &mut Vec<String>,
+) -> Vec<toml::Value> {
     let toml::Value::Table(mut model) = item else {
         return vec![item];
     };
@@ -686,4 +692,3 @@ pub(super) fn normalise_source(mut item: toml::Value) -> toml::Value {
     }
     item
 }
-

@@ -33,12 +33,15 @@ impl std::fmt::Display for LimiterBackend {
 impl std::str::FromStr for LimiterBackend {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
-            format!(
-                "`{s}` must be one of {}",
-                Self::ALL.map(|x| format!("`{x}`")).join(", ")
-            )
-        })
+        Self::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "`{s}` must be one of {}",
+                    Self::ALL.map(|x| format!("`{x}`")).join(", ")
+                )
+            })
     }
 }
 
@@ -73,12 +76,15 @@ impl std::fmt::Display for OnBackendError {
 impl std::str::FromStr for OnBackendError {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
-            format!(
-                "`{s}` must be one of {}",
-                Self::ALL.map(|x| format!("`{x}`")).join(", ")
-            )
-        })
+        Self::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "`{s}` must be one of {}",
+                    Self::ALL.map(|x| format!("`{x}`")).join(", ")
+                )
+            })
     }
 }
 

@@ -36,12 +36,15 @@ impl std::fmt::Display for Role {
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
-            format!(
-                "`{s}` must be one of {}",
-                Self::ALL.map(|x| format!("`{x}`")).join(", ")
-            )
-        })
+        Self::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "`{s}` must be one of {}",
+                    Self::ALL.map(|x| format!("`{x}`")).join(", ")
+                )
+            })
     }
 }
 
@@ -76,12 +79,15 @@ impl std::fmt::Display for LogFormat {
 impl std::str::FromStr for LogFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
-            format!(
-                "`{s}` must be one of {}",
-                Self::ALL.map(|x| format!("`{x}`")).join(", ")
-            )
-        })
+        Self::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "`{s}` must be one of {}",
+                    Self::ALL.map(|x| format!("`{x}`")).join(", ")
+                )
+            })
     }
 }
 

@@ -121,7 +121,6 @@ pub(crate) fn gcra_adjust(tat: f64, now: f64, quota: Quota, amount: f64) -> f64 
 
 pub use crate::config::parse_net;
 
-
 /// The client's address: the peer, unless the peer is a trusted proxy, in which case
 /// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
 pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[ipnet::IpNet]) -> IpAddr {

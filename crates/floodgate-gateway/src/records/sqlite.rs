@@ -316,12 +316,18 @@ mod tests {
         assert_eq!(small_day1.requests, 1);
         assert!((small_day1.cost_usd - 0.02).abs() < 1e-12);
         assert_eq!(small_day1.prompt_tokens, 20);
-        let spent_day = store.spent("k1", "day", day2).await.unwrap();
+        let spent_day = store.spent("k1", BudgetPeriod::Day, day2).await.unwrap();
         assert!((spent_day - 0.02).abs() < 1e-12, "{spent_day}");
-        let spent_month = store.spent("k1", "month", day2).await.unwrap();
+        let spent_month = store.spent("k1", BudgetPeriod::Month, day2).await.unwrap();
         assert!((spent_month - 0.14).abs() < 1e-12, "{spent_month}");
-        let spent_total = store.spent("k1", "total", day2).await.unwrap();
+        let spent_total = store.spent("k1", BudgetPeriod::Total, day2).await.unwrap();
         assert!((spent_total - 1.14).abs() < 1e-12, "{spent_total}");
-        assert_eq!(store.spent("nobody", "month", day2).await.unwrap(), 0.0);
+        assert_eq!(
+            store
+                .spent("nobody", BudgetPeriod::Month, day2)
+                .await
+                .unwrap(),
+            0.0
+        );
     }
 }

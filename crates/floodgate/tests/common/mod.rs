@@ -100,10 +100,20 @@ impl Server {
     }
 
     pub fn start_with_env(config: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_binary(
+            Path::new(env!("CARGO_BIN_EXE_floodgate")),
+            config,
+            args,
+            env,
+        )
+    }
+
+    /// A server run by the `floodgate` binary at `bin` (another build of it).
+    pub fn start_binary(bin: &Path, config: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("floodgate.toml");
         std::fs::write(&cfg, config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_floodgate"))
+        let mut child = Command::new(bin)
             .args(["serve", "--config"])
             .arg(&cfg)
             .args(["--listen", "127.0.0.1:0"])
