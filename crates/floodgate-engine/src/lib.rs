@@ -16,6 +16,7 @@ pub mod embed;
 mod engine;
 mod error;
 pub mod quant;
+mod request;
 pub mod sampling;
 mod scheduler;
 pub mod template;
@@ -25,10 +26,10 @@ pub mod tiny;
 /// A token id in the model's vocabulary.
 pub type TokenId = i32;
 
-pub use engine::{
-    Engine, EngineConfig, Event, Finish, FinishReason, GenerateRequest, Incoming, ModelInfo,
-    Priority, TokenLogprob, TokenOutput, TopLogprob,
-};
+pub use engine::{Engine, EngineConfig, Incoming, ModelInfo};
 pub use error::EngineError;
+pub use request::{
+    Event, Finish, FinishReason, GenerateRequest, Priority, TokenLogprob, TokenOutput, TopLogprob,
+};
 pub use sampling::SamplingParams;
 pub use template::Message;

@@ -29,7 +29,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::engine::{
+use crate::request::{
     Event, Finish, FinishReason, GenerateRequest, Priority, TokenLogprob, TokenOutput, TopLogprob,
 };
 use crate::sampling::{self, Sampler};

@@ -21,12 +21,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/completions", post(completions::completions))
         .route("/v1/models", get(models::list))
         .route("/v1/moderations", post(moderations::moderate))
-        .route("/v1/feedback", post(crate::feedback::submit))
+        .route("/v1/feedback", post(crate::routes::feedback::submit))
         .route(
             "/v1/requests/{id}/decision",
-            get(crate::records::get_decision),
+            get(crate::routes::decisions::get_decision),
         )
-        .route("/admin/feedback", get(crate::feedback::list))
+        .route("/admin/feedback", get(crate::routes::feedback::list))
         .route(
             "/admin/keys",
             get(crate::admin::list_keys).post(crate::admin::create_key),
@@ -44,7 +44,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::auth::identify,
+            crate::edge::identify,
         ));
     Router::new()
         .merge(api)

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::error::GatewayError;
@@ -265,5 +265,35 @@ mod tests {
         body.push_str(&"[".repeat(100_000));
         let e = err(body.as_bytes());
         assert_eq!(e.code(), "invalid_json", "{e}");
+    }
+}
+
+/// Middleware: puts the [`Caller`] and [`ClientIp`] into the request's extensions, or
+/// answers 401.
+pub async fn identify(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let ip = crate::auth::ClientIp(state.admission.client_ip(peer, forwarded));
+    let caller = state
+        .auth
+        .identify(crate::auth::presented_key(req.headers()))
+        .await;
+    match caller {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            req.extensions_mut().insert(ip);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
     }
 }

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod backend;
 pub mod cascade;
 pub mod config;
+pub mod db;
 pub mod edge;
 pub mod error;
 pub mod feedback;
@@ -34,20 +35,5 @@ pub mod state;
 pub mod telemetry;
 pub mod validate;
 
-use std::sync::Arc;
-
 pub use config::Config;
-
-/// Shared, read-mostly state handed to every handler.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub registry: Arc<registry::ModelRegistry>,
-    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    pub auth: Arc<auth::Auth>,
-    pub admission: Arc<admission::Admission>,
-    pub guard: Arc<guard::Guard>,
-    pub feedback: Arc<dyn feedback::FeedbackStore>,
-    pub routes: Arc<cascade::Routes>,
-    pub records: Arc<dyn records::RecordStore>,
-}
+pub use state::AppState;

@@ -1,23 +1,22 @@
-//! The embedded state database: one SQLite file (WAL mode, so the `floodgate` CLI can
-//! write while the server reads) shared by the key store and the feedback store.
+//! What every handler and pipeline stage shares: the configuration and the services
+//! built from it. It sits above the services (auth, admission, guard, routes, stores)
+//! and below the pipeline and the HTTP layer, so none of the services sees it.
 
-use std::path::Path;
+use std::sync::Arc;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::SqlitePool;
+use crate::config::Config;
+use crate::{admission, auth, cascade, feedback, guard, records, registry};
 
-/// Opens (creating if needed) the database at `path`.
-pub async fn open_sqlite(path: &Path) -> Result<SqlitePool, sqlx::Error> {
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(std::time::Duration::from_secs(5));
-    SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
-        .await
+/// Shared, read-mostly state handed to every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub registry: Arc<registry::ModelRegistry>,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub auth: Arc<auth::Auth>,
+    pub admission: Arc<admission::Admission>,
+    pub guard: Arc<guard::Guard>,
+    pub feedback: Arc<dyn feedback::FeedbackStore>,
+    pub routes: Arc<cascade::Routes>,
+    pub records: Arc<dyn records::RecordStore>,
 }

@@ -14,5 +14,6 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod cascade;
+mod chart;
 pub mod guard;
 pub mod quant;

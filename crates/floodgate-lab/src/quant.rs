@@ -15,10 +15,8 @@ use floodgate_engine::quant::eval::{self, EvalJob, EvalOutput};
 use floodgate_engine::quant::report::{self, Report, ReportOptions};
 use floodgate_engine::quant::{self, Precision, QuantError};
 use floodgate_models::{catalog_entry, ModelStore};
-use plotters::style::RGBColor;
 
 /// DejaVu Sans (Debian/Ubuntu package `fonts-dejavu-core`) for the chart's text.
-const CHART_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 #[derive(Subcommand)]
 pub enum QuantCommand {
@@ -249,97 +247,13 @@ fn run_worker(exe: &Path, job: &EvalJob) -> Result<EvalOutput, QuantError> {
     EvalOutput::from_json(line)
 }
 
-const COLORS: [RGBColor; 6] = [
-    RGBColor(214, 39, 40),
-    RGBColor(31, 119, 180),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(255, 127, 14),
-    RGBColor(23, 23, 23),
-];
-
-fn register_chart_font() -> Result<(), String> {
-    use plotters::style::FontStyle;
-    let font = std::fs::read(CHART_FONT)
-        .map_err(|e| format!("{CHART_FONT}: {e} (install fonts-dejavu-core)"))?;
-    // plotters keeps registered fonts for the life of the process.
-    let font: &'static [u8] = Box::leak(font.into_boxed_slice());
-    plotters::style::register_font("sans-serif", FontStyle::Normal, font)
-        .map_err(|_| format!("{CHART_FONT} is not a usable font"))
-}
-
-/// The cascade's cost–quality chart: the frontier as a line, each tier alone, the two
-/// oracles, and the chosen point.
-pub fn draw_frontier(
-    path: &Path,
-    title: &str,
-    frontier: &[crate::cascade::calibrate::Point],
-    tiers: &[(f64, f64); 2],
-    oracles: &[(&str, crate::cascade::calibrate::Point)],
-    chosen: Option<&crate::cascade::calibrate::Point>,
-) -> Result<(), String> {
-    use plotters::prelude::*;
-    register_chart_font()?;
-    let scale = 1e6; // micro-dollars per request read better on an axis
-    let mut xs: Vec<f64> = frontier.iter().map(|p| p.cost * scale).collect();
-    xs.extend(tiers.iter().map(|t| t.1 * scale));
-    xs.extend(oracles.iter().map(|(_, p)| p.cost * scale));
-    let x_hi = xs.iter().copied().fold(0.0, f64::max) * 1.1 + 1e-9;
-    let mut ys: Vec<f64> = frontier.iter().map(|p| p.quality).collect();
-    ys.extend(tiers.iter().map(|t| t.0));
-    ys.extend(oracles.iter().map(|(_, p)| p.quality));
-    let y_hi = (ys.iter().copied().fold(0.0, f64::max) * 130.0).clamp(1.0, 100.0);
-    let root = BitMapBackend::new(path, (900, 600)).into_drawing_area();
-    let err = |e: &dyn std::fmt::Display| e.to_string();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_hi, 0.0..y_hi)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("cost per request (micro-USD)")
-        .y_desc("quality (% right)")
-        .label_style(("sans-serif", 14))
-        .draw()
-        .map_err(|e| err(&e))?;
-    chart
-        .draw_series(LineSeries::new(
-            frontier.iter().map(|p| (p.cost * scale, 100.0 * p.quality)),
-            COLORS[0].stroke_width(2),
-        ))
-        .map_err(|e| err(&e))?;
-    let mut labelled: Vec<(String, f64, f64, RGBColor)> = vec![
-        ("small alone".into(), tiers[0].1, tiers[0].0, COLORS[1]),
-        ("large alone".into(), tiers[1].1, tiers[1].0, COLORS[2]),
-    ];
-    for (i, (name, p)) in oracles.iter().enumerate() {
-        labelled.push((name.to_string(), p.cost, p.quality, COLORS[3 + i % 2]));
-    }
-    if let Some(p) = chosen {
-        labelled.push(("chosen".into(), p.cost, p.quality, COLORS[5]));
-    }
-    chart
-        .draw_series(labelled.iter().map(|(name, c, q, color)| {
-            EmptyElement::at((c * scale, 100.0 * q))
-                + Circle::new((0, 0), 6, color.filled())
-                + Text::new(name.clone(), (8, -16), ("sans-serif", 14))
-        }))
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
-}
-
 /// A 2-panel PNG: perplexity and decode speed against file size, one labelled
 /// point per variant. Needs DejaVu Sans for the text; without it there is no
 /// chart (the markdown report is complete on its own).
 fn draw_chart(report: &Report, path: &Path) -> Result<(), String> {
     use plotters::prelude::*;
 
-    register_chart_font()?;
+    crate::chart::register_chart_font()?;
 
     let points: Vec<(String, f64, f64, f64)> = report
         .rows
@@ -401,7 +315,7 @@ fn draw_chart(report: &Report, path: &Path) -> Result<(), String> {
         chart
             .draw_series(points.iter().enumerate().map(|(i, p)| {
                 let y = if field == 2 { p.2 } else { p.3 };
-                let color = COLORS[i % COLORS.len()];
+                let color = crate::chart::COLORS[i % crate::chart::COLORS.len()];
                 EmptyElement::at((p.1, y))
                     + Circle::new((0, 0), 6, color.filled())
                     + Text::new(p.0.clone(), (8, -16), ("sans-serif", 14))

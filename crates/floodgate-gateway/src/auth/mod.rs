@@ -14,20 +14,16 @@
 
 mod sqlite;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::GatewayError;
-use crate::AppState;
 
 pub use sqlite::SqliteKeyStore;
 
@@ -250,7 +246,7 @@ impl Auth {
 }
 
 /// The key from `Authorization: Bearer …` (or `api-key`, as Azure-style clients send it).
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -268,29 +264,6 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
 /// [`crate::limits::client_ip`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
-
-/// Middleware: puts the [`Caller`] and [`ClientIp`] into the request's extensions, or
-/// answers 401.
-pub async fn identify(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let ip = ClientIp(state.admission.client_ip(peer, forwarded));
-    let caller = state.auth.identify(presented_key(req.headers())).await;
-    match caller {
-        Ok(caller) => {
-            req.extensions_mut().insert(caller);
-            req.extensions_mut().insert(ip);
-            next.run(req).await
-        }
-        Err(e) => e.into_response(),
-    }
-}
 
 #[cfg(test)]
 mod tests {

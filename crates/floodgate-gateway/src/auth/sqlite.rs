@@ -15,7 +15,7 @@ pub struct SqliteKeyStore {
 impl SqliteKeyStore {
     /// Opens (creating if needed) the database at `path` and its `api_keys` table.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let pool = crate::state::open_sqlite(path).await?;
+        let pool = crate::db::open_sqlite(path).await?;
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS api_keys (
                 id TEXT PRIMARY KEY,

@@ -12,7 +12,7 @@ pub struct SqliteFeedbackStore {
 
 impl SqliteFeedbackStore {
     pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
-        let pool = crate::state::open_sqlite(path).await?;
+        let pool = crate::db::open_sqlite(path).await?;
         for ddl in [
             "CREATE TABLE IF NOT EXISTS request_owners (
                 request_id TEXT PRIMARY KEY,

@@ -28,9 +28,9 @@ pub async fn screen_input(state: &AppState, ctx: &mut RequestContext) -> Result<
         state.admission.throttle(&cluster).await?;
     }
     crate::feedback::record_owner(
-        state,
+        &state.feedback,
         &ctx.caller,
-        ctx.request_id.as_ref(),
+        ctx.request_id.as_ref().map(|r| r.0.as_str()),
         &ctx.request.model,
     );
     if input.flagged {

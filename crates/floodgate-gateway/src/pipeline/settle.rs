@@ -84,7 +84,7 @@ impl Settlement {
         record.status = "completed".into();
         record.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let cost = record.cost_usd;
-        crate::records::write(&self.state, record);
+        crate::records::write(&self.state.records, record);
         cost
     }
 
@@ -117,7 +117,7 @@ impl Settlement {
         record.cost_usd = record.runs.iter().map(|r| r.cost_usd).sum();
         record.status = status;
         if tokio::runtime::Handle::try_current().is_ok() {
-            crate::records::write(&self.state, record);
+            crate::records::write(&self.state.records, record);
         }
     }
 }

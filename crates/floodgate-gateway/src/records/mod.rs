@@ -11,14 +11,11 @@ mod sqlite;
 
 pub use sqlite::SqliteRecordStore;
 
-use axum::extract::{Path, State};
-use axum::{Extension, Json};
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Caller, Scope};
 use crate::cascade::signals::AnswerSignals;
-use crate::error::GatewayError;
-use crate::AppState;
 
 /// The route part of a decision.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -188,8 +185,8 @@ pub fn now_unix() -> i64 {
 }
 
 /// Stores a finished request's record and usage, off the request path.
-pub fn write(state: &AppState, record: DecisionRecord) {
-    let store = state.records.clone();
+pub fn write(store: &Arc<dyn RecordStore>, record: DecisionRecord) {
+    let store = Arc::clone(store);
     tokio::spawn(async move {
         if record.request_id.is_empty() {
             return;
@@ -203,26 +200,4 @@ pub fn write(state: &AppState, record: DecisionRecord) {
             tracing::warn!(error = %e, "could not record usage");
         }
     });
-}
-
-/// `GET /v1/requests/{id}/decision`: the request's owner, or an admin or auditor.
-pub async fn get_decision(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Result<Json<DecisionRecord>, GatewayError> {
-    let record = state
-        .records
-        .get(&id)
-        .await
-        .map_err(|e| GatewayError::Internal(format!("decision store: {e}")))?;
-    let privileged = caller.require(Scope::Admin).is_ok() || caller.require(Scope::Auditor).is_ok();
-    match record {
-        // Someone else's request is reported as unknown, not forbidden: ids do not leak.
-        Some(r) if privileged || r.key_id == caller.key_id() => Ok(Json(r)),
-        _ => Err(GatewayError::NotFound {
-            what: "decision record for request",
-            id,
-        }),
-    }
 }

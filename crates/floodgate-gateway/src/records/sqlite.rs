@@ -14,7 +14,7 @@ pub struct SqliteRecordStore {
 
 impl SqliteRecordStore {
     pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
-        let pool = crate::state::open_sqlite(path).await?;
+        let pool = crate::db::open_sqlite(path).await?;
         for ddl in [
             "CREATE TABLE IF NOT EXISTS decisions (
                 request_id TEXT PRIMARY KEY,

@@ -1,6 +1,8 @@
 //! HTTP handlers, one module per API family.
 
 pub mod completions;
+pub mod decisions;
+pub mod feedback;
 pub mod health;
 pub mod models;
 pub mod moderations;

@@ -2,6 +2,7 @@
 //! trained on them, and the thresholds calibrated from them.
 
 pub mod calibrate;
+mod chart;
 pub mod golden;
 pub mod offline;
 
@@ -457,7 +458,7 @@ fn calibrate_cmd(
             ("oracle (pre)", oracle_pre),
             ("perfect router", oracle_gain),
         ];
-        match crate::quant::draw_frontier(
+        match chart::draw_frontier(
             chart,
             &format!("Cascade {} -> {}", route.tiers[0], route.tiers[1]),
             &frontier,
