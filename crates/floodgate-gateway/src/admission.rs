@@ -50,9 +50,10 @@ struct Planned {
 
 pub struct Admission {
     limiter: Arc<dyn Limiter>,
-    fail_open: bool,
-    config: RateLimitConfig,
-    trusted: Vec<ipnet::IpNet>,
+    /// `[ratelimit]`, swapped whole by a reload ([`Admission::reconfigure`]); the
+    /// limiter backend itself stays until a restart.
+    config: arc_swap::ArcSwap<RateLimitConfig>,
+    trusted: arc_swap::ArcSwap<Vec<ipnet::IpNet>>,
     in_flight: DashMap<String, Arc<Semaphore>>,
 }
 
@@ -61,6 +62,14 @@ pub struct Admission {
 pub struct Ask {
     pub tokens: f64,
     pub cost_usd: f64,
+}
+
+fn trusted(config: &RateLimitConfig) -> Vec<ipnet::IpNet> {
+    config
+        .trusted_proxies
+        .iter()
+        .filter_map(|s| limits::parse_net(s))
+        .collect()
 }
 
 impl Admission {
@@ -82,15 +91,22 @@ impl Admission {
     pub fn new(limiter: Arc<dyn Limiter>, config: &RateLimitConfig) -> Self {
         Self {
             limiter,
-            fail_open: config.on_backend_error == OnBackendError::Open,
-            trusted: config
-                .trusted_proxies
-                .iter()
-                .filter_map(|s| limits::parse_net(s))
-                .collect(),
-            config: config.clone(),
+            trusted: arc_swap::ArcSwap::from_pointee(trusted(config)),
+            config: arc_swap::ArcSwap::from_pointee(config.clone()),
             in_flight: DashMap::new(),
         }
+    }
+
+    /// Applies a reloaded `[ratelimit]`: rates, bursts, concurrency caps, trusted proxies
+    /// and `on_backend_error` hold from the next request. (The limiter backend and its
+    /// URL stay until a restart.)
+    pub fn reconfigure(&self, fresh: &RateLimitConfig) {
+        self.trusted.store(Arc::new(trusted(fresh)));
+        self.config.store(Arc::new(fresh.clone()));
+    }
+
+    fn fail_open(&self) -> bool {
+        self.config.load().on_backend_error == OnBackendError::Open
     }
 
     /// The bucket store, for other per-key limits (feedback).
@@ -104,12 +120,12 @@ impl Admission {
 
     /// The client address for `peer` given the request's `X-Forwarded-For`.
     pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
-        limits::client_ip(peer, forwarded_for, &self.trusted)
+        limits::client_ip(peer, forwarded_for, &self.trusted.load())
     }
 
     /// Every charge for one request, in order: the key's, the address's, the tenant's.
     fn plan(&self, caller: &Caller, ip: IpAddr, ask: Ask) -> Vec<Planned> {
-        let c = &self.config;
+        let c = self.config.load();
         let per_minute = |bucket: String, scope, kind, rate: f64, amount: f64| {
             planned(
                 bucket,
@@ -164,7 +180,7 @@ impl Admission {
 
     /// The key's charges: its own limits, or the `ratelimit.key_*` defaults.
     fn plan_key(&self, key: &KeyRecord, ask: Ask) -> Vec<Planned> {
-        let c = &self.config;
+        let c = self.config.load();
         let l = &key.limits;
         let rpm = l.requests_per_minute.unwrap_or(c.key_requests_per_minute);
         let tpm = l.tokens_per_minute.unwrap_or(c.key_tokens_per_minute);
@@ -220,7 +236,7 @@ impl Admission {
             Err(LimiterError::Unavailable(why)) => {
                 metrics::counter!("floodgate_ratelimit_backend_errors_total", "backend" => self.limiter.name())
                     .increment(1);
-                if self.fail_open {
+                if self.fail_open() {
                     tracing::warn!(error = %why, "rate limiter unavailable; admitting (fail-open)");
                     None
                 } else {
@@ -258,15 +274,16 @@ impl Admission {
         let tpm = key
             .limits
             .tokens_per_minute
-            .unwrap_or(self.config.key_tokens_per_minute);
-        Quota::per_minute(tpm, self.config.burst_seconds)
+            .unwrap_or(self.config.load().key_tokens_per_minute);
+        Quota::per_minute(tpm, self.config.load().burst_seconds)
             .map_or(0.0, |q| (tokens / q.burst).min(1.0) as f32)
     }
 
     /// The stricter limit for a throttled abuse cluster (all its keys together).
     pub async fn throttle(&self, cluster: &str) -> Result<(), GatewayError> {
-        let rpm = self.config.abuse_throttle_requests_per_minute;
-        let Some(quota) = Quota::per_minute(rpm, self.config.burst_seconds) else {
+        let c = self.config.load();
+        let rpm = c.abuse_throttle_requests_per_minute;
+        let Some(quota) = Quota::per_minute(rpm, c.burst_seconds) else {
             return Ok(());
         };
         let charge = Charge {
@@ -280,7 +297,7 @@ impl Admission {
                 retry_after.min(3600.0)
             ))),
             Ok(Verdict::Admitted(_)) => Ok(()),
-            Err(e) if self.fail_open => {
+            Err(e) if self.fail_open() => {
                 tracing::warn!(error = %e, "rate limiter unavailable; not throttling (fail-open)");
                 Ok(())
             }
@@ -295,7 +312,7 @@ impl Admission {
         let cap = key
             .limits
             .max_concurrent
-            .unwrap_or(self.config.key_max_concurrent);
+            .unwrap_or(self.config.load().key_max_concurrent);
         if cap == 0 {
             return Ok(None);
         }

@@ -70,7 +70,8 @@ pub struct InputDecision {
 }
 
 pub struct Guard {
-    config: GuardConfig,
+    /// `[guard]`, swapped whole by a reload ([`Guard::reconfigure`]).
+    config: arc_swap::ArcSwap<GuardConfig>,
     injection: InjectionRules,
     toxicity: ToxicityRules,
     learned: Option<Arc<dyn LearnedScorer>>,
@@ -80,12 +81,18 @@ pub struct Guard {
 impl Guard {
     pub fn new(config: &Config, learned: Option<Arc<dyn LearnedScorer>>) -> anyhow::Result<Self> {
         Ok(Self {
-            config: config.guard.clone(),
+            config: arc_swap::ArcSwap::from_pointee(config.guard.clone()),
             injection: InjectionRules::new()?,
             toxicity: ToxicityRules::new()?,
             learned,
             clusters: Mutex::new(ClusterDetector::new(config.abuse.clone())),
         })
+    }
+
+    /// Applies a reloaded `[guard]`: thresholds, policies and redaction switch for the
+    /// next request. (What the learned layer loaded stays until a restart.)
+    pub fn reconfigure(&self, fresh: &GuardConfig) {
+        self.config.store(Arc::new(fresh.clone()));
     }
 
     /// True when screening may take milliseconds (a full-encoder classifier).
@@ -105,8 +112,8 @@ impl Guard {
     /// installed (`guard.finetuned_toxicity`), else the static head (`guard.classifier_toxicity`).
     pub fn moderation_uses_learned_toxicity(&self) -> bool {
         match &self.learned {
-            Some(l) if l.toxicity_model() => self.config.finetuned_toxicity,
-            Some(_) => self.config.classifier_toxicity,
+            Some(l) if l.toxicity_model() => self.config.load().finetuned_toxicity,
+            Some(_) => self.config.load().classifier_toxicity,
             None => false,
         }
     }
@@ -115,7 +122,7 @@ impl Guard {
     /// (`guard.finetuned_toxicity_output`): only a fine-tuned one; a head over frozen
     /// embeddings misfires too often to judge answers.
     pub fn output_uses_learned_toxicity(&self) -> bool {
-        self.config.finetuned_toxicity_output
+        self.config.load().finetuned_toxicity_output
             && self.learned.as_ref().is_some_and(|l| l.toxicity_model())
     }
 
@@ -135,7 +142,7 @@ impl Guard {
             let views = std::iter::once(n.skeleton.as_str())
                 .chain(n.payloads.iter().map(|p| p.text.as_str()))
                 .filter(|v| floodgate_guard::normalize::looks_like_prose(v));
-            if injection < self.config.injection_threshold {
+            if injection < self.config.load().injection_threshold {
                 let best = views
                     .filter_map(|v| learned.injection(v))
                     .fold(0.0f32, f32::max);
@@ -190,13 +197,13 @@ impl Guard {
     fn input_policy(&self, model: Option<&ModelConfig>) -> Policy {
         model
             .and_then(|m| m.input_policy)
-            .unwrap_or(self.config.input_policy)
+            .unwrap_or(self.config.load().input_policy)
     }
 
     fn output_policy(&self, model: Option<&ModelConfig>) -> Policy {
         model
             .and_then(|m| m.output_policy)
-            .unwrap_or(self.config.output_policy)
+            .unwrap_or(self.config.load().output_policy)
     }
 
     /// Stage 4: screens the client-supplied text, redacts PII when configured, and
@@ -210,7 +217,7 @@ impl Guard {
         let mut decision = InputDecision::default();
         let redact = model
             .and_then(|m| m.redact_input_pii)
-            .unwrap_or(self.config.redact_input_pii);
+            .unwrap_or(self.config.load().redact_input_pii);
         let mut screened: Vec<&mut String> = match prompt {
             PromptInput::Chat(messages) => messages
                 .iter_mut()
@@ -243,7 +250,7 @@ impl Guard {
             metrics::counter!("floodgate_guard_decisions_total", "stage" => "input", "action" => "redacted")
                 .increment(1);
         }
-        if decision.score >= self.config.injection_threshold {
+        if decision.score >= self.config.load().injection_threshold {
             match policy {
                 Policy::Block => {
                     metrics::counter!("floodgate_guard_decisions_total", "stage" => "input", "action" => "blocked")
@@ -316,7 +323,7 @@ impl Guard {
         };
         if policy != Policy::Allow {
             let (_, s) = self.screen_with(text, self.output_uses_learned_toxicity());
-            if s.toxicity_max >= self.config.toxicity_threshold {
+            if s.toxicity_max >= self.config.load().toxicity_threshold {
                 let action = if policy == Policy::Block {
                     "blocked"
                 } else {
@@ -332,7 +339,7 @@ impl Guard {
         }
         let redact = model
             .and_then(|m| m.redact_output_pii)
-            .unwrap_or(self.config.redact_output_pii);
+            .unwrap_or(self.config.load().redact_output_pii);
         if redact {
             let r = pii::redact(text, &PiiConfig::default());
             decision.redacted = r.findings.len();
@@ -347,7 +354,7 @@ impl Guard {
     pub fn output_screen(self: &Arc<Self>, model: Option<&ModelConfig>) -> OutputScreen {
         let redact = model
             .and_then(|m| m.redact_output_pii)
-            .unwrap_or(self.config.redact_output_pii);
+            .unwrap_or(self.config.load().redact_output_pii);
         OutputScreen {
             guard: Arc::clone(self),
             policy: self.output_policy(model),
@@ -367,7 +374,7 @@ impl Guard {
     /// `/v1/moderations` for one input.
     pub fn moderate(&self, text: &str) -> floodgate_protocol::ModerationResult {
         let (_, s) = self.screen_with(text, self.moderation_uses_learned_toxicity());
-        let threshold = self.config.moderation_threshold;
+        let threshold = self.config.load().moderation_threshold;
         let mut scores: BTreeMap<String, f32> = s
             .toxicity
             .iter()
@@ -378,7 +385,7 @@ impl Guard {
             .iter()
             .map(|(k, v)| {
                 let t = if k == "prompt_injection" {
-                    self.config.injection_threshold
+                    self.config.load().injection_threshold
                 } else {
                     threshold
                 };
@@ -485,7 +492,7 @@ impl OutputScreen {
                 Ok(())
             };
         }
-        let cfg = &self.guard.config;
+        let cfg = self.guard.config.load();
         let learned = self.guard.output_uses_learned_toxicity()
             && (force || self.since_classifier >= cfg.stream_classifier_chars);
         if !force && !learned && self.since_check < cfg.stream_check_chars {
