@@ -15,6 +15,7 @@ pub mod app;
 pub mod auth;
 pub mod backend;
 pub mod cascade;
+pub mod clock;
 pub mod config;
 pub mod edge;
 pub mod error;

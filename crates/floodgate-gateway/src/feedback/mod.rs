@@ -121,12 +121,6 @@ impl Default for FeedbackConfig {
     }
 }
 
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Corrections that differ only in case, spacing or punctuation are the same push.
 pub fn fingerprint(correction: &str) -> String {
     use sha2::Digest;
@@ -178,7 +172,7 @@ pub async fn submit(
         });
     }
     limit_rate(&state, &key_id).await?;
-    let now = now_unix();
+    let now = crate::clock::unix_secs();
     let reason = suspicion(&state, &key_id, &req, now).await?;
     let (accepted, quarantined) = store.history(&key_id).await.map_err(db_error)?;
     let fp = req
@@ -347,7 +341,10 @@ pub fn record_owner(state: &AppState, caller: &Caller, request: Option<&RequestI
     };
     let store = state.feedback.clone();
     tokio::spawn(async move {
-        if let Err(e) = store.record_request(&owner, now_unix()).await {
+        if let Err(e) = store
+            .record_request(&owner, crate::clock::unix_secs())
+            .await
+        {
             metrics::counter!("floodgate_store_errors_total", "store" => "requests").increment(1);
             tracing::warn!(error = %e, "could not record the request's owner");
         }
