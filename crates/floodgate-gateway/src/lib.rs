@@ -32,6 +32,7 @@ pub mod registry;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod sticky;
 pub mod telemetry;
 pub mod validate;
 
