@@ -1,20 +1,22 @@
 //! One streamed request and what it measured.
 //!
-//! Timing: the clock starts just before the request is sent; every event in a network read is
-//! stamped with the time that read returned. TTFT is the time to the first chunk with
+//! Timing: the clock starts just before the request is sent; every event is stamped with the
+//! time the decoder hands it over, which is as soon as the network read that completed it
+//! returns. TTFT is the time to the first chunk with
 //! non-empty text. Servers may pack several tokens into one chunk, so two inter-token figures
 //! are kept: the raw gaps between text chunks, and the request's mean inter-token latency
 //! `(t_last - t_first) / (completion_tokens - 1)` with the token count from `usage`.
 
 use std::time::{Duration, Instant};
 
+use eventsource_stream::EventStreamError;
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::BenchError;
 use crate::prompts::Prompt;
-use crate::sse::{classify, snippet, SseDecoder, StreamItem};
+use crate::sse::{self, classify, snippet, StreamItem};
 
 /// Which OpenAI endpoint to call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -144,20 +146,13 @@ impl Target {
                 .unwrap_or_else(|| snippet(text.trim()));
             return Err(format!("HTTP {}: {message}", status.as_u16()));
         }
-        let mut decoder = SseDecoder::new();
-        let mut body = resp.bytes_stream();
-        while let Some(bytes) = body.next().await {
-            let bytes = bytes.map_err(|e| describe(&e))?;
-            let now = Instant::now();
-            for event in decoder.feed(&bytes) {
-                if m.on_item(classify(&event), now)? {
-                    return Ok(());
-                }
-            }
-        }
-        let now = Instant::now();
-        for event in decoder.finish() {
-            if m.on_item(classify(&event), now)? {
+        let mut events = std::pin::pin!(sse::events(resp.bytes_stream()));
+        while let Some(event) = events.next().await {
+            let event = event.map_err(|e| match e {
+                EventStreamError::Transport(e) => describe(&e),
+                other => format!("unreadable event stream: {other}"),
+            })?;
+            if m.on_item(classify(&event), Instant::now())? {
                 return Ok(());
             }
         }

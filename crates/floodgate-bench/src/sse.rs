@@ -1,109 +1,27 @@
 //! Server-sent events, as OpenAI-compatible servers send them.
 //!
-//! Two layers: [`SseDecoder`] turns arbitrary byte chunks into complete events (the network
-//! may split a line, or a UTF-8 character, anywhere), and [`classify`] reads one event as a
-//! streamed completion chunk. Invariant: the decoder's output does not depend on where the
-//! byte stream was split, which the tests check by feeding every case at every split point.
+//! Two layers: [`events`] turns a byte stream (split anywhere by the network, even inside a
+//! line or a UTF-8 character) into complete events with the `eventsource-stream` crate, the
+//! same parser the gateway reads upstream servers with, and [`classify`] reads one event as a
+//! streamed completion chunk. Invariant: the events do not depend on where the byte stream
+//! was split, which the tests check by feeding every case at every split point.
 
+use eventsource_stream::{Event, EventStream, Eventsource};
+use futures::stream::{self, Stream, StreamExt};
 use serde_json::Value;
 
-/// One dispatched event: the `data:` lines joined by `\n`, and the `event:` type if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SseEvent {
-    pub event: Option<String>,
-    pub data: String,
-}
-
-/// Incremental SSE decoder (the WHATWG event-stream rules that matter here: `\n`, `\r\n` and
-/// `\r` line ends, `:` comments, `data`/`event` fields, a blank line dispatches).
-#[derive(Debug, Default)]
-pub struct SseDecoder {
-    buf: Vec<u8>,
-    data: Option<String>,
-    event: Option<String>,
-}
-
-impl SseDecoder {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Feeds bytes; returns the events completed by them.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
-        self.buf.extend_from_slice(bytes);
-        let mut out = Vec::new();
-        let mut start = 0;
-        let mut i = 0;
-        while i < self.buf.len() {
-            match self.buf[i] {
-                b'\n' => {
-                    let line = self.buf[start..i].to_vec();
-                    self.line(&line, &mut out);
-                    i += 1;
-                    start = i;
-                }
-                b'\r' => {
-                    // A `\r` at the end of the buffer may be the first half of `\r\n`.
-                    if i + 1 == self.buf.len() {
-                        break;
-                    }
-                    let line = self.buf[start..i].to_vec();
-                    self.line(&line, &mut out);
-                    i += if self.buf[i + 1] == b'\n' { 2 } else { 1 };
-                    start = i;
-                }
-                _ => i += 1,
-            }
-        }
-        self.buf.drain(..start);
-        out
-    }
-
-    /// Ends the stream: a last line without its line end, and an event without its blank
-    /// line, are still delivered (servers that close right after the last `data:` line).
-    pub fn finish(&mut self) -> Vec<SseEvent> {
-        let mut out = Vec::new();
-        let rest = std::mem::take(&mut self.buf);
-        let rest = rest.strip_suffix(b"\r").unwrap_or(&rest);
-        if !rest.is_empty() {
-            self.line(rest, &mut out);
-        }
-        self.dispatch(&mut out);
-        out
-    }
-
-    fn line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
-        if line.is_empty() {
-            self.dispatch(out);
-            return;
-        }
-        if line[0] == b':' {
-            return; // comment, e.g. a keep-alive
-        }
-        let line = String::from_utf8_lossy(line);
-        let (field, value) = match line.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (line.as_ref(), ""),
-        };
-        match field {
-            "data" => match &mut self.data {
-                Some(d) => {
-                    d.push('\n');
-                    d.push_str(value);
-                }
-                None => self.data = Some(value.to_string()),
-            },
-            "event" => self.event = Some(value.to_string()),
-            _ => {} // id, retry and unknown fields do not matter to a benchmark
-        }
-    }
-
-    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
-        let event = self.event.take();
-        if let Some(data) = self.data.take() {
-            out.push(SseEvent { event, data });
-        }
-    }
+/// Decodes an event stream. One thing is added to the WHATWG rules that `eventsource-stream`
+/// follows: an event that the server did not end with a blank line before closing (servers
+/// that close right after the last `data:` line) is still delivered, by ending the byte
+/// stream with a blank line of our own (which dispatches nothing after a complete event).
+pub fn events<S, B, E>(body: S) -> EventStream<impl Stream<Item = Result<B, E>>>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]> + From<&'static [u8]>,
+{
+    let blank_line: &'static [u8] = b"\n\n";
+    body.chain(stream::iter([Ok(B::from(blank_line))]))
+        .eventsource()
 }
 
 /// What one event means for a streamed completion.
@@ -125,7 +43,7 @@ pub enum StreamItem {
 }
 
 /// Reads one event as a streamed chat or text completion chunk.
-pub fn classify(event: &SseEvent) -> StreamItem {
+pub fn classify(event: &Event) -> StreamItem {
     let data = event.data.trim();
     if data == "[DONE]" {
         return StreamItem::Done;
@@ -142,7 +60,7 @@ pub fn classify(event: &SseEvent) -> StreamItem {
             .unwrap_or_else(|| snippet(&err.to_string()));
         return StreamItem::Error(message);
     }
-    if event.event.as_deref() == Some("error") {
+    if event.event == "error" {
         return StreamItem::Error(snippet(data));
     }
     let mut text = String::new();
@@ -188,30 +106,44 @@ pub fn snippet(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::channel::mpsc;
+    use futures::FutureExt;
+    use std::convert::Infallible;
 
-    fn ev(data: &str) -> SseEvent {
-        SseEvent {
-            event: None,
+    fn ev(data: &str) -> Event {
+        typed("message", data)
+    }
+
+    fn typed(event: &str, data: &str) -> Event {
+        Event {
+            event: event.to_string(),
             data: data.to_string(),
+            ..Event::default()
         }
     }
 
-    fn decode_all(input: &[u8], split: &[usize]) -> Vec<SseEvent> {
-        let mut d = SseDecoder::new();
-        let mut out = Vec::new();
+    /// The (type, data) of every event decoded from `input` cut at the `split` offsets.
+    fn decode_all(input: &[u8], split: &[usize]) -> Vec<(String, String)> {
+        let mut chunks = Vec::new();
         let mut last = 0;
         for &s in split {
-            out.extend(d.feed(&input[last..s]));
+            chunks.push(Ok::<_, Infallible>(input[last..s].to_vec()));
             last = s;
         }
-        out.extend(d.feed(&input[last..]));
-        out.extend(d.finish());
-        out
+        chunks.push(Ok(input[last..].to_vec()));
+        futures::executor::block_on(events(stream::iter(chunks)).collect::<Vec<_>>())
+            .into_iter()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.event, e.data)
+            })
+            .collect()
     }
 
     #[test]
     fn decoder_cases_at_every_split_point() {
-        let cases: &[(&str, &str, Vec<SseEvent>)] = &[
+        let pair = |e: Event| (e.event, e.data);
+        let cases: &[(&str, &str, Vec<Event>)] = &[
             ("one event", "data: {\"a\":1}\n\n", vec![ev("{\"a\":1}")]),
             (
                 "two events and done",
@@ -247,13 +179,10 @@ mod tests {
             (
                 "event type is kept",
                 "event: error\ndata: {\"x\":1}\n\n",
-                vec![SseEvent {
-                    event: Some("error".into()),
-                    data: "{\"x\":1}".into(),
-                }],
+                vec![typed("error", "{\"x\":1}")],
             ),
             (
-                "id and retry are ignored",
+                "id and retry do not change the data",
                 "id: 7\nretry: 10\ndata: a\n\n",
                 vec![ev("a")],
             ),
@@ -268,29 +197,48 @@ mod tests {
                 vec![ev("a"), ev("b")],
             ),
             (
+                "last event without its final line end",
+                "data: a\n\ndata: b\r",
+                vec![ev("a"), ev("b")],
+            ),
+            (
                 "multibyte UTF-8 survives any split",
                 "data: {\"t\":\"héllo ✓ 🦀\"}\n\n",
                 vec![ev("{\"t\":\"héllo ✓ 🦀\"}")],
             ),
         ];
         for (name, input, want) in cases {
+            let want: Vec<_> = want.iter().cloned().map(pair).collect();
             let bytes = input.as_bytes();
-            assert_eq!(&decode_all(bytes, &[]), want, "{name}: whole");
+            assert_eq!(decode_all(bytes, &[]), want, "{name}: whole");
             for cut in 0..=bytes.len() {
-                assert_eq!(&decode_all(bytes, &[cut]), want, "{name}: split at {cut}");
+                assert_eq!(decode_all(bytes, &[cut]), want, "{name}: split at {cut}");
             }
             // One byte at a time.
             let every: Vec<usize> = (1..bytes.len()).collect();
-            assert_eq!(&decode_all(bytes, &every), want, "{name}: bytewise");
+            assert_eq!(decode_all(bytes, &every), want, "{name}: bytewise");
         }
     }
 
     #[test]
     fn events_are_delivered_as_soon_as_complete() {
-        let mut d = SseDecoder::new();
-        assert!(d.feed(b"data: a\n").is_empty());
-        assert_eq!(d.feed(b"\ndata: b"), vec![ev("a")]);
-        assert_eq!(d.feed(b"\n\n"), vec![ev("b")]);
+        let (tx, rx) = mpsc::unbounded::<Result<Vec<u8>, Infallible>>();
+        let mut decoded = events(rx);
+        let mut next = || {
+            decoded
+                .next()
+                .now_or_never()
+                .map(|e| e.map(|e| e.unwrap().data))
+        };
+        tx.unbounded_send(Ok(b"data: a\n".to_vec())).unwrap();
+        assert_eq!(next(), None, "pending until the blank line");
+        tx.unbounded_send(Ok(b"\ndata: b".to_vec())).unwrap();
+        assert_eq!(next(), Some(Some("a".to_string())));
+        assert_eq!(next(), None);
+        tx.unbounded_send(Ok(b"\n\n".to_vec())).unwrap();
+        assert_eq!(next(), Some(Some("b".to_string())));
+        drop(tx);
+        assert_eq!(next(), Some(None), "the stream ends with its body");
     }
 
     #[test]
@@ -300,7 +248,7 @@ mod tests {
             completion_tokens: tokens,
             finished,
         };
-        let cases: Vec<(&str, SseEvent, StreamItem)> = vec![
+        let cases: Vec<(&str, Event, StreamItem)> = vec![
             ("done", ev("[DONE]"), StreamItem::Done),
             ("done with spaces", ev(" [DONE] "), StreamItem::Done),
             (
@@ -357,10 +305,7 @@ mod tests {
             ),
             (
                 "event: error",
-                SseEvent {
-                    event: Some("error".into()),
-                    data: r#"{"detail":"x"}"#.into(),
-                },
+                typed("error", r#"{"detail":"x"}"#),
                 StreamItem::Error(r#"{"detail":"x"}"#.into()),
             ),
             (

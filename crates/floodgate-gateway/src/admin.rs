@@ -48,9 +48,7 @@ pub async fn revoke_key(
     Path(id): Path<String>,
 ) -> Result<Response, GatewayError> {
     caller.require(Scope::Admin)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = crate::clock::unix_secs();
     if state
         .auth
         .store

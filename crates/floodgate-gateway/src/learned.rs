@@ -335,6 +335,7 @@ mod tests {
     use floodgate_embed::ngrams::WithNgrams;
     use floodgate_embed::tiny::{write_tiny_bert, TinyBert};
     use floodgate_embed::TrainOptions;
+    use std::path::PathBuf;
 
     /// A model home with a tiny random BERT where MiniLM would be, and a config using it.
     fn tiny_home() -> (tempfile::TempDir, std::path::PathBuf, crate::Config) {

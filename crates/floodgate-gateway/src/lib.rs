@@ -15,6 +15,7 @@ pub mod app;
 pub mod auth;
 pub mod backend;
 pub mod cascade;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod edge;
@@ -32,6 +33,7 @@ pub mod registry;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod sticky;
 pub mod telemetry;
 pub mod validate;
 

@@ -12,7 +12,7 @@
 //!
 //! Choice among candidates: enabled first, then servable (loaded), then those in this
 //! server's region if any, then by weight with a sticky bucket per user or key
-//! (`cascade::split_bucket`), so a user stays on one variant while weights stand.
+//! (`sticky`), so a user stays on one variant while weights stand.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -431,13 +431,15 @@ impl ModelRegistry {
         let bucket = if sticky.is_empty() {
             rand::random::<f64>()
         } else {
-            crate::cascade::split_bucket(name, sticky)
+            crate::sticky::bucket(name, sticky)
         };
-        let weights: Vec<u64> = pool
+        let weights: Vec<f64> = pool
             .iter()
-            .map(|(_, e, _)| u64::from(e.weight.max(u32::from(exact))))
+            .map(|(_, e, _)| f64::from(e.weight.max(u32::from(exact))))
             .collect();
-        let i = pick(&weights, bucket);
+        // Every weight in the pool is positive (weight 0 serves only when named exactly,
+        // and then counts as 1), so there is always a pick.
+        let i = crate::sticky::pick(&weights, bucket).unwrap_or(0);
         let (id, e, backend) = &pool[i];
         Ok(Resolved {
             id: (*id).clone(),
@@ -465,23 +467,6 @@ impl ModelRegistry {
             })
             .unwrap_or_default()
     }
-}
-
-/// The index whose cumulative weight range holds `bucket` (in [0, 1)).
-fn pick(weights: &[u64], bucket: f64) -> usize {
-    let total: u64 = weights.iter().sum();
-    if total == 0 {
-        return 0;
-    }
-    let target = (bucket.clamp(0.0, 1.0) * total as f64) as u64;
-    let mut acc = 0;
-    for (i, w) in weights.iter().enumerate() {
-        acc += w;
-        if target < acc {
-            return i;
-        }
-    }
-    weights.len() - 1
 }
 
 #[cfg(test)]
@@ -657,14 +642,5 @@ mod tests {
             .find(|v| v.id == "chat@1:q8")
             .unwrap();
         assert_eq!(v.weight, 7);
-    }
-
-    #[test]
-    fn pick_follows_cumulative_weights() {
-        assert_eq!(pick(&[1, 1], 0.0), 0);
-        assert_eq!(pick(&[1, 1], 0.49), 0);
-        assert_eq!(pick(&[1, 1], 0.5), 1);
-        assert_eq!(pick(&[0, 5], 0.0), 1);
-        assert_eq!(pick(&[3, 1], 0.999), 1);
     }
 }

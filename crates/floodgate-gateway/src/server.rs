@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use floodgate_models::ModelStore;
 
@@ -85,12 +85,6 @@ async fn load_local(
     ModelState::Failed(crate::config::no_engine(&m.name))
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Loads variants one after another (each with the generation its load was given) and
 /// installs each result unless a newer load of the same variant began meanwhile.
 async fn load_models(
@@ -99,7 +93,7 @@ async fn load_models(
     work: Vec<(ModelConfig, u64)>,
 ) {
     let store = model_store(&config);
-    let created = unix_now();
+    let created = u64::try_from(crate::clock::unix_secs()).unwrap_or(0);
     for (m, generation) in work {
         let progress = Progress {
             registry: &registry,

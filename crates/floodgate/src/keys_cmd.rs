@@ -206,9 +206,7 @@ async fn run_inner(command: KeysCommand) -> Result<(), ExitCode> {
         }
         KeysCommand::Revoke { id, config } => {
             let (_, store) = open(config.as_deref()).await?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
+            let now = floodgate_gateway::clock::unix_secs();
             if store.revoke(&id, now).await.map_err(|e| fail(&e))? {
                 println!("revoked {id}");
             } else {

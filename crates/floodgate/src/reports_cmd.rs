@@ -196,7 +196,7 @@ async fn ab_report(config: Option<&Path>, route: &str, days: u32) -> Result<(), 
     let store = floodgate_gateway::records::SqliteRecordStore::open(&db)
         .await
         .map_err(|e| format!("{}: {e}", db.display()))?;
-    let since = floodgate_gateway::records::now_unix() - i64::from(days) * 86_400;
+    let since = floodgate_gateway::clock::unix_secs() - i64::from(days) * 86_400;
     let records = store
         .route_records(route, since)
         .await

@@ -1,12 +1,12 @@
-//! Just enough of a GGUF reader to learn a file's precision
-//! (`general.file_type`) without loading the model.
-//!
-//! The layout is the one `crate::tiny` writes: magic, version, tensor count,
-//! KV count, then the KV pairs. Only the KV section is walked.
+//! A GGUF file's precision (`general.file_type`) and embedding width, read from its
+//! metadata header with llama.cpp's own GGUF reader (`llama_cpp_2::gguf`), which never
+//! loads the weights.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
 use std::path::Path;
+
+use llama_cpp_2::gguf::GgufContext;
+use llama_cpp_sys_2::{GGUF_TYPE_INT32, GGUF_TYPE_UINT32, GGUF_TYPE_UINT64};
 
 use super::QuantError;
 
@@ -49,154 +49,13 @@ pub fn file_type_name(ftype: u32) -> String {
 /// # Errors
 /// The file cannot be read or is not GGUF.
 pub fn file_type(path: &Path) -> Result<Option<u32>, QuantError> {
-    let file = File::open(path).map_err(|e| QuantError::io(path, e))?;
-    let mut r = BufReader::new(file);
-    read_file_type(&mut r).map_err(|e| map_err(path, e))
-}
-
-fn bad(msg: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.to_owned())
-}
-
-fn u32_of(r: &mut impl Read) -> io::Result<u32> {
-    let mut b = [0u8; 4];
-    r.read_exact(&mut b)?;
-    Ok(u32::from_le_bytes(b))
-}
-
-fn u64_of(r: &mut impl Read) -> io::Result<u64> {
-    let mut b = [0u8; 8];
-    r.read_exact(&mut b)?;
-    Ok(u64::from_le_bytes(b))
-}
-
-fn skip(r: &mut impl Read, n: u64) -> io::Result<()> {
-    let copied = io::copy(&mut r.take(n), &mut io::sink())?;
-    if copied == n {
-        Ok(())
-    } else {
-        Err(io::ErrorKind::UnexpectedEof.into())
-    }
-}
-
-fn string_of(r: &mut impl Read) -> io::Result<String> {
-    let len = u64_of(r)?;
-    if len > 1 << 20 {
-        return Err(bad("key too long"));
-    }
-    let mut b = vec![0u8; usize::try_from(len).map_err(|_| bad("key too long"))?];
-    r.read_exact(&mut b)?;
-    Ok(String::from_utf8_lossy(&b).into_owned())
-}
-
-/// Size of a scalar GGUF value type, `None` for strings and arrays.
-fn scalar_size(ty: u32) -> Option<u64> {
-    match ty {
-        0 | 1 | 7 => Some(1),
-        2 | 3 => Some(2),
-        4..=6 => Some(4),
-        10..=12 => Some(8),
-        _ => None,
-    }
-}
-
-fn skip_value(r: &mut impl Read, ty: u32) -> io::Result<()> {
-    match ty {
-        8 => {
-            let len = u64_of(r)?;
-            skip(r, len)
-        }
-        9 => {
-            let elem = u32_of(r)?;
-            let count = u64_of(r)?;
-            if let Some(size) = scalar_size(elem) {
-                skip(
-                    r,
-                    count
-                        .checked_mul(size)
-                        .ok_or_else(|| bad("array too long"))?,
-                )
-            } else if elem == 8 {
-                for _ in 0..count {
-                    let len = u64_of(r)?;
-                    skip(r, len)?;
-                }
-                Ok(())
-            } else {
-                Err(bad("nested or unknown array type"))
-            }
-        }
-        other => match scalar_size(other) {
-            Some(size) => skip(r, size),
-            None => Err(bad("unknown value type")),
-        },
-    }
-}
-
-/// A scalar metadata value: integers widened to `u64`, strings kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MetaValue {
-    /// Any unsigned or non-negative integer type.
-    Int(u64),
-    /// A string.
-    Str(String),
-}
-
-/// Reads the KV section and returns the integer and string values; floats,
-/// booleans, negative integers and arrays are skipped.
-fn read_scalars(r: &mut impl Read) -> io::Result<Vec<(String, MetaValue)>> {
-    let mut magic = [0u8; 4];
-    r.read_exact(&mut magic)?;
-    if &magic != b"GGUF" {
-        return Err(bad("bad magic"));
-    }
-    let version = u32_of(r)?;
-    if !(2..=3).contains(&version) {
-        return Err(bad("unsupported GGUF version"));
-    }
-    let _n_tensors = u64_of(r)?;
-    let n_kv = u64_of(r)?;
-    let mut out = Vec::new();
-    for _ in 0..n_kv {
-        let key = string_of(r)?;
-        let ty = u32_of(r)?;
-        let value = match ty {
-            0 => {
-                let mut b = [0u8; 1];
-                r.read_exact(&mut b)?;
-                Some(MetaValue::Int(u64::from(b[0])))
-            }
-            2 => {
-                let mut b = [0u8; 2];
-                r.read_exact(&mut b)?;
-                Some(MetaValue::Int(u64::from(u16::from_le_bytes(b))))
-            }
-            4 => Some(MetaValue::Int(u64::from(u32_of(r)?))),
-            5 => u64::try_from(u32_of(r)?.cast_signed())
-                .ok()
-                .map(MetaValue::Int),
-            10 => Some(MetaValue::Int(u64_of(r)?)),
-            8 => Some(MetaValue::Str(string_of(r)?)),
-            _ => {
-                skip_value(r, ty)?;
-                None
-            }
-        };
-        if let Some(v) = value {
-            out.push((key, v));
-        }
-    }
-    Ok(out)
-}
-
-fn read_file_type(r: &mut impl Read) -> io::Result<Option<u32>> {
-    let kvs = read_scalars(r)?;
-    match kvs.iter().find(|(k, _)| k == "general.file_type") {
-        None => Ok(None),
-        Some((_, MetaValue::Int(t))) => u32::try_from(*t)
+    let gguf = open(path)?;
+    match int_value(&gguf, "general.file_type") {
+        Ok(None) => Ok(None),
+        Ok(Some(t)) => u32::try_from(t)
             .map(Some)
-            .map_err(|_| bad("general.file_type out of range")),
-        Some(_) => Err(bad("general.file_type is not an integer")),
+            .map_err(|_| not_gguf(path, "general.file_type out of range")),
+        Err(()) => Err(not_gguf(path, "general.file_type is not an integer")),
     }
 }
 
@@ -206,27 +65,42 @@ fn read_file_type(r: &mut impl Read) -> io::Result<Option<u32>> {
 /// # Errors
 /// The file cannot be read or is not GGUF.
 pub fn embedding_length(path: &Path) -> Result<Option<u64>, QuantError> {
-    let file = File::open(path).map_err(|e| QuantError::io(path, e))?;
-    let kvs = read_scalars(&mut BufReader::new(file)).map_err(|e| map_err(path, e))?;
-    let arch = kvs.iter().find_map(|(k, v)| match (k.as_str(), v) {
-        ("general.architecture", MetaValue::Str(a)) => Some(a.clone()),
-        _ => None,
-    });
-    let Some(arch) = arch else { return Ok(None) };
-    let key = format!("{arch}.embedding_length");
-    Ok(kvs.iter().find_map(|(k, v)| match v {
-        MetaValue::Int(n) if *k == key => Some(*n),
-        _ => None,
-    }))
+    let gguf = open(path)?;
+    let arch = gguf.find_key("general.architecture");
+    let Some(arch) = (arch >= 0 && gguf.kv_type(arch) == llama_cpp_sys_2::GGUF_TYPE_STRING)
+        .then(|| gguf.val_str(arch))
+        .flatten()
+    else {
+        return Ok(None);
+    };
+    Ok(int_value(&gguf, &format!("{arch}.embedding_length")).unwrap_or(None))
 }
 
-fn map_err(path: &Path, e: io::Error) -> QuantError {
-    match e.kind() {
-        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => {
-            QuantError::NotGguf(path.display().to_string())
-        }
-        _ => QuantError::io(path, e),
+/// Opens the metadata header. The file is opened first so that a missing or unreadable
+/// file is reported as such: llama.cpp only says that it failed.
+fn open(path: &Path) -> Result<GgufContext, QuantError> {
+    File::open(path).map_err(|e| QuantError::io(path, e))?;
+    GgufContext::from_file(path).ok_or_else(|| QuantError::NotGguf(path.display().to_string()))
+}
+
+/// An unsigned or non-negative integer value, `None` if the key is absent, `Err` if it
+/// holds another type. The type is checked first: llama.cpp aborts on a read of the wrong
+/// type.
+fn int_value(gguf: &GgufContext, key: &str) -> Result<Option<u64>, ()> {
+    let idx = gguf.find_key(key);
+    if idx < 0 {
+        return Ok(None);
     }
+    match gguf.kv_type(idx) {
+        GGUF_TYPE_UINT32 => Ok(Some(u64::from(gguf.val_u32(idx)))),
+        GGUF_TYPE_INT32 => u64::try_from(gguf.val_i32(idx)).map(Some).map_err(|_| ()),
+        GGUF_TYPE_UINT64 => Ok(Some(gguf.val_u64(idx))),
+        _ => Err(()),
+    }
+}
+
+fn not_gguf(path: &Path, why: &str) -> QuantError {
+    QuantError::NotGguf(format!("{} ({why})", path.display()))
 }
 
 #[cfg(test)]
@@ -234,38 +108,52 @@ mod tests {
     use super::*;
     use crate::tiny::{tiny_llama_gguf, GgufWriter, TinyModelOptions};
 
+    fn written(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
     #[test]
     fn reads_the_file_type_after_arrays_and_strings() {
-        let tiny = tiny_llama_gguf(&TinyModelOptions::default()).unwrap();
-        let bytes = tiny.to_bytes().unwrap();
-        assert_eq!(read_file_type(&mut bytes.as_slice()).unwrap(), Some(0));
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.gguf");
-        std::fs::write(&path, &bytes).unwrap();
+        let tiny = tiny_llama_gguf(&TinyModelOptions::default()).unwrap();
+        let path = written(&dir, "tiny.gguf", &tiny.to_bytes().unwrap());
+        assert_eq!(file_type(&path).unwrap(), Some(0));
         assert_eq!(embedding_length(&path).unwrap(), Some(64));
-        // After string, array-of-string and array-of-float values, so the reader
-        // must skip each kind correctly.
+        // After string, array-of-string and array-of-float values.
         let mut w = GgufWriter::new();
         w.add_string("general.name", "x")
             .add_string_array("a", vec!["one".into(), "two".into()])
             .add_f32_array("b", vec![1.0, 2.0])
             .add_bool("c", true)
             .add_u32("general.file_type", 7);
-        let bytes = w.to_bytes().unwrap();
-        assert_eq!(read_file_type(&mut bytes.as_slice()).unwrap(), Some(7));
+        let path = written(&dir, "q8.gguf", &w.to_bytes().unwrap());
+        assert_eq!(file_type(&path).unwrap(), Some(7));
+        assert_eq!(embedding_length(&path).unwrap(), None, "no architecture");
         let mut none = GgufWriter::new();
         none.add_u32("other", 1);
-        assert_eq!(
-            read_file_type(&mut none.to_bytes().unwrap().as_slice()).unwrap(),
-            None
-        );
+        let path = written(&dir, "none.gguf", &none.to_bytes().unwrap());
+        assert_eq!(file_type(&path).unwrap(), None);
+        let mut wrong = GgufWriter::new();
+        wrong.add_string("general.file_type", "Q8_0");
+        let path = written(&dir, "wrong.gguf", &wrong.to_bytes().unwrap());
+        assert!(matches!(file_type(&path), Err(QuantError::NotGguf(_))));
         assert_eq!(file_type_name(7), "Q8_0");
         assert_eq!(file_type_name(99), "ftype 99");
     }
 
     #[test]
     fn refuses_other_files() {
-        assert!(read_file_type(&mut b"GGML0000".as_slice()).is_err());
-        assert!(read_file_type(&mut b"GG".as_slice()).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in [("ggml", &b"GGML0000"[..]), ("short", &b"GG"[..])] {
+            let path = written(&dir, name, bytes);
+            assert!(
+                matches!(file_type(&path), Err(QuantError::NotGguf(_))),
+                "{name}"
+            );
+        }
+        let missing = dir.path().join("missing.gguf");
+        assert!(matches!(file_type(&missing), Err(QuantError::Io { .. })));
     }
 }

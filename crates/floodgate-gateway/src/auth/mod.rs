@@ -107,12 +107,6 @@ pub enum StoreError {
     Corrupt { id: String, why: String },
 }
 
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 fn sha256(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
@@ -145,7 +139,7 @@ pub async fn create_key(store: &dyn KeyStore, new: NewKey) -> Result<CreatedKey,
         scopes: new.scopes,
         limits: new.limits,
         budget_usd: new.budget_usd,
-        created_at: now_unix(),
+        created_at: crate::clock::unix_secs(),
         revoked_at: None,
     };
     store.insert(&record, &sha256(&secret)).await?;

@@ -408,16 +408,6 @@ pub struct Facts<'a> {
     pub user: Option<&'a str>,
 }
 
-/// Where `id` falls in [0, 1) for route `route`: stable across processes and restarts
-/// (SHA-256), independent between routes.
-pub fn split_bucket(route: &str, id: &str) -> f64 {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{route}\u{0}{id}").as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    (u64::from_be_bytes(first) >> 11) as f64 / (1u64 << 53) as f64
-}
-
 impl Route {
     /// Stage 5 for a route. `pre_score` is computed lazily: only when the rules leave
     /// the choice to the pre-router.
@@ -510,17 +500,9 @@ impl Route {
             (Sticky::User, Some(u)) if !u.is_empty() => format!("user:{u}"),
             _ => format!("key:{}", facts.key_id),
         };
-        let bucket = split_bucket(&c.name, &id);
+        let bucket = crate::sticky::bucket(&c.name, &id);
         let total: f64 = c.weights.iter().sum();
-        let mut acc = 0.0;
-        let mut tier = self.last_tier();
-        for (i, w) in c.weights.iter().enumerate() {
-            acc += w / total;
-            if bucket < acc {
-                tier = i;
-                break;
-            }
-        }
+        let tier = crate::sticky::pick(&c.weights, bucket).unwrap_or_else(|| self.last_tier());
         Plan {
             tier,
             post_check: false,
@@ -636,7 +618,10 @@ mod tests {
         assert!((0..50).all(|_| plan_for("key_x", None).tier == t));
         assert!(plan_for("key_x", None).reason.contains("split: variant"));
         // Buckets differ between routes.
-        assert_ne!(split_bucket("a", "user:1"), split_bucket("b", "user:1"));
+        assert_ne!(
+            crate::sticky::bucket("a", "user:1"),
+            crate::sticky::bucket("b", "user:1")
+        );
     }
 
     #[test]

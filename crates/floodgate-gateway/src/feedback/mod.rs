@@ -91,12 +91,6 @@ pub trait FeedbackStore: Send + Sync {
 
 pub use crate::config::FeedbackConfig;
 
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Corrections that differ only in case, spacing or punctuation are the same push.
 pub fn fingerprint(correction: &str) -> String {
     use sha2::Digest;
@@ -141,7 +135,7 @@ pub fn record_owner(
     };
     let store = Arc::clone(store);
     tokio::spawn(async move {
-        if let Err(e) = store.record_request(&owner, now_unix()).await {
+        if let Err(e) = store.record_request(&owner, crate::clock::unix_secs()).await {
             metrics::counter!("floodgate_store_errors_total", "store" => "requests").increment(1);
             tracing::warn!(error = %e, "could not record the request's owner");
         }

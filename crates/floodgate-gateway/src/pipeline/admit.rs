@@ -39,7 +39,7 @@ async fn budget(state: &AppState, ctx: &RequestContext) -> Result<Option<Budget>
     let period = state.config.costs.budget_period;
     let spent_usd = state
         .records
-        .spent(ctx.caller.key_id(), period, crate::records::now_unix())
+        .spent(ctx.caller.key_id(), period, crate::clock::unix_secs())
         .await
         .map_err(|e| GatewayError::Internal(format!("usage store: {e}")))?;
     if spent_usd >= limit_usd {

@@ -163,7 +163,7 @@ pub fn serve(
             .unwrap_or_default(),
         key_id: ctx.caller.key_id().to_string(),
         tenant: ctx.caller.tenant().to_string(),
-        created_at: crate::records::now_unix(),
+        created_at: crate::clock::unix_secs(),
         requested: ctx.request.model.clone(),
         served_by: tier.variant.id.clone(),
         route: ctx.decision.clone(),

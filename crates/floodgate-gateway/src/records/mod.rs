@@ -178,12 +178,6 @@ impl Price {
     }
 }
 
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Stores a finished request's record and usage, off the request path.
 pub fn write(store: &Arc<dyn RecordStore>, record: DecisionRecord) {
     let store = Arc::clone(store);

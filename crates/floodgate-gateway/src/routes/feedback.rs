@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::auth::{Caller, Scope};
 use crate::edge::ValidJson;
 use crate::error::GatewayError;
-use crate::feedback::{db_error, fingerprint, now_unix, reputation, FeedbackItem, FeedbackRequest};
+use crate::feedback::{db_error, fingerprint, reputation, FeedbackItem, FeedbackRequest};
 use crate::limits::{Charge, Quota, Verdict};
 use crate::AppState;
 
@@ -38,7 +38,7 @@ pub async fn submit(
         });
     }
     limit_rate(&state, &key_id).await?;
-    let now = now_unix();
+    let now = crate::clock::unix_secs();
     let reason = suspicion(&state, &key_id, &req, now).await?;
     let (accepted, quarantined) = store.history(&key_id).await.map_err(db_error)?;
     let fp = req

@@ -31,7 +31,7 @@ impl Meta {
         };
         Self {
             id: format!("{prefix}-{}", uuid::Uuid::new_v4().simple()),
-            created: u64::try_from(crate::records::now_unix()).unwrap_or(0),
+            created: u64::try_from(crate::clock::unix_secs()).unwrap_or(0),
             model: model.to_string(),
             api,
             include_usage,

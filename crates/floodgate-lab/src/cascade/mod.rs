@@ -490,7 +490,7 @@ fn calibrate_cmd(
             escalation_rate: p.escalation,
             tier_quality: vec![sq, lq],
             tier_cost_usd_per_request: vec![sc, lc],
-            calibrated_at: format!("{}", floodgate_gateway::records::now_unix()),
+            calibrated_at: format!("{}", floodgate_gateway::clock::unix_secs()),
         });
         file.save(&path)?;
         println!("\nwrote the thresholds to {}", path.display());

@@ -251,11 +251,15 @@ pub fn client() -> reqwest::blocking::Client {
         .unwrap()
 }
 
-/// Parses an SSE body into its `data:` payloads.
+/// Parses an SSE body into its `data:` payloads, with `eventsource-stream` (the parser the
+/// gateway reads upstream servers with).
 pub fn sse_data(body: &str) -> Vec<String> {
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
-        .map(|s| s.trim().to_string())
+    use eventsource_stream::Eventsource;
+    use futures::StreamExt;
+    let bytes = futures::stream::iter([Ok::<_, std::convert::Infallible>(body.as_bytes())]);
+    futures::executor::block_on(bytes.eventsource().collect::<Vec<_>>())
+        .into_iter()
+        .map(|event| event.unwrap().data)
         .collect()
 }
 
