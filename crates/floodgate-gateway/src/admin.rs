@@ -24,7 +24,7 @@ pub async fn create_key(
 ) -> Result<Response, GatewayError> {
     caller.require(Scope::Admin)?;
     if new.scopes.is_empty() {
-        new.scopes.clone_from(&state.config.auth.default_scopes);
+        new.scopes.clone_from(&state.config().auth.default_scopes);
     }
     let created = auth::create_key(state.auth.store.as_ref(), new)
         .await

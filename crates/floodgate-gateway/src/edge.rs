@@ -20,7 +20,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
     type Rejection = GatewayError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let limit = state.config.limits.max_body_bytes;
+        let limit = state.config().limits.max_body_bytes;
         if let Some(len) = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -31,7 +31,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
                 return Err(GatewayError::PayloadTooLarge { size: len, limit });
             }
         }
-        let timeout = std::time::Duration::from_secs(state.config.limits.body_read_timeout_seconds);
+        let timeout =
+            std::time::Duration::from_secs(state.config().limits.body_read_timeout_seconds);
         let read = axum::body::to_bytes(req.into_body(), limit);
         let bytes = tokio::time::timeout(timeout, read)
             .await
@@ -150,7 +151,7 @@ pub async fn header_limit(
     req: Request<Body>,
     next: Next,
 ) -> Response {
-    let limit = state.config.limits.max_header_bytes;
+    let limit = state.config().limits.max_header_bytes;
     let size: usize = req
         .headers()
         .iter()

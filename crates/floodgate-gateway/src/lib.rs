@@ -26,10 +26,12 @@ pub mod inference;
 #[cfg(feature = "engine")]
 pub mod learned;
 pub mod limits;
+pub mod loading;
 pub mod model_cache;
 pub mod pipeline;
 pub mod records;
 pub mod registry;
+pub mod reload;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -10,7 +10,8 @@ use crate::{admission, auth, cascade, feedback, guard, records, registry};
 /// Shared, read-mostly state handed to every handler.
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
+    /// The running configuration; a reload swaps it whole ([`AppState::config`] reads it).
+    pub config: Arc<arc_swap::ArcSwap<Config>>,
     pub registry: Arc<registry::ModelRegistry>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub auth: Arc<auth::Auth>,
@@ -19,4 +20,12 @@ pub struct AppState {
     pub feedback: Arc<dyn feedback::FeedbackStore>,
     pub routes: Arc<cascade::Routes>,
     pub records: Arc<dyn records::RecordStore>,
+}
+
+impl AppState {
+    /// The configuration as it is now. A request takes it once per use; a reload that
+    /// lands meanwhile applies from the next read.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
 }

@@ -135,7 +135,10 @@ pub fn record_owner(
     };
     let store = Arc::clone(store);
     tokio::spawn(async move {
-        if let Err(e) = store.record_request(&owner, crate::clock::unix_secs()).await {
+        if let Err(e) = store
+            .record_request(&owner, crate::clock::unix_secs())
+            .await
+        {
             metrics::counter!("floodgate_store_errors_total", "store" => "requests").increment(1);
             tracing::warn!(error = %e, "could not record the request's owner");
         }

@@ -36,7 +36,7 @@ async fn budget(state: &AppState, ctx: &RequestContext) -> Result<Option<Budget>
     let Some(limit_usd) = ctx.caller.record().and_then(|r| r.budget_usd) else {
         return Ok(None);
     };
-    let period = state.config.costs.budget_period;
+    let period = state.config().costs.budget_period;
     let spent_usd = state
         .records
         .spent(ctx.caller.key_id(), period, crate::clock::unix_secs())
@@ -65,7 +65,7 @@ fn estimate(state: &AppState, ctx: &RequestContext) -> Estimate {
         ctx.request
             .params
             .max_tokens
-            .unwrap_or(state.config.limits.default_max_tokens),
+            .unwrap_or(state.config().limits.default_max_tokens),
     )
     .min(context - prompt_tokens);
     Estimate {

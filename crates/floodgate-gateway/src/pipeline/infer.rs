@@ -16,7 +16,7 @@ pub async fn start(
     params: &GenParams,
 ) -> Result<Generation, GatewayError> {
     let backend = resolve::backend(ctx, tier);
-    let default_max = state.config.limits.default_max_tokens;
+    let default_max = state.config().limits.default_max_tokens;
     backend
         .generate(&ctx.request.prompt, params, default_max, ctx.request.echo)
         .await

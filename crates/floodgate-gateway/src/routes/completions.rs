@@ -27,7 +27,7 @@ pub async fn chat(
     ValidJson(req): ValidJson<p::ChatCompletionRequest>,
 ) -> Result<Response, GatewayError> {
     identify::authorize(&caller)?;
-    let valid = validate::chat(req, &state.config.limits)?;
+    let valid = validate::chat(req, &state.config().limits)?;
     let ctx = RequestContext::new(Api::Chat, caller, ip.0, request_id.map(|e| e.0), valid);
     respond(&state, ctx).await
 }
@@ -40,7 +40,7 @@ pub async fn completions(
     ValidJson(req): ValidJson<p::CompletionRequest>,
 ) -> Result<Response, GatewayError> {
     identify::authorize(&caller)?;
-    let valid = validate::completion(req, &state.config.limits)?;
+    let valid = validate::completion(req, &state.config().limits)?;
     let ctx = RequestContext::new(Api::Text, caller, ip.0, request_id.map(|e| e.0), valid);
     respond(&state, ctx).await
 }

@@ -23,7 +23,7 @@ pub async fn submit(
     ValidJson(req): ValidJson<FeedbackRequest>,
 ) -> Result<Response, GatewayError> {
     caller.require(Scope::Feedback)?;
-    check_request(&req, state.config.feedback.max_text_bytes)?;
+    check_request(&req, state.config().feedback.max_text_bytes)?;
     let store = &state.feedback;
     let key_id = caller.key_id().to_string();
     // Only the request's owner may rate it; a request of someone else's looks unknown.
@@ -95,7 +95,7 @@ fn check_request(req: &FeedbackRequest, max_text_bytes: usize) -> Result<(), Gat
 
 /// The per-key feedback rate (`feedback.per_key_per_minute`), on the admission limiter.
 async fn limit_rate(state: &AppState, key_id: &str) -> Result<(), GatewayError> {
-    let per_minute = state.config.feedback.per_key_per_minute;
+    let per_minute = state.config().feedback.per_key_per_minute;
     let Some(quota) = Quota::per_minute(per_minute, 60.0) else {
         return Ok(());
     };
@@ -136,7 +136,7 @@ async fn suspicion(
             "flip: this key rated the same request the other way before".to_string(),
         ));
     }
-    let burst = state.config.feedback.burst_per_minute;
+    let burst = state.config().feedback.burst_per_minute;
     if store
         .count_since(key_id, now - 60)
         .await
@@ -158,7 +158,8 @@ async fn detect_campaign(
     now: i64,
     item: &mut FeedbackItem,
 ) -> Result<(), GatewayError> {
-    let cfg = &state.config.feedback;
+    let config = state.config();
+    let cfg = &config.feedback;
     let store = &state.feedback;
     let same = store
         .with_fingerprint(fp, now - cfg.campaign_window_seconds)
