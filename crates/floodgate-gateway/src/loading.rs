@@ -9,12 +9,15 @@ use crate::registry::{ModelRegistry, ModelState};
 
 /// Where a load reports its progress: the registry entry it will fill, and the load's
 /// generation (so a superseded load reports nothing).
+/// Only local loads have steps to report, so a build without the engine never reads it.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "engine"), allow(dead_code))]
 struct Progress<'a> {
     registry: &'a ModelRegistry,
     generation: u64,
 }
 
+#[cfg_attr(not(feature = "engine"), allow(dead_code))]
 impl Progress<'_> {
     fn say(self, m: &ModelConfig, label: &str) {
         self.registry.progress(&m.name, self.generation, label);

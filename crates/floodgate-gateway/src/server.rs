@@ -36,6 +36,45 @@ fn learned_scorer(_config: &Config) -> Option<Arc<dyn crate::guard::LearnedScore
     None
 }
 
+/// The services a server runs with, over the stores in its state database.
+async fn build_state(
+    config: &Arc<Config>,
+    registry: &Arc<ModelRegistry>,
+) -> anyhow::Result<AppState> {
+    let db = config.state_db_path();
+    let store = crate::auth::SqliteKeyStore::open(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
+    let auth = crate::auth::Auth {
+        store: Arc::new(store),
+        required: config.auth_required(),
+    };
+    let admission = crate::admission::Admission::from_config(&config.ratelimit)?;
+    let guard = crate::guard::Guard::new(config, learned_scorer(config))?;
+    let feedback = crate::feedback::SqliteFeedbackStore::open(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
+    let records = crate::records::SqliteRecordStore::open(&db)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
+    let routes = Arc::new(crate::cascade::Routes::pending(config));
+    {
+        let (routes, config) = (Arc::clone(&routes), Arc::clone(config));
+        tokio::spawn(async move { routes.load(config).await });
+    }
+    Ok(AppState {
+        config: Arc::new(arc_swap::ArcSwap::new(Arc::clone(config))),
+        registry: Arc::clone(registry),
+        metrics: crate::telemetry::recorder(),
+        auth: Arc::new(auth),
+        admission: Arc::new(admission),
+        guard: Arc::new(guard),
+        feedback: Arc::new(feedback),
+        routes,
+        records: Arc::new(records),
+    })
+}
+
 /// Serves until `shutdown` resolves, then lets in-flight requests finish for up to
 /// `server.shutdown_grace_seconds`.
 pub async fn serve(
@@ -58,45 +97,14 @@ pub async fn serve(
             (m.clone(), generation)
         })
         .collect();
-    let db = config.state_db_path();
-    let store = crate::auth::SqliteKeyStore::open(&db)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
-    let auth = crate::auth::Auth {
-        store: Arc::new(store),
-        required: config.auth_required(),
-    };
-    let admission = crate::admission::Admission::from_config(&config.ratelimit)?;
-    let guard = crate::guard::Guard::new(&config, learned_scorer(&config))?;
-    let feedback = crate::feedback::SqliteFeedbackStore::open(&db)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
-    let records = crate::records::SqliteRecordStore::open(&db)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
-    let routes = Arc::new(crate::cascade::Routes::pending(&config));
-    {
-        let (routes, config) = (Arc::clone(&routes), Arc::clone(&config));
-        tokio::spawn(async move { routes.load(config).await });
-    }
-    let state = AppState {
-        config: Arc::new(arc_swap::ArcSwap::new(Arc::clone(&config))),
-        registry: Arc::clone(&registry),
-        metrics: crate::telemetry::recorder(),
-        auth: Arc::new(auth),
-        admission: Arc::new(admission),
-        guard: Arc::new(guard),
-        feedback: Arc::new(feedback),
-        routes,
-        records: Arc::new(records),
-    };
+    let state = build_state(&config, &registry).await?;
     if let Some(path) = config.source.clone() {
         tokio::spawn(crate::reload::watch(path, state.clone()));
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     if state.auth.required {
-        tracing::info!(keys = %db.display(), "API keys required (create one with `floodgate keys create`)");
+        tracing::info!(keys = %config.state_db_path().display(), "API keys required (create one with `floodgate keys create`)");
     } else if local.ip().is_loopback() {
         tracing::warn!(%local, "authentication is OFF: listening on loopback only, so requests without an API key are served; set auth.required = true to demand keys");
     } else {

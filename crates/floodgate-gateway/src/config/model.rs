@@ -539,11 +539,20 @@ pub(super) fn validate_models(models: &[ModelConfig], errors: &mut Vec<String>) 
     let mut seen = std::collections::HashSet::new();
     for (i, m) in models.iter().enumerate() {
         let at = format!("model[{i}]");
-        if m.name.trim().is_empty() {
-            errors.push(format!("{at}.name: must not be empty"));
-        }
         if !seen.insert(m.name.as_str()) {
             errors.push(format!("{at}.name: `{}` is configured twice", m.name));
+        }
+        m.validate(&at, models, errors);
+    }
+}
+
+impl ModelConfig {
+    /// Problems with this entry (`at` is its path); `all` is every entry, for the checks
+    /// that compare them.
+    fn validate(&self, at: &str, all: &[ModelConfig], errors: &mut Vec<String>) {
+        let m = self;
+        if m.name.trim().is_empty() {
+            errors.push(format!("{at}.name: must not be empty"));
         }
         if m.path.is_some() && !m.source.is_empty() {
             errors.push(format!("{at}: give `path` or `source`, not both"));
@@ -571,35 +580,35 @@ pub(super) fn validate_models(models: &[ModelConfig], errors: &mut Vec<String>) 
             ));
         }
         match (&m.group, &m.version) {
-            (Some(g), Some(v)) => {
-                let expected = match &m.variant {
-                    Some(x) => format!("{g}@{v}:{x}"),
-                    None => format!("{g}@{v}"),
-                };
-                if m.name != expected {
-                    errors.push(format!(
-                        "{at}.name: a variant of `{g}` is named `{expected}`, not `{}`",
-                        m.name
-                    ));
-                }
-                if models.iter().any(|o| o.group.is_none() && o.name == *g) {
-                    errors.push(format!(
-                        "{at}: `{g}` is both a model with versions and a plain model"
-                    ));
-                }
+        (Some(g), Some(v)) => {
+            let expected = match &m.variant {
+                Some(x) => format!("{g}@{v}:{x}"),
+                None => format!("{g}@{v}"),
+            };
+            if m.name != expected {
+                errors.push(format!(
+                    "{at}.name: a variant of `{g}` is named `{expected}`, not `{}`",
+                    m.name
+                ));
             }
-            (None, None) if m.variant.is_none() => {
-                if m.name.contains('@') {
-                    errors.push(format!(
-                        "{at}.name: `{}`: `@` separates a model from its version; declare versions with [[model.versions]]",
-                        m.name
-                    ));
-                }
+            if all.iter().any(|o| o.group.is_none() && o.name == *g) {
+                errors.push(format!(
+                    "{at}: `{g}` is both a model with versions and a plain model"
+                ));
             }
-            _ => errors.push(format!(
-                "{at}: `group`, `version` and `variant` are set by [[model.versions]]; declare versions there"
-            )),
         }
+        (None, None) if m.variant.is_none() => {
+            if m.name.contains('@') {
+                errors.push(format!(
+                    "{at}.name: `{}`: `@` separates a model from its version; declare versions with [[model.versions]]",
+                    m.name
+                ));
+            }
+        }
+        _ => errors.push(format!(
+            "{at}: `group`, `version` and `variant` are set by [[model.versions]]; declare versions there"
+        )),
+    }
         if m.weight > MAX_WEIGHT {
             errors.push(format!("{at}.weight: at most {MAX_WEIGHT}"));
         }
