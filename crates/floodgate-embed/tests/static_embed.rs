@@ -2,8 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use floodgate_embed::tiny::{write_tiny_bert, TinyBert};
 use floodgate_embed::{EmbedOptions, Embedder, StaticEmbedder, TextEncoder, STATIC_ENCODER_SUFFIX};
+use floodgate_test_support::tiny_bert::{write_tiny_bert, TinyBert};
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()

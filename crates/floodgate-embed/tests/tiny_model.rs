@@ -3,8 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use floodgate_embed::tiny::{write_tiny_bert, TinyBert};
 use floodgate_embed::{EmbedOptions, Embedder, Truncation};
+use floodgate_test_support::tiny_bert::{write_tiny_bert, TinyBert};
 
 fn tiny(opts: EmbedOptions) -> (tempfile::TempDir, Embedder) {
     let dir = tempfile::tempdir().unwrap();
