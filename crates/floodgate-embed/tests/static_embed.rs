@@ -1,4 +1,4 @@
-//! The distilled static table on a random-weight BERT (see `floodgate_embed::tiny`).
+//! The distilled static table on a random-weight BERT (see `floodgate_test_support::tiny_bert`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -1,5 +1,5 @@
 //! The embedder's real loading and pooling code on a random-weight BERT
-//! written in the test (see `floodgate_embed::tiny`): no download needed.
+//! written in the test (see `floodgate_test_support::tiny_bert`): no download needed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
