@@ -335,7 +335,6 @@ mod tests {
     use floodgate_embed::ngrams::WithNgrams;
     use floodgate_embed::TrainOptions;
     use floodgate_test_support::tiny_bert::{write_tiny_bert, TinyBert};
-    use std::path::PathBuf;
 
     /// Fine-tuning options under which the tiny BERT learns a toy set in well under a
     /// second (high learning rates, many epochs, short windows).
