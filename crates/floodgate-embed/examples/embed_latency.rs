@@ -4,14 +4,17 @@
 //! token budgets and thread counts. The guard's whole budget (normalise +
 //! rules + classifier) is 5 ms at p99; this shows what the encoder costs.
 //!
-//!     FLOODGATE_HOME=/var/cache/floodgate cargo run --release -p floodgate-embed --example embed_latency
+//!     cargo run --release -p floodgate-embed --example embed_latency -- [--model-dir DIR]
 //!
+//! The model comes from `--model-dir`, else from the model cache (`$FLOODGATE_HOME`, else
+//! the user's data directory; `floodgate models pull all-minilm-l6-v2` fills it).
 //! Options: `--max-tokens 32,64,128,256` `--threads 1,2` `--iterations 100`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use floodgate_embed::{EmbedOptions, Embedder, Truncation};
+use floodgate_models::ModelStore;
 
 const WORDS: &str = "the committee reviewed the quarterly report and asked the engineering \
 team to explain why the deployment schedule slipped by two weeks while the support queue \
@@ -59,10 +62,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let max_tokens = list(&args, "--max-tokens", &[32, 64, 128, 256]);
     let threads = list(&args, "--threads", &[1, 2]);
     let iterations = list(&args, "--iterations", &[100])[0].max(1);
-    let home = std::env::var_os("FLOODGATE_HOME")
-        .filter(|h| !h.is_empty())
-        .map_or_else(|| PathBuf::from("/var/cache/floodgate"), PathBuf::from);
-    let dir = home.join("models/all-minilm-l6-v2");
+    let dir = match args.iter().position(|a| a == "--model-dir") {
+        Some(i) => PathBuf::from(args.get(i + 1).ok_or("--model-dir needs a directory")?),
+        None => ModelStore::new(ModelStore::default_root())
+            .model_path("all-minilm-l6-v2")
+            .parent()
+            .ok_or("the model cache has no directory for all-minilm-l6-v2")?
+            .to_path_buf(),
+    };
     println!(
         "all-MiniLM-L6-v2 from {}; {} CPUs; {iterations} runs each after 5 warm-up runs",
         dir.display(),

@@ -635,7 +635,7 @@ impl TrainableBert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tiny::{write_tiny_bert, TinyBert};
+    use floodgate_test_support::tiny_bert::{write_tiny_bert, TinyBert};
 
     fn examples() -> Vec<Example<'static>> {
         let pos = [
@@ -666,8 +666,17 @@ mod tests {
             .collect()
     }
 
+    /// Options under which the tiny model learns a toy set in well under a second (high
+    /// learning rates, many epochs, short windows).
     fn quick() -> FinetuneOptions {
-        crate::tiny::finetune_options()
+        FinetuneOptions {
+            epochs: 30,
+            lr: 3e-3,
+            head_lr: 3e-2,
+            max_tokens: 16,
+            batch: 4,
+            ..FinetuneOptions::default()
+        }
     }
 
     #[test]

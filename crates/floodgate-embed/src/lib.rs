@@ -23,9 +23,6 @@
 //!
 //! Only the heads and n-gram features are built without the `candle` feature.
 //!
-//! [`tiny`] writes a random-weight BERT in the real file layout, so tests load
-//! and embed through the real code path without a download.
-//!
 //! **Invariant:** nothing here knows HTTP, configuration files or the guard's
 //! policy; it maps text to vectors and vectors to probabilities.
 
@@ -41,8 +38,6 @@ pub mod ngrams;
 #[cfg(feature = "candle")]
 mod static_embed;
 mod text_encoder;
-#[cfg(feature = "candle")]
-pub mod tiny;
 
 pub use classifier::{Classifier, TrainOptions};
 #[cfg(feature = "candle")]

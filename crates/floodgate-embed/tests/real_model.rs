@@ -3,8 +3,7 @@
 //! pass with Hugging Face's Python tokenizer). Runs when the model is in the
 //! model cache (`ModelStore::default_root()`: `$FLOODGATE_HOME`, else the user's
 //! data directory); otherwise it is reported as ignored, with the reason. Fetch it
-//! with `floodgate models pull all-minilm-l6-v2` or `cargo run -p floodgate-embed
-//! --example pull_minilm`.
+//! with `floodgate models pull all-minilm-l6-v2`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -1,9 +1,9 @@
-//! The distilled static table on a random-weight BERT (see `floodgate_embed::tiny`).
+//! The distilled static table on a random-weight BERT (see `floodgate_test_support::tiny_bert`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use floodgate_embed::tiny::{write_tiny_bert, TinyBert};
 use floodgate_embed::{EmbedOptions, Embedder, StaticEmbedder, TextEncoder, STATIC_ENCODER_SUFFIX};
+use floodgate_test_support::tiny_bert::{write_tiny_bert, TinyBert};
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()

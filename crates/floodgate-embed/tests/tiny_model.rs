@@ -1,10 +1,10 @@
 //! The embedder's real loading and pooling code on a random-weight BERT
-//! written in the test (see `floodgate_embed::tiny`): no download needed.
+//! written in the test (see `floodgate_test_support::tiny_bert`): no download needed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use floodgate_embed::tiny::{write_tiny_bert, TinyBert};
 use floodgate_embed::{EmbedOptions, Embedder, Truncation};
+use floodgate_test_support::tiny_bert::{write_tiny_bert, TinyBert};
 
 fn tiny(opts: EmbedOptions) -> (tempfile::TempDir, Embedder) {
     let dir = tempfile::tempdir().unwrap();

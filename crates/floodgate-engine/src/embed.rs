@@ -211,7 +211,7 @@ fn plan_batches(lens: &[usize], limit: usize, max_texts: usize) -> Vec<std::ops:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tiny::{write_tiny_llama, TinyModelOptions};
+    use floodgate_test_support::tiny_llama::{write_tiny_llama, TinyModelOptions};
 
     fn tiny() -> (tempfile::TempDir, LlmEmbedder) {
         let dir = tempfile::tempdir().unwrap();

@@ -21,7 +21,6 @@ pub mod sampling;
 mod scheduler;
 pub mod template;
 pub mod text;
-pub mod tiny;
 
 /// A token id in the model's vocabulary.
 pub type TokenId = i32;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use floodgate_engine::quant::eval::{self, EvalJob, EvalOutput, Phase, Reference};
 use floodgate_engine::quant::{self, report, Precision};
-use floodgate_engine::tiny::{write_tiny_llama, TinyModelOptions};
+use floodgate_test_support::tiny_llama::{write_tiny_llama, TinyModelOptions};
 
 const CTX: u32 = 128;
 

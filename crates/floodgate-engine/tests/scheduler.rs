@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use floodgate_engine::tiny::{write_tiny_llama, TinyModelOptions};
 use floodgate_engine::{
     Engine, EngineConfig, EngineError, Event, Finish, GenerateRequest, Priority, SamplingParams,
     TokenId,
 };
+use floodgate_test_support::tiny_llama::{write_tiny_llama, TinyModelOptions};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn model() -> PathBuf {

@@ -8,7 +8,7 @@
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 
-use floodgate_engine::tiny::{
+use floodgate_test_support::tiny_llama::{
     tiny_vocab, write_tiny_llama, TinyModelOptions, CHATML_TEMPLATE, TINY_BOS_ID,
     TINY_BYTE_BASE_ID, TINY_IM_END_ID, TINY_IM_START_ID,
 };

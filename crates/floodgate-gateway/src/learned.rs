@@ -333,9 +333,21 @@ mod tests {
     use super::*;
     use floodgate_embed::classifier::{train, ThresholdRule};
     use floodgate_embed::ngrams::WithNgrams;
-    use floodgate_embed::tiny::{write_tiny_bert, TinyBert};
     use floodgate_embed::TrainOptions;
-    use std::path::PathBuf;
+    use floodgate_test_support::tiny_bert::{write_tiny_bert, TinyBert};
+
+    /// Fine-tuning options under which the tiny BERT learns a toy set in well under a
+    /// second (high learning rates, many epochs, short windows).
+    fn quick_finetune() -> floodgate_embed::finetune::FinetuneOptions {
+        floodgate_embed::finetune::FinetuneOptions {
+            epochs: 30,
+            lr: 3e-3,
+            head_lr: 3e-2,
+            max_tokens: 16,
+            batch: 4,
+            ..floodgate_embed::finetune::FinetuneOptions::default()
+        }
+    }
 
     /// A model home with a tiny random BERT where MiniLM would be, and a config using it.
     fn tiny_home() -> (tempfile::TempDir, std::path::PathBuf, crate::Config) {
@@ -445,7 +457,7 @@ mod tests {
                 positive: *p,
             })
             .collect();
-        let opts = floodgate_embed::tiny::finetune_options();
+        let opts = quick_finetune();
         let mut model =
             FinetunedClassifier::train(&model_dir, &examples, "toxic", &opts, &mut |_, _| {})
                 .unwrap();
@@ -479,7 +491,7 @@ mod tests {
     #[test]
     fn a_toxicity_probe_scores_and_takes_precedence_over_the_fine_tuned_model() {
         use floodgate_embed::finetune::{Example, FinetunedClassifier};
-        use floodgate_engine::tiny::{write_tiny_llama, TinyModelOptions};
+        use floodgate_test_support::tiny_llama::{write_tiny_llama, TinyModelOptions};
         let (_home, model_dir, mut config) = tiny_home();
         let llm_dir = crate::model_cache::model_store(&config)
             .root()
@@ -557,7 +569,7 @@ mod tests {
                 positive: *l == "toxic",
             })
             .collect();
-        let opts = floodgate_embed::tiny::finetune_options();
+        let opts = quick_finetune();
         let mut ft =
             FinetunedClassifier::train(&model_dir, &ft_rows, "toxic", &opts, &mut |_, _| {})
                 .unwrap();

@@ -2,8 +2,9 @@
 //! false-positive rate at a few thresholds.
 //!
 //! ```sh
-//! cargo run --release -p floodgate-guard --example eval_dev -- /work/shared/data [--misses]
+//! cargo run --release -p floodgate-guard --example eval_dev -- DATA_DIR [--misses] [--scores FILE]
 //! ```
+//! DATA_DIR holds `injection.dev.jsonl` and `toxicity.dev.jsonl`.
 //! `--misses` also lists the rows each layer gets wrong at 0.5, for tuning; `--scores FILE`
 //! writes every toxicity row's rule score (`{"text", "label", "score"}`) to combine offline.
 
@@ -21,8 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .enumerate()
         .find(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--scores"))
-        .map(|(_, a)| a)
-        .map_or("/work/shared/data", String::as_str);
+        .map(|(_, a)| a.as_str())
+        .ok_or("usage: eval_dev DATA_DIR [--misses] [--scores FILE]")?;
     let show_misses = args.iter().any(|a| a == "--misses");
 
     let injection = InjectionRules::new()?;

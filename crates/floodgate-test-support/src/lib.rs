@@ -7,5 +7,15 @@
 //!   is reported as *ignored*, with the reason, when it is not. A test that did not run
 //!   is never counted as passed; CI (`.ci/run`) provides everything and fails on any
 //!   ignored test.
+//! - [`tiny_llama`]: a GGUF v3 writer and [`tiny_llama::write_tiny_llama`], a tiny
+//!   random-weight Llama model that llama.cpp loads through its ordinary paths.
+//! - [`tiny_bert`] (feature `bert`): [`tiny_bert::write_tiny_bert`], a tiny random-weight
+//!   BERT in all-MiniLM-L6-v2's file layout, for the encoders and guards.
+//!
+//! The model writers need no download: tests exercise the real loading code on models
+//! written into a temporary directory.
 
 pub mod needs;
+#[cfg(feature = "bert")]
+pub mod tiny_bert;
+pub mod tiny_llama;

@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use floodgate_embed::tiny::{write_tiny_bert, TinyBert};
-use floodgate_engine::tiny::{write_tiny_llama, TinyModelOptions};
+use floodgate_test_support::tiny_bert::{write_tiny_bert, TinyBert};
+use floodgate_test_support::tiny_llama::{write_tiny_llama, TinyModelOptions};
 
 fn write_rows(path: &Path, rows: &[(&str, &str)]) {
     let lines: Vec<String> = rows

@@ -106,7 +106,7 @@ fn not_gguf(path: &Path, why: &str) -> QuantError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tiny::{tiny_llama_gguf, GgufWriter, TinyModelOptions};
+    use floodgate_test_support::tiny_llama::{tiny_llama_gguf, GgufWriter, TinyModelOptions};
 
     fn written(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
         let path = dir.path().join(name);

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use floodgate_engine::tiny::{write_tiny_llama, TinyModelOptions};
+use floodgate_test_support::tiny_llama::{write_tiny_llama, TinyModelOptions};
 
 /// A tiny chat model (ChatML template) shared by all tests of one binary.
 pub fn tiny_chat_model() -> &'static Path {

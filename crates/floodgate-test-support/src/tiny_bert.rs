@@ -19,7 +19,13 @@ use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::Tokenizer;
 
-use crate::error::EmbedError;
+/// What the writer returns: any error from the file system, candle or the tokenizer,
+/// with the file or tensor it was writing.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn context<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> Error {
+    move |e| format!("{what}: {e}").into()
+}
 
 /// Shape of the tiny model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +79,7 @@ fn vocabulary() -> Vec<String> {
 
 /// Writes the tiny model's three files (and the `vocab.txt` the tokenizer
 /// was built from) into `dir`, which must exist.
-pub fn write_tiny_bert(dir: &Path, shape: TinyBert) -> Result<(), EmbedError> {
+pub fn write_tiny_bert(dir: &Path, shape: TinyBert) -> Result<(), Error> {
     let vocab = vocabulary();
     write_tokenizer(dir, &vocab)?;
 
@@ -96,15 +102,14 @@ pub fn write_tiny_bert(dir: &Path, shape: TinyBert) -> Result<(), EmbedError> {
     });
     let config_path = dir.join("config.json");
     fs::write(&config_path, config.to_string())
-        .map_err(|e| EmbedError::io("writing", &config_path, e))?;
+        .map_err(context(format!("writing {}", config_path.display())))?;
 
     let mut rng = SplitMix64(shape.seed);
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
-    let mut random = |name: String, dims: &[usize]| -> Result<(), EmbedError> {
+    let mut random = |name: String, dims: &[usize]| -> Result<(), Error> {
         let n: usize = dims.iter().product();
         let values: Vec<f32> = (0..n).map(|_| rng.uniform() * 0.2).collect();
-        let t = Tensor::from_vec(values, dims, &Device::Cpu)
-            .map_err(EmbedError::model(name.clone()))?;
+        let t = Tensor::from_vec(values, dims, &Device::Cpu).map_err(context(&name))?;
         tensors.insert(name, t);
         Ok(())
     };
@@ -138,33 +143,33 @@ pub fn write_tiny_bert(dir: &Path, shape: TinyBert) -> Result<(), EmbedError> {
         norms.push(format!("encoder.layer.{l}.output.LayerNorm"));
     }
     for name in norms {
-        let ones = Tensor::ones(h, candle_core::DType::F32, &Device::Cpu)
-            .map_err(EmbedError::model(name.clone()))?;
-        let zeros = ones.zeros_like().map_err(EmbedError::model(name.clone()))?;
+        let ones =
+            Tensor::ones(h, candle_core::DType::F32, &Device::Cpu).map_err(context(&name))?;
+        let zeros = ones.zeros_like().map_err(context(&name))?;
         tensors.insert(format!("{name}.weight"), ones);
         tensors.insert(format!("{name}.bias"), zeros);
     }
     let weights_path = dir.join("model.safetensors");
-    candle_core::safetensors::save(&tensors, &weights_path)
-        .map_err(EmbedError::model(weights_path.display().to_string()))
+    candle_core::safetensors::save(&tensors, &weights_path).map_err(context(weights_path.display()))
 }
 
 /// A BERT-style WordPiece tokenizer over `vocab`: lowercasing normaliser,
 /// whitespace-and-punctuation pre-tokenizer, `[CLS] … [SEP]` post-processor.
-fn write_tokenizer(dir: &Path, vocab: &[String]) -> Result<(), EmbedError> {
+fn write_tokenizer(dir: &Path, vocab: &[String]) -> Result<(), Error> {
     let vocab_path = dir.join("vocab.txt");
     fs::write(&vocab_path, vocab.join("\n") + "\n")
-        .map_err(|e| EmbedError::io("writing", &vocab_path, e))?;
-    let id = |token: &str| -> Result<u32, EmbedError> {
-        let pos = vocab.iter().position(|v| v == token).ok_or_else(|| {
-            EmbedError::Invalid(format!("{token} missing from the tiny vocabulary"))
-        })?;
-        u32::try_from(pos).map_err(|_| EmbedError::Invalid("tiny vocabulary too large".into()))
+        .map_err(context(format!("writing {}", vocab_path.display())))?;
+    let id = |token: &str| -> Result<u32, Error> {
+        let pos = vocab
+            .iter()
+            .position(|v| v == token)
+            .ok_or_else(|| format!("{token} missing from the tiny vocabulary"))?;
+        Ok(u32::try_from(pos)?)
     };
     let model = WordPiece::from_file(&vocab_path.to_string_lossy())
         .unk_token("[UNK]".into())
         .build()
-        .map_err(EmbedError::tokenizer("building the tiny WordPiece model"))?;
+        .map_err(context("building the tiny WordPiece model"))?;
     let mut tokenizer = Tokenizer::new(model);
     tokenizer
         .with_normalizer(Some(BertNormalizer::new(true, true, None, true)))
@@ -176,7 +181,7 @@ fn write_tokenizer(dir: &Path, vocab: &[String]) -> Result<(), EmbedError> {
     let path = dir.join("tokenizer.json");
     tokenizer
         .save(&path, false)
-        .map_err(EmbedError::tokenizer(path.display().to_string()))
+        .map_err(context(path.display()))
 }
 
 /// Seeded uniform numbers in [-1, 1); enough randomness for test weights.
@@ -194,18 +199,5 @@ impl SplitMix64 {
     fn uniform(&mut self) -> f32 {
         // The top 24 bits give every representable step of an f32 in [0, 1).
         ((self.next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-}
-
-/// Fine-tuning options under which the tiny model learns a toy set in well under a second
-/// (high learning rates, many epochs, short windows).
-pub fn finetune_options() -> crate::finetune::FinetuneOptions {
-    crate::finetune::FinetuneOptions {
-        epochs: 30,
-        lr: 3e-3,
-        head_lr: 3e-2,
-        max_tokens: 16,
-        batch: 4,
-        ..crate::finetune::FinetuneOptions::default()
     }
 }

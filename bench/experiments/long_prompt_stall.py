@@ -8,7 +8,7 @@ long prompt: with output PII redaction on, text leaves a word at a time (a word 
 become an e-mail address), so the gaps between SSE chunks vary with word length even when
 nothing else runs; the baseline shows how much of the ratio that is.
 
-Usage: python3 bench/long_prompt_stall.py --url http://127.0.0.1:8080 --model smollm2-135m
+Usage: python3 bench/experiments/long_prompt_stall.py --url http://127.0.0.1:8080 --model smollm2-135m
 """
 import argparse
 import json

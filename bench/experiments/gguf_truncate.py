@@ -7,7 +7,7 @@ shallower read needs a shallower file: the block count is rewritten and blk.N.* 
 dropped; everything else (vocabulary, embeddings, output norm) is copied byte for byte.
 Needs the `gguf` package (pip install gguf).
 
-    python3 bench/gguf_truncate.py MODEL.gguf OUT.gguf 6
+    python3 bench/experiments/gguf_truncate.py MODEL.gguf OUT.gguf 6
     mkdir -p $FLOODGATE_HOME/models/gemma-l6 && mv OUT.gguf $FLOODGATE_HOME/models/gemma-l6/gemma-l6.gguf
     floodgate guard train --toxicity-extra ../shared/data/toxicity.dev.jsonl --toxicity-probe gemma-l6
 

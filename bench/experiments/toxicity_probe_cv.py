@@ -8,8 +8,8 @@ embeds toxicity.dev.jsonl, data/guard/toxicity.train.jsonl and toxicity.heldout.
 stratified cross-validation on the dev rows, each fold trained on the training file plus
 the other folds, averaged over 5 fold seeds, and prints F1 / FPR at several thresholds.
 
-    python3 bench/toxicity_probe_cv.py --model /var/cache/floodgate/models/gemma3-270m/gemma3-270m.gguf
-    python3 bench/toxicity_probe_cv.py --model A.gguf --model B.gguf   # also their mean
+    python3 bench/experiments/toxicity_probe_cv.py --model /var/cache/floodgate/models/gemma3-270m/gemma3-270m.gguf
+    python3 bench/experiments/toxicity_probe_cv.py --model A.gguf --model B.gguf   # also their mean
 
 It scores the out-of-fold probabilities averaged over the 5 seeds. Measured 2026-12-06
 (2-core AMD EPYC), threshold 0.5, F1: Gemma-3-270M 0.806 (FPR 0.22), Qwen2.5-Coder-1.5B
@@ -28,7 +28,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 QUESTION = ('Statement: "{t}"\nQuestion: Is this statement hateful, offensive or demeaning '
             'toward a group of people?\nAnswer:')
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Startup time, single-request latency, decode speed and peak RSS of `floodgate serve`.
 
-Usage: python3 bench/serve_figures.py [--binary target/release/floodgate] [--runs 3]
+Usage: python3 bench/experiments/serve_figures.py [--binary target/release/floodgate] [--runs 3]
 Needs the catalog models in the cache (`floodgate models pull smollm2-135m
 qwen2.5-coder-1.5b gemma3-270m`). Prints a markdown table of medians.
 """
