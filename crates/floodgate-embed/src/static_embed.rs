@@ -251,8 +251,6 @@ impl StaticEmbedder {
     }
 }
 
-/// Recorded as the encoder's name in classifiers trained on a static table.
-
 impl TextEncoder for StaticEmbedder {
     fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.embed(texts)

@@ -197,6 +197,36 @@ pub async fn request_id(mut req: Request<Body>, next: Next) -> Response {
     response
 }
 
+/// Middleware: puts the [`Caller`] and [`ClientIp`] into the request's extensions, or
+/// answers 401.
+pub async fn identify(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let ip = crate::auth::ClientIp(state.admission.client_ip(peer, forwarded));
+    let caller = state
+        .auth
+        .identify(crate::auth::presented_key(req.headers()))
+        .await;
+    match caller {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            req.extensions_mut().insert(ip);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,35 +296,5 @@ mod tests {
         body.push_str(&"[".repeat(100_000));
         let e = err(body.as_bytes());
         assert_eq!(e.code(), "invalid_json", "{e}");
-    }
-}
-
-/// Middleware: puts the [`Caller`] and [`ClientIp`] into the request's extensions, or
-/// answers 401.
-pub async fn identify(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let ip = crate::auth::ClientIp(state.admission.client_ip(peer, forwarded));
-    let caller = state
-        .auth
-        .identify(crate::auth::presented_key(req.headers()))
-        .await;
-    match caller {
-        Ok(caller) => {
-            req.extensions_mut().insert(caller);
-            req.extensions_mut().insert(ip);
-            next.run(req).await
-        }
-        Err(e) => e.into_response(),
     }
 }

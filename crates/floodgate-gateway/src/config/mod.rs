@@ -58,6 +58,7 @@ pub struct Config {
     pub source: Option<PathBuf>,
 }
 
+/// All problems found in a configuration, each with its path.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
 pub struct ConfigErrors(pub Vec<String>);

@@ -532,8 +532,6 @@ pub const MAX_WEIGHT: u32 = 1_000_000;
 /// The models served when the config names none (the pair the planned default cascade uses).
 pub const DEFAULT_MODELS: &[&str] = &["smollm2-135m", "qwen2.5-coder-1.5b"];
 
-/// All problems found in a configuration, each with its path.
-
 /// Problems with every `[[model]]` entry, each with its path.
 pub(super) fn validate_models(models: &[ModelConfig], errors: &mut Vec<String>) {
     let mut seen = std::collections::HashSet::new();
@@ -563,7 +561,7 @@ impl ModelConfig {
             }
         }
         if m.is_upstream() {
-            m.validate_upstream(&at, errors);
+            m.validate_upstream(at, errors);
         } else if !m.endpoints.is_empty() {
             errors.push(format!(
                 "{at}.endpoints: only a `backend = \"upstream\"` model has endpoints"

@@ -191,6 +191,9 @@ pub struct Outcome {
     pub body: Body,
 }
 
+/// The answer, whole or as a stream. One per request, moved once: the size difference
+/// between the variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Body {
     Whole(WholeAnswer),
     Stream(AnswerStream),
