@@ -92,8 +92,12 @@ fn answer(mut stream: std::net::TcpStream) {
                     "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
                 format!("data: {c}\n\n")
             };
+            // The usage chunk OpenAI sends last when asked (`stream_options.include_usage`).
+            let usage = json!({"id": "up-1", "object": "chat.completion.chunk", "created": 1,
+                "model": "m", "choices": [],
+                "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}});
             format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{}{}{}{}data: [DONE]\n\n",
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{}{}{}{}data: {usage}\n\ndata: [DONE]\n\n",
                 chunk(json!({"role": "assistant", "content": ""}), Value::Null),
                 chunk(json!({"content": "Bon"}), Value::Null),
                 chunk(json!({"content": "jour !"}), Value::Null),
@@ -165,7 +169,8 @@ fn it_serves_an_upstream_model_as_json_and_as_a_stream(bin: PathBuf) {
     assert_eq!(r.status(), 200);
     let body: Value = r.json().unwrap();
     assert_eq!(body["choices"][0]["message"]["content"], "Bonjour !");
-    assert_eq!(body["usage"]["completion_tokens"], 3);
+    // The upstream's own usage count, passed through.
+    assert_eq!(body["usage"]["completion_tokens"], 3, "{body}");
     assert_eq!(body["model"], "remote");
 
     let mut streamed = chat("Say hello in French.");
