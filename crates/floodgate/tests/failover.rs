@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -272,28 +272,9 @@ fn fake_upstream() -> (String, Arc<Mutex<Vec<Seen>>>) {
             let Ok(mut stream) = stream else { continue };
             let log = Arc::clone(&log);
             std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut head = String::new();
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if line == "\r\n" {
-                        break;
-                    }
-                    head.push_str(&line);
-                }
-                let length = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse::<usize>().ok())?
-                    })
-                    .unwrap_or(0);
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
+                let Some((head, body)) = common::read_request(&stream) else {
+                    return;
+                };
                 let body = String::from_utf8_lossy(&body).to_string();
                 let response = if head.starts_with("GET") {
                     let b = r#"{"object":"list","data":[]}"#;

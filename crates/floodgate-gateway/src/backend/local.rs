@@ -124,6 +124,11 @@ pub async fn load(
     if let Some(p) = progress {
         p("loading weights");
     }
+    start_engine(m, path).await
+}
+
+/// Loads the weights at `path` into an engine configured as `m` (off the runtime).
+async fn start_engine(m: &ModelConfig, path: PathBuf) -> Result<LocalBackend, String> {
     let engine_config = engine_config(m, path);
     let engine = tokio::task::spawn_blocking(move || Engine::load(engine_config))
         .await
@@ -156,12 +161,7 @@ pub async fn load_cached_model(config: &Config, m: &ModelConfig) -> Result<Local
             })?,
     };
     let path = convert(&store, m, path, None).await?;
-    let engine_config = engine_config(m, path);
-    let engine = tokio::task::spawn_blocking(move || Engine::load(engine_config))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    Ok(LocalBackend::new(engine, 0))
+    start_engine(m, path).await
 }
 
 fn prompt_bytes(prompt: &PromptInput) -> usize {

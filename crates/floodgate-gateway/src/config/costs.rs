@@ -15,39 +15,7 @@ pub enum BudgetPeriod {
     Total,
 }
 
-impl BudgetPeriod {
-    pub const ALL: [BudgetPeriod; 3] =
-        [BudgetPeriod::Day, BudgetPeriod::Month, BudgetPeriod::Total];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BudgetPeriod::Day => "day",
-            BudgetPeriod::Month => "month",
-            BudgetPeriod::Total => "total",
-        }
-    }
-}
-
-impl std::fmt::Display for BudgetPeriod {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for BudgetPeriod {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "`{s}` must be one of {}",
-                    Self::ALL.map(|x| format!("`{x}`")).join(", ")
-                )
-            })
-    }
-}
+crate::config::value_set!(BudgetPeriod { Day => "day", Month => "month", Total => "total" });
 
 /// Cost accounting and budgets.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -14,6 +14,40 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// The string names of a closed set of configuration values (the same ones serde reads):
+/// `ALL`, `as_str`, `Display`, and a `FromStr` whose error lists the allowed values (the
+/// command line parses `--role` and `--log-format` with it).
+macro_rules! value_set {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                Self::ALL.iter().copied().find(|x| x.as_str() == s).ok_or_else(|| {
+                    let allowed: Vec<String> = Self::ALL.iter().map(|x| format!("`{x}`")).collect();
+                    format!("`{s}` must be one of {}", allowed.join(", "))
+                })
+            }
+        }
+    };
+}
+pub(crate) use value_set;
+
 mod auth;
 mod costs;
 mod feedback;

@@ -17,37 +17,7 @@ pub enum BackendKind {
     Upstream,
 }
 
-impl BackendKind {
-    pub const ALL: [BackendKind; 2] = [BackendKind::Local, BackendKind::Upstream];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::Local => "local",
-            BackendKind::Upstream => "upstream",
-        }
-    }
-}
-
-impl std::fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for BackendKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "`{s}` must be one of {}",
-                    Self::ALL.map(|x| format!("`{x}`")).join(", ")
-                )
-            })
-    }
-}
+crate::config::value_set!(BackendKind { Local => "local", Upstream => "upstream" });
 
 /// One servable model.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

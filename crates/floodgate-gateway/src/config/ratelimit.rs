@@ -13,37 +13,7 @@ pub enum LimiterBackend {
     Redis,
 }
 
-impl LimiterBackend {
-    pub const ALL: [LimiterBackend; 2] = [LimiterBackend::Memory, LimiterBackend::Redis];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimiterBackend::Memory => "memory",
-            LimiterBackend::Redis => "redis",
-        }
-    }
-}
-
-impl std::fmt::Display for LimiterBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for LimiterBackend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "`{s}` must be one of {}",
-                    Self::ALL.map(|x| format!("`{x}`")).join(", ")
-                )
-            })
-    }
-}
+crate::config::value_set!(LimiterBackend { Memory => "memory", Redis => "redis" });
 
 /// What admission does when the limiter backend cannot be reached.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,37 +26,7 @@ pub enum OnBackendError {
     Closed,
 }
 
-impl OnBackendError {
-    pub const ALL: [OnBackendError; 2] = [OnBackendError::Open, OnBackendError::Closed];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnBackendError::Open => "open",
-            OnBackendError::Closed => "closed",
-        }
-    }
-}
-
-impl std::fmt::Display for OnBackendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for OnBackendError {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "`{s}` must be one of {}",
-                    Self::ALL.map(|x| format!("`{x}`")).join(", ")
-                )
-            })
-    }
-}
+crate::config::value_set!(OnBackendError { Open => "open", Closed => "closed" });
 
 /// Stage 3, admission: GCRA rate limits per key, client IP and tenant, and per-key
 /// concurrency. A rate of 0 turns that limit off. A key's own limits override the

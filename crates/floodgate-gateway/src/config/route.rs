@@ -1,7 +1,6 @@
 //! `[[route]]`: a public model name over tiers of models, and the policy choosing one.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,23 +25,7 @@ pub enum RoutePolicy {
     PrePost,
 }
 
-impl RoutePolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoutePolicy::First => "first",
-            RoutePolicy::Split => "split",
-            RoutePolicy::Pre => "pre",
-            RoutePolicy::Post => "post",
-            RoutePolicy::PrePost => "pre+post",
-        }
-    }
-}
-
-impl fmt::Display for RoutePolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::config::value_set!(RoutePolicy { First => "first", Split => "split", Pre => "pre", Post => "post", PrePost => "pre+post" });
 
 /// Streams on a route with a post check.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,38 +15,7 @@ pub enum Role {
     Worker,
 }
 
-impl Role {
-    pub const ALL: [Role; 3] = [Role::All, Role::Gateway, Role::Worker];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::All => "all",
-            Role::Gateway => "gateway",
-            Role::Worker => "worker",
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "`{s}` must be one of {}",
-                    Self::ALL.map(|x| format!("`{x}`")).join(", ")
-                )
-            })
-    }
-}
+crate::config::value_set!(Role { All => "all", Gateway => "gateway", Worker => "worker" });
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,37 +28,7 @@ pub enum LogFormat {
     Json,
 }
 
-impl LogFormat {
-    pub const ALL: [LogFormat; 2] = [LogFormat::Text, LogFormat::Json];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-        }
-    }
-}
-
-impl std::fmt::Display for LogFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for LogFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "`{s}` must be one of {}",
-                    Self::ALL.map(|x| format!("`{x}`")).join(", ")
-                )
-            })
-    }
-}
+crate::config::value_set!(LogFormat { Text => "text", Json => "json" });
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

@@ -287,3 +287,32 @@ pub fn joined(chunks: &[serde_json::Value], pointer: &str) -> String {
         .filter_map(|c| c.pointer(pointer).and_then(|v| v.as_str()))
         .collect()
 }
+
+/// Reads one HTTP/1.1 request from `stream` (a fake upstream's side): its head (request
+/// line and headers) and its body; `None` if the peer closed first.
+pub fn read_request(stream: &std::net::TcpStream) -> Option<(String, Vec<u8>)> {
+    use std::io::Read as _;
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((head, body))
+}
