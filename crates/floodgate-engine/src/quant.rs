@@ -23,11 +23,10 @@
 //! other llama.cpp call here goes through the safe wrapper.
 
 mod ffi;
-mod gguf;
+pub mod gguf;
 
 pub mod eval;
 pub mod metrics;
-pub mod report;
 
 use std::fmt;
 use std::fs::{self, File};
@@ -161,7 +160,8 @@ pub enum QuantError {
 }
 
 impl QuantError {
-    pub(crate) fn io(path: &Path, source: io::Error) -> Self {
+    /// A filesystem failure at `path`.
+    pub fn io(path: &Path, source: io::Error) -> Self {
         QuantError::Io {
             path: path.display().to_string(),
             source,

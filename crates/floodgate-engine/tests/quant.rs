@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use floodgate_engine::quant::eval::{self, EvalJob, EvalOutput, Phase, Reference};
-use floodgate_engine::quant::{self, report, Precision};
+use floodgate_engine::quant::{self, Precision};
 use floodgate_test_support::tiny_llama::{write_tiny_llama, TinyModelOptions};
 
 const CTX: u32 = 128;
@@ -163,35 +163,5 @@ fn quantize_evaluate_and_cache() {
     assert_eq!(
         quant::ensure_variant(&cache, &f32_path, Precision::Source).unwrap(),
         f32_path
-    );
-
-    // The report, in-process: the source is the reference row.
-    let opts = report::ReportOptions {
-        model_name: "tiny".into(),
-        source: f32_path.clone(),
-        variants: vec![Precision::F16, Precision::Q8_0],
-        ctx: CTX,
-        chunks: 1,
-        threads: 2,
-        cache_dir: cache.clone(),
-        work_dir: dir.path().join("work"),
-    };
-    let mut lines = Vec::new();
-    let rep = report::run(&opts, &mut |job| eval::run(job), &mut |l| {
-        lines.push(l.to_owned())
-    })
-    .unwrap();
-    assert_eq!(rep.source_type, "F32");
-    let labels: Vec<&str> = rep.rows.iter().map(|r| r.label.as_str()).collect();
-    assert_eq!(labels, ["source (F32)", "f16", "q8_0"]);
-    assert!(rep.rows[0].is_reference);
-    assert!(rep.rows[1].quality.mean_kl.unwrap() < rep.rows[2].quality.mean_kl.unwrap());
-    let md = rep.to_markdown();
-    assert!(md.contains("| variant | file MB |"), "{md}");
-    assert!(md.contains("0 (reference)"), "{md}");
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("work")).unwrap().count(),
-        0,
-        "the reference log-probabilities are deleted"
     );
 }

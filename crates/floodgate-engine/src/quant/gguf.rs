@@ -11,11 +11,11 @@ use llama_cpp_sys_2::{GGUF_TYPE_INT32, GGUF_TYPE_UINT32, GGUF_TYPE_UINT64};
 use super::QuantError;
 
 // `enum llama_ftype` values (llama.h); `quant::tests` checks them against the bindings.
-pub(super) const FTYPE_ALL_F32: u32 = 0;
-pub(super) const FTYPE_MOSTLY_F16: u32 = 1;
-pub(super) const FTYPE_MOSTLY_Q8_0: u32 = 7;
-pub(super) const FTYPE_MOSTLY_Q4_K_M: u32 = 15;
-pub(super) const FTYPE_MOSTLY_BF16: u32 = 32;
+pub const FTYPE_ALL_F32: u32 = 0;
+pub const FTYPE_MOSTLY_F16: u32 = 1;
+pub const FTYPE_MOSTLY_Q8_0: u32 = 7;
+pub const FTYPE_MOSTLY_Q4_K_M: u32 = 15;
+pub const FTYPE_MOSTLY_BF16: u32 = 32;
 
 /// A readable name for a `llama_ftype` value, as llama.cpp prints it.
 #[must_use]

@@ -6,13 +6,15 @@
 //! the hidden `quant worker` subcommand, so that each variant's peak RSS is its
 //! own) and draws the chart.
 
+pub mod report;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
+use self::report::{Report, ReportOptions};
 use clap::Subcommand;
 use floodgate_engine::quant::eval::{self, EvalJob, EvalOutput};
-use floodgate_engine::quant::report::{self, Report, ReportOptions};
 use floodgate_engine::quant::{self, Precision, QuantError};
 use floodgate_models::{catalog_entry, ModelStore};
 

@@ -4,7 +4,7 @@
 //! Every measurement runs through a caller-supplied `worker` function. The
 //! `floodgate` binary passes one that re-runs itself as a child process per
 //! [`EvalJob`], so each variant's peak memory is its own; tests pass
-//! [`super::eval::run`] to stay in-process.
+//! `floodgate_engine::quant::eval::run` to stay in-process.
 //!
 //! The quality reference is always the source file. Each variant is converted
 //! from it, so none can carry more information than it: for a quantized source
@@ -15,12 +15,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::eval::{
+use floodgate_engine::quant::eval::{
     EvalJob, EvalOutput, Phase, QualityResult, Reference, SpeedResult, DECODE_TOKENS, SPEED_RUNS,
 };
-use super::{
-    embedding_length, ensure_variant, file_type, file_type_name, gguf, Precision, QuantError,
-};
+use floodgate_engine::quant::gguf::{self, embedding_length, file_type, file_type_name};
+use floodgate_engine::quant::{ensure_variant, Precision, QuantError};
 
 /// What to measure.
 #[derive(Debug, Clone, PartialEq)]
