@@ -547,6 +547,23 @@ impl ModelConfig {
                 m.public_name()
             ));
         }
+        m.validate_version(at, all, errors);
+        if m.weight > MAX_WEIGHT {
+            errors.push(format!("{at}.weight: at most {MAX_WEIGHT}"));
+        }
+        if let Some(r) = &m.region {
+            if r.trim().is_empty() {
+                errors.push(format!("{at}.region: must not be empty when set"));
+            }
+        }
+        m.validate_engine(at, errors);
+        m.validate_prices(at, errors);
+    }
+
+    /// The `[[model.versions]]` naming: `MODEL@VERSION[:VARIANT]`, never beside a plain
+    /// model of the same name.
+    fn validate_version(&self, at: &str, all: &[ModelConfig], errors: &mut Vec<String>) {
+        let m = self;
         match (&m.group, &m.version) {
         (Some(g), Some(v)) => {
             let expected = match &m.variant {
@@ -577,14 +594,11 @@ impl ModelConfig {
             "{at}: `group`, `version` and `variant` are set by [[model.versions]]; declare versions there"
         )),
     }
-        if m.weight > MAX_WEIGHT {
-            errors.push(format!("{at}.weight: at most {MAX_WEIGHT}"));
-        }
-        if let Some(r) = &m.region {
-            if r.trim().is_empty() {
-                errors.push(format!("{at}.region: must not be empty when set"));
-            }
-        }
+    }
+
+    /// The engine's sizes and waits (checked for upstream models too: they are inert there).
+    fn validate_engine(&self, at: &str, errors: &mut Vec<String>) {
+        let m = self;
         if m.max_batch_size == 0 || m.max_batch_size > 256 {
             errors.push(format!("{at}.max_batch_size: must be 1..=256"));
         }
@@ -617,6 +631,19 @@ impl ModelConfig {
         if m.kv_cache_tokens < 64 {
             errors.push(format!("{at}.kv_cache_tokens: must be at least 64"));
         }
+        if let Some(c) = m.context_length {
+            if c == 0 || c > m.kv_cache_tokens {
+                errors.push(format!(
+                    "{at}.context_length: must be 1..=kv_cache_tokens ({})",
+                    m.kv_cache_tokens
+                ));
+            }
+        }
+    }
+
+    /// Prices, the compute price and the model card.
+    fn validate_prices(&self, at: &str, errors: &mut Vec<String>) {
+        let m = self;
         for (name, v) in [
             ("usd_per_1k_prompt_tokens", m.usd_per_1k_prompt_tokens),
             (
@@ -643,14 +670,6 @@ impl ModelConfig {
             if !(v.is_finite() && v >= 0.0) {
                 errors.push(format!(
                     "{at}.usd_per_compute_hour: must be a non-negative number"
-                ));
-            }
-        }
-        if let Some(c) = m.context_length {
-            if c == 0 || c > m.kv_cache_tokens {
-                errors.push(format!(
-                    "{at}.context_length: must be 1..=kv_cache_tokens ({})",
-                    m.kv_cache_tokens
                 ));
             }
         }
