@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use floodgate_models::ModelStore;
 
+use crate::backend::Backend;
 use crate::config::{Config, ModelConfig};
 use crate::registry::{ModelRegistry, ModelState};
 
@@ -33,20 +34,23 @@ async fn load_variant(
     progress: Progress<'_>,
     created: u64,
 ) -> ModelState {
-    if m.is_upstream() {
+    let loaded = if m.is_upstream() {
         // Nothing to fetch or load: ready once built; health is the pool's business.
-        return match crate::backend::UpstreamPool::from_config(m, &config.server.region, created) {
-            Ok(pool) => {
-                tracing::info!(model = %m.name, endpoints = m.endpoints.len(), "upstream model ready");
-                ModelState::Ready(Arc::new(pool))
-            }
-            Err(e) => {
-                tracing::error!(model = %m.name, error = %e, "upstream model unavailable");
-                ModelState::Failed(e)
-            }
-        };
+        crate::backend::UpstreamPool::from_config(m, &config.server.region, created)
+            .map(|pool| Arc::new(pool) as Arc<dyn Backend>)
+    } else {
+        load_local(config, store, m, progress, created).await
+    };
+    match loaded {
+        Ok(backend) => {
+            tracing::info!(model = %m.name, backend = %m.backend, "model ready");
+            ModelState::Ready(backend)
+        }
+        Err(e) => {
+            tracing::error!(model = %m.name, error = %e, "model unavailable");
+            ModelState::Failed(e)
+        }
     }
-    load_local(config, store, m, progress, created).await
 }
 
 #[cfg(feature = "engine")]
@@ -56,18 +60,10 @@ async fn load_local(
     m: &ModelConfig,
     progress: Progress<'_>,
     created: u64,
-) -> ModelState {
+) -> Result<Arc<dyn Backend>, String> {
     let say = |label: &str| progress.say(m, label);
-    match crate::backend::local::load(config, store, m, Some(&say)).await {
-        Ok(backend) => {
-            tracing::info!(model = %m.name, "model ready");
-            ModelState::Ready(Arc::new(backend.with_created(created)))
-        }
-        Err(e) => {
-            tracing::error!(model = %m.name, error = %e, "model unavailable");
-            ModelState::Failed(e)
-        }
-    }
+    let backend = crate::backend::local::load(config, store, m, Some(&say)).await?;
+    Ok(Arc::new(backend.with_created(created)))
 }
 
 /// Configuration validation refuses local models in a build without the engine, so
@@ -79,8 +75,8 @@ async fn load_local(
     m: &ModelConfig,
     _progress: Progress<'_>,
     _created: u64,
-) -> ModelState {
-    ModelState::Failed(crate::config::no_engine(&m.name))
+) -> Result<Arc<dyn Backend>, String> {
+    Err(crate::config::no_engine(&m.name))
 }
 
 /// Loads variants one after another (each with the generation its load was given) and

@@ -1,8 +1,5 @@
 //! `[auth]`: API keys and role tokens.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 /// What a key may do. Role scopes (`admin`, `reviewer`, `auditor`) open the admin API.
@@ -18,48 +15,14 @@ pub enum Scope {
     Auditor,
 }
 
-impl Scope {
-    pub const ALL: [Scope; 6] = [
-        Scope::Inference,
-        Scope::Moderations,
-        Scope::Feedback,
-        Scope::Admin,
-        Scope::Reviewer,
-        Scope::Auditor,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Inference => "inference",
-            Scope::Moderations => "moderations",
-            Scope::Feedback => "feedback",
-            Scope::Admin => "admin",
-            Scope::Reviewer => "reviewer",
-            Scope::Auditor => "auditor",
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Scope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Scope::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown scope `{s}` (expected one of {})",
-                    Scope::ALL.map(|x| x.as_str()).join(", ")
-                )
-            })
-    }
-}
+crate::config::value_set!(Scope {
+    Inference => "inference",
+    Moderations => "moderations",
+    Feedback => "feedback",
+    Admin => "admin",
+    Reviewer => "reviewer",
+    Auditor => "auditor",
+});
 
 /// Stage 2, identity: API keys and role tokens.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

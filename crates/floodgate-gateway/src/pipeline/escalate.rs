@@ -10,22 +10,18 @@ use crate::cascade::signals::{AnswerSignals, CASCADE_TOP_LOGPROBS};
 use crate::cascade::Route;
 use crate::error::GatewayError;
 use crate::inference::FinishReason;
-use crate::AppState;
 
 use super::{infer, RequestContext};
 
 /// The generation whose answer the client gets.
-pub async fn answer(
-    state: &AppState,
-    ctx: &mut RequestContext,
-) -> Result<Generation, GatewayError> {
+pub async fn answer(ctx: &mut RequestContext) -> Result<Generation, GatewayError> {
     let route = match &ctx.route {
         Some(r) if ctx.plan.post_check && ctx.decision.is_some() => Arc::clone(r),
-        _ => return infer::start(state, ctx, ctx.tier, &ctx.request.params).await,
+        _ => return infer::start(ctx, ctx.tier, &ctx.request.params).await,
     };
     let mut params = ctx.request.params.clone();
     params.logprobs = Some(params.logprobs.unwrap_or(0).max(CASCADE_TOP_LOGPROBS));
-    let held = buffer(infer::start(state, ctx, ctx.tier, &params).await?).await?;
+    let held = buffer(infer::start(ctx, ctx.tier, &params).await?).await?;
     if judge(ctx, &route, &held) {
         let small = &ctx.tiers[ctx.tier];
         let run = small.price.run(&small.variant.id, &held.finish, false);
@@ -36,7 +32,7 @@ pub async fn answer(
             d.final_tier = ctx.tier;
         }
         metrics::counter!("floodgate_cascade_escalations_total", "route" => route.config.name.clone(), "stage" => "post").increment(1);
-        infer::start(state, ctx, ctx.tier, &ctx.request.params).await
+        infer::start(ctx, ctx.tier, &ctx.request.params).await
     } else {
         Ok(held.replay(ctx.request.params.logprobs))
     }

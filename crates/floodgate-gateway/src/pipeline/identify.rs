@@ -1,4 +1,4 @@
-//! Stage 2, identify: who is asking. The `auth::identify` middleware has already turned
+//! Stage 2, identify: who is asking. The `edge::identify` middleware has already turned
 //! the bearer key into a [`Caller`] (or answered 401); this stage checks that the key
 //! may generate and picks what a variant choice sticks to.
 

@@ -4,19 +4,17 @@
 use crate::backend::Generation;
 use crate::error::GatewayError;
 use crate::validate::GenParams;
-use crate::AppState;
 
 use super::{resolve, Api, RequestContext};
 
 /// Starts tier `tier` with `params` (the client's, or the cascade's check settings).
 pub async fn start(
-    state: &AppState,
     ctx: &RequestContext,
     tier: usize,
     params: &GenParams,
 ) -> Result<Generation, GatewayError> {
     let backend = resolve::backend(ctx, tier);
-    let default_max = state.config().limits.default_max_tokens;
+    let default_max = ctx.config.limits.default_max_tokens;
     backend
         .generate(&ctx.request.prompt, params, default_max, ctx.request.echo)
         .await

@@ -3,7 +3,8 @@
 //!
 //! identify → validate → resolve → admit → screen input → plan → infer → escalate →
 //! screen output → settle and record. Each stage is a plain function in its own module
-//! that reads and fills the context; each may refuse the request with a
+//! that reads and fills the context (validation is `crate::validate`, which the HTTP
+//! layer calls before the context exists); each may refuse the request with a
 //! [`GatewayError`]. The HTTP layer (`routes::completions`) builds the context, calls
 //! [`run`] and shapes the [`Outcome`] as OpenAI JSON or SSE (`routes::openai`).
 //!
@@ -22,7 +23,6 @@ pub mod resolve;
 pub mod screen_input;
 pub mod screen_output;
 pub mod settle;
-pub mod validate;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -32,6 +32,7 @@ use axum::http::{HeaderName, HeaderValue};
 
 use crate::auth::Caller;
 use crate::cascade::{Plan, Route};
+use crate::config::Config;
 use crate::edge::RequestId;
 use crate::error::GatewayError;
 use crate::inference::Announcement;
@@ -99,6 +100,9 @@ impl Timings {
 /// Everything one request holds while it passes the stages.
 pub struct RequestContext {
     pub api: Api,
+    /// The configuration as the request found it: every stage reads this one snapshot,
+    /// so a reload that lands meanwhile applies from the next request.
+    pub config: Arc<Config>,
     pub caller: Caller,
     pub ip: IpAddr,
     pub request_id: Option<RequestId>,
@@ -134,6 +138,7 @@ pub struct RequestContext {
 impl RequestContext {
     pub fn new(
         api: Api,
+        config: Arc<Config>,
         caller: Caller,
         ip: IpAddr,
         request_id: Option<RequestId>,
@@ -142,6 +147,7 @@ impl RequestContext {
         let started = Instant::now();
         Self {
             api,
+            config,
             caller,
             ip,
             request_id,
@@ -212,7 +218,7 @@ pub async fn run(state: &AppState, mut ctx: RequestContext) -> Result<Outcome, G
     ctx.timings.mark("plan");
     // Withdrawn just before the hand-over (tokenizing is all that is left).
     ctx.announced = None;
-    let generation = escalate::answer(state, &mut ctx).await?;
+    let generation = escalate::answer(&mut ctx).await?;
     ctx.timings.mark("infer");
     let served = ctx.tiers[ctx.tier].variant.id.clone();
     if let Some(r) = &ctx.route {

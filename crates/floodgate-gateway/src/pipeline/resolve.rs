@@ -26,7 +26,7 @@ pub fn resolve(state: &AppState, ctx: &mut RequestContext) -> Result<(), Gateway
                 }
                 (_, e) => e,
             })?;
-        let price = Price::of_model(&state.config(), &variant.config);
+        let price = Price::of_model(&ctx.config, &variant.config);
         tiers.push(Tier { variant, price });
     }
     // Tell the first tier's engine this request is on its way: the guards take

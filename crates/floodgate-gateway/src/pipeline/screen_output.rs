@@ -8,6 +8,7 @@
 //! shapes them as JSON or SSE. Both settle the request (stage 9) when the answer ends.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use floodgate_protocol as p;
 
@@ -62,9 +63,9 @@ pub fn finish_reason(r: FinishReason) -> p::FinishReason {
     }
 }
 
-fn served_model(ctx: &RequestContext) -> (String, ModelConfig) {
+fn served_model(ctx: &RequestContext) -> (String, Arc<ModelConfig>) {
     let tier = &ctx.tiers[ctx.tier];
-    (tier.variant.id.clone(), (*tier.variant.config).clone())
+    (tier.variant.id.clone(), Arc::clone(&tier.variant.config))
 }
 
 /// Reads the whole answer, screens it, and settles.

@@ -12,20 +12,20 @@
 //!   end does not make an answer free; with nothing generated yet the reservation
 //!   stays charged.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::admission::Permit;
 use crate::backend::Generation;
 use crate::error::GatewayError;
 use crate::inference::Finish;
-use crate::records::{DecisionRecord, Price, TierRun};
-use crate::AppState;
+use crate::records::{DecisionRecord, Price, RecordStore, TierRun};
 
 use super::RequestContext;
 
 pub struct Settlement {
     permit: Permit,
-    state: AppState,
+    records: Arc<dyn RecordStore>,
     /// When the request arrived.
     started: Instant,
     /// Runs paid for but not served (a cascade's discarded answer).
@@ -45,10 +45,10 @@ struct Serving {
 }
 
 impl Settlement {
-    pub fn new(permit: Permit, state: AppState, started: Instant) -> Self {
+    pub fn new(permit: Permit, records: Arc<dyn RecordStore>, started: Instant) -> Self {
         Self {
             permit,
-            state,
+            records,
             started,
             discarded: Vec::new(),
             serving: None,
@@ -84,7 +84,7 @@ impl Settlement {
         record.status = "completed".into();
         record.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let cost = record.cost_usd;
-        crate::records::write(&self.state.records, record);
+        crate::records::write(&self.records, record);
         cost
     }
 
@@ -117,7 +117,7 @@ impl Settlement {
         record.cost_usd = record.runs.iter().map(|r| r.cost_usd).sum();
         record.status = status;
         if tokio::runtime::Handle::try_current().is_ok() {
-            crate::records::write(&self.state.records, record);
+            crate::records::write(&self.records, record);
         }
     }
 }

@@ -16,7 +16,8 @@ use super::openai::{self, Meta};
 use crate::auth::{Caller, ClientIp};
 use crate::edge::{RequestId, ValidJson};
 use crate::error::GatewayError;
-use crate::pipeline::{self, identify, validate, Api, Body, Outcome, RequestContext};
+use crate::pipeline::{self, identify, Api, Body, Outcome, RequestContext};
+use crate::validate;
 use crate::AppState;
 
 pub async fn chat(
@@ -27,8 +28,10 @@ pub async fn chat(
     ValidJson(req): ValidJson<p::ChatCompletionRequest>,
 ) -> Result<Response, GatewayError> {
     identify::authorize(&caller)?;
-    let valid = validate::chat(req, &state.config().limits)?;
-    let ctx = RequestContext::new(Api::Chat, caller, ip.0, request_id.map(|e| e.0), valid);
+    let config = state.config();
+    let valid = validate::chat(req, &config.limits)?;
+    let request_id = request_id.map(|e| e.0);
+    let ctx = RequestContext::new(Api::Chat, config, caller, ip.0, request_id, valid);
     respond(&state, ctx).await
 }
 
@@ -40,8 +43,10 @@ pub async fn completions(
     ValidJson(req): ValidJson<p::CompletionRequest>,
 ) -> Result<Response, GatewayError> {
     identify::authorize(&caller)?;
-    let valid = validate::completion(req, &state.config().limits)?;
-    let ctx = RequestContext::new(Api::Text, caller, ip.0, request_id.map(|e| e.0), valid);
+    let config = state.config();
+    let valid = validate::completion(req, &config.limits)?;
+    let request_id = request_id.map(|e| e.0);
+    let ctx = RequestContext::new(Api::Text, config, caller, ip.0, request_id, valid);
     respond(&state, ctx).await
 }
 
