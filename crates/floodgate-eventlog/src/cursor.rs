@@ -170,3 +170,33 @@ impl Cursor {
         Ok(())
     }
 }
+
+/// Reads every whole record in `dir` from `from_seq` on, without a writer (for export
+/// tools next to a running server): stops at the end or at a record still being written.
+pub fn scan_dir(
+    dir: &std::path::Path,
+    from_seq: u64,
+    mut each: impl FnMut(Record),
+) -> Result<u64, LogError> {
+    let segments = segment::list(dir)?;
+    let mut n = 0;
+    for (i, (_, path)) in segments.iter().enumerate() {
+        if segments.get(i + 1).is_some_and(|(next, _)| *next <= from_seq) {
+            continue;
+        }
+        let file = File::open(path).map_err(LogError::io(path))?;
+        let mut r = BufReader::new(file);
+        loop {
+            match segment::read(&mut r).map_err(LogError::io(path))? {
+                Next::Record { seq, payload } => {
+                    if seq >= from_seq {
+                        n += 1;
+                        each(Record { seq, payload });
+                    }
+                }
+                Next::End | Next::Bad(_) => break,
+            }
+        }
+    }
+    Ok(n)
+}

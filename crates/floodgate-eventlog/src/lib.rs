@@ -26,7 +26,7 @@ mod writer;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use cursor::{Cursor, Record};
+pub use cursor::{scan_dir, Cursor, Record};
 pub use writer::{Ack, EventLog};
 
 /// When the writer calls fsync.

@@ -1,5 +1,6 @@
 //! The HTTP application: routes and the layers every request passes through.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -10,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 
-use crate::error::GatewayError;
+use crate::error::{ErrorCode, GatewayError};
+use crate::events::{Event, Trace};
 use crate::routes::{completions, health, models, moderations};
 use crate::AppState;
 
@@ -53,11 +55,11 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .fallback(unknown_route)
         .layer(middleware::from_fn(method_not_allowed))
-        .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::edge::header_limit,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(middleware::from_fn(crate::edge::request_id))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         .with_state(state)
@@ -86,18 +88,47 @@ async fn method_not_allowed(req: Request, next: Next) -> Response {
     response
 }
 
+/// The event of a request that no pipeline stage described: its status and error code.
+fn unclaimed_event(state: &AppState, trace: &Trace, response: &Response) -> Event {
+    let mut e = trace.base(&state.events);
+    e.status = response.status().as_u16();
+    e.error_code = response
+        .extensions()
+        .get::<ErrorCode>()
+        .map(|c| c.0.to_string());
+    e.outcome = if e.error_code.is_some() || !response.status().is_success() {
+        "refused".into()
+    } else {
+        "completed".into()
+    };
+    e.timings.total_ms = trace.elapsed_ms();
+    Event::request(
+        trace.id.clone(),
+        trace.time_ms,
+        state.events.origin.clone(),
+        e,
+    )
+}
+
 fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     GatewayError::Internal("internal error".into()).into_response()
 }
 
-/// Request counters, latency to response headers and the in-flight gauge.
-async fn record(State(_state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+/// Request counters, latency to response headers and the in-flight gauge; and the
+/// event of every request the pipeline did not take over (refusals before it, other
+/// endpoints), written before the response goes out.
+async fn record(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let trace = req.extensions().get::<Arc<Trace>>().cloned();
+    let probe = matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics");
     let mut guard = InFlight::new(route);
     let response = next.run(req).await;
+    if let Some(trace) = trace.filter(|t| !probe && t.claim()) {
+        state.events.record(&unclaimed_event(&state, &trace, &response)).await;
+    }
     let model = response
         .headers()
         .get("x-floodgate-model")

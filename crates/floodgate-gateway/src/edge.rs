@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::error::GatewayError;
+use crate::events::Trace;
 use crate::AppState;
 
 /// A JSON body parsed into `T`, or a precise 4xx.
@@ -170,19 +171,23 @@ pub async fn header_limit(
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// Accepts the client's `x-request-id` if it is sane, else mints one; echoes it back and
-/// opens the request's tracing span.
+/// Accepts the client's `x-request-id` if it is sane, else uses the server's own id;
+/// echoes it back, with the server's id as `x-floodgate-request-id`, and opens the
+/// request's tracing span. The server's id ([`Trace`]) is unique whatever the client
+/// sends: a reused `x-request-id` leaves two events and two decision records.
 pub async fn request_id(mut req: Request<Body>, next: Next) -> Response {
     use tracing::Instrument;
-    let id = req
+    let client_id = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(
-            || format!("req_{}", uuid::Uuid::new_v4().simple()),
-            str::to_string,
-        );
+        .map(str::to_string);
+    let endpoint = format!("{} {}", req.method(), req.uri().path());
+    let trace = std::sync::Arc::new(Trace::new(client_id.clone(), endpoint));
+    let id = client_id.unwrap_or_else(|| trace.id.clone());
+    let server_id = trace.id.clone();
+    req.extensions_mut().insert(trace);
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!(
         "request",
@@ -193,6 +198,9 @@ pub async fn request_id(mut req: Request<Body>, next: Next) -> Response {
     let mut response = next.run(req).instrument(span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&server_id) {
+        response.headers_mut().insert("x-floodgate-request-id", v);
     }
     response
 }
@@ -217,6 +225,9 @@ pub async fn identify(
         .auth
         .identify(crate::auth::presented_key(req.headers()))
         .await;
+    if let (Ok(c), Some(trace)) = (&caller, req.extensions().get::<std::sync::Arc<Trace>>()) {
+        trace.identified(c, ip.0);
+    }
     match caller {
         Ok(caller) => {
             req.extensions_mut().insert(caller);

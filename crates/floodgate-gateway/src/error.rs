@@ -187,10 +187,16 @@ impl GatewayError {
     }
 }
 
+/// The OpenAI error code an error response carries (in the response's extensions).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         self.record();
         let mut response = (self.status(), axum::Json(self.body())).into_response();
+        // For the request's event, which the HTTP layer writes from the response.
+        response.extensions_mut().insert(ErrorCode(self.code()));
         let retry_after = match &self {
             Self::RateLimited { retry_after, .. } => {
                 retry_after.map(|s| format!("{}", s.ceil().max(1.0) as u64))

@@ -27,6 +27,7 @@ pub const RESTART_ONLY: &[&str] = &[
     "[models]",
     "[auth]",
     "[abuse]",
+    "[events]",
     "ratelimit.backend",
     "ratelimit.redis_url",
     "ratelimit.backend_timeout_ms",
@@ -48,6 +49,7 @@ pub fn keep_restart_only(fresh: &mut Config, running: &Config) -> Vec<&'static s
     }
     keep!("[server]", server);
     keep!("[models]", models);
+    keep!("[events]", events);
     keep!("[auth]", auth);
     keep!("[abuse]", abuse);
     keep!("ratelimit.backend", ratelimit.backend);

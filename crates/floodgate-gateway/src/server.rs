@@ -57,6 +57,14 @@ async fn build_state(
     let records = crate::records::SqliteRecordStore::open(&db)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
+    let origin = format!(
+        "{}/{}:{}",
+        config.server.region,
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
+        config.server.listen.rsplit(':').next().unwrap_or(""),
+    );
+    let events = crate::events::Spine::open(config, origin)
+        .map_err(|e| anyhow::anyhow!("event log: {e}"))?;
     let routes = Arc::new(crate::cascade::Routes::pending(config));
     {
         let (routes, config) = (Arc::clone(&routes), Arc::clone(config));
@@ -72,6 +80,8 @@ async fn build_state(
         feedback: Arc::new(feedback),
         routes,
         records: Arc::new(records),
+        budgets: Arc::new(crate::budget::Budgets::from_config(config)?),
+        events: Arc::new(events),
     })
 }
 
@@ -98,6 +108,14 @@ pub async fn serve(
         })
         .collect();
     let state = build_state(&config, &registry).await?;
+    let mut sinks =
+        crate::events::Sinks::start(&config, &state.events, Arc::clone(&state.records)).await?;
+    if config.server.role == crate::config::Role::Analytics {
+        let js = crate::events::JetStream::connect(&config.events).await?;
+        sinks.add_consumer(js, Arc::clone(&state.records), config.events.sink_batch);
+        tracing::info!("analytics: consuming JetStream events into the store");
+    }
+    let events = Arc::clone(&state.events);
     if let Some(path) = config.source.clone() {
         tokio::spawn(crate::reload::watch(path, state.clone()));
     }
@@ -145,6 +163,9 @@ pub async fn serve(
         result = server => result?,
         () = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; exiting with requests still running"),
     }
+    // Everything answered has its event queued: write it, let the sinks catch up.
+    sinks.stop().await;
+    events.close();
     tracing::info!("stopped");
     Ok(())
 }

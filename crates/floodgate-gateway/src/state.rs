@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::{admission, auth, cascade, feedback, guard, records, registry};
+use crate::{admission, auth, cascade, events, feedback, guard, records, registry};
 
 /// Shared, read-mostly state handed to every handler.
 #[derive(Clone)]
@@ -20,6 +20,10 @@ pub struct AppState {
     pub feedback: Arc<dyn feedback::FeedbackStore>,
     pub routes: Arc<cascade::Routes>,
     pub records: Arc<dyn records::RecordStore>,
+    /// Keys' spend against their budgets (shared through Redis with a Redis limiter).
+    pub budgets: Arc<crate::budget::Budgets>,
+    /// Where every request's event goes (the durable local log, then the sinks).
+    pub events: Arc<events::Spine>,
 }
 
 impl AppState {

@@ -42,6 +42,24 @@ impl PromptInput {
         };
         u32::try_from(bytes.div_ceil(4)).unwrap_or(u32::MAX)
     }
+
+    /// The prompt as text for a request's event (`events.include_text`): chat messages
+    /// one per line as `role: content`, token ids as numbers.
+    pub fn text_for_events(&self) -> String {
+        match self {
+            PromptInput::Chat(messages) => messages
+                .iter()
+                .map(|m| format!("{}: {}", m.role, m.content))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            PromptInput::Text(t) => t.clone(),
+            PromptInput::Tokens(t) => t
+                .iter()
+                .map(|id| id.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -2,6 +2,7 @@
 //! crates (`floodgate-gateway`, `floodgate-models`, and for the offline commands
 //! `floodgate-lab`). Without the `engine` feature it is a gateway for upstream models.
 
+mod events_cmd;
 mod keys_cmd;
 mod reports_cmd;
 
@@ -61,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: reports_cmd::AbCommand,
     },
+    /// Export the events in the local event log (JSON lines or Parquet).
+    Events {
+        #[command(subcommand)]
+        command: events_cmd::EventsCommand,
+    },
     /// Cost reports from the recorded usage.
     Cost {
         #[command(subcommand)]
@@ -88,8 +94,9 @@ struct ServeArgs {
     /// Log format: text or json (overrides server.log_format).
     #[arg(long)]
     log_format: Option<LogFormat>,
-    /// all (default), gateway (upstream models only) or worker (local models served
-    /// to gateways, without routes or guards); overrides server.role.
+    /// all (default), gateway (upstream models only), worker (local models served
+    /// to gateways, without routes or guards) or analytics (events from NATS JetStream
+    /// into the store); overrides server.role.
     #[arg(long)]
     role: Option<Role>,
 }
@@ -344,6 +351,7 @@ async fn main() -> ExitCode {
         #[cfg(feature = "engine")]
         Command::Quant { command } => floodgate_lab::quant::run(command).await,
         Command::Keys { command } => keys_cmd::run(command).await,
+        Command::Events { command } => events_cmd::run(command).await,
         #[cfg(feature = "engine")]
         Command::Guard { command } => floodgate_lab::guard::run(command).await,
         #[cfg(feature = "engine")]

@@ -50,6 +50,7 @@ pub(crate) use value_set;
 
 mod auth;
 mod costs;
+mod events;
 mod feedback;
 mod guard;
 mod limits;
@@ -61,6 +62,7 @@ mod server;
 
 pub use auth::{AuthConfig, Scope};
 pub use costs::{BudgetPeriod, CostsConfig};
+pub use events::{ClientIpMode, EventsConfig, FsyncPolicy, OverflowPolicy};
 pub use feedback::FeedbackConfig;
 pub use guard::{GuardConfig, Policy};
 pub use limits::LimitsConfig;
@@ -85,6 +87,7 @@ pub struct Config {
     pub abuse: floodgate_guard::cluster::ClusterConfig,
     pub feedback: FeedbackConfig,
     pub costs: CostsConfig,
+    pub events: EventsConfig,
     pub model: Vec<ModelConfig>,
     pub route: Vec<RouteConfig>,
     /// The file this configuration was read from, if any (route reloads re-read it).
@@ -154,6 +157,7 @@ impl Config {
                 "abuse" => config.abuse = section(&key, value, &mut errors),
                 "feedback" => config.feedback = section(&key, value, &mut errors),
                 "costs" => config.costs = section(&key, value, &mut errors),
+                "events" => config.events = section(&key, value, &mut errors),
                 "route" => match value {
                     toml::Value::Array(items) => {
                         for (i, item) in items.into_iter().enumerate() {
@@ -184,7 +188,7 @@ impl Config {
                     _ => errors.push("model: expected an array of tables ([[model]])".into()),
                 },
                 other => errors.push(format!(
-                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, guard, abuse, feedback, costs, model, route)"
+                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, guard, abuse, feedback, costs, events, model, route)"
                 )),
             }
         }
@@ -212,6 +216,7 @@ impl Config {
 
     fn validate(&self, errors: &mut Vec<String>) {
         self.validate_routes(errors);
+        self.events.validate(errors);
         errors.extend(self.role_errors());
         self.server.validate(errors);
         self.limits.validate(errors);
@@ -242,7 +247,13 @@ impl Config {
     pub fn role_errors(&self) -> Vec<String> {
         let mut errors = Vec::new();
         let role = self.server.role;
+        if role == Role::Analytics && self.events.nats_url.is_empty() {
+            errors.push("events.nats_url: the analytics role consumes events from NATS JetStream; give its URL".into());
+        }
         for (i, m) in self.model.iter().enumerate() {
+            if role == Role::Analytics {
+                break;
+            }
             if role == Role::Worker && m.is_upstream() {
                 errors.push(format!(
                     "model[{i}]: a worker serves local models only; `{}` is an upstream model",
@@ -266,6 +277,13 @@ impl Config {
     /// so it has no routes, every guard policy is `allow` and nothing is redacted.
     /// Authentication stays as configured.
     pub fn for_role(mut self) -> Self {
+        if self.server.role == Role::Analytics {
+            // It serves no model and routes nothing; its own log has no store sink
+            // (the consumer writes the store).
+            self.model.clear();
+            self.route.clear();
+            self.events.store_sink = false;
+        }
         if self.server.role == Role::Worker {
             self.route.clear();
             let g = &mut self.guard;

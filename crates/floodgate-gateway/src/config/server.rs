@@ -13,9 +13,12 @@ pub enum Role {
     Gateway,
     /// Local models only, served to gateways without routes or guards.
     Worker,
+    /// No models: consumes the events from NATS JetStream into the store
+    /// (`events.nats_url`, `store.url`), and answers decision lookups.
+    Analytics,
 }
 
-crate::config::value_set!(Role { All => "all", Gateway => "gateway", Worker => "worker" });
+crate::config::value_set!(Role { All => "all", Gateway => "gateway", Worker => "worker", Analytics => "analytics" });
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

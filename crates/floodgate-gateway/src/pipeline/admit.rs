@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::admission::Ask;
+use crate::budget::{Budgets, Hold, Reserved};
 use crate::error::GatewayError;
 use crate::AppState;
 
@@ -12,7 +13,6 @@ use super::settle::Settlement;
 use super::{resolve, Budget, Estimate, RequestContext};
 
 pub async fn admit(state: &AppState, ctx: &mut RequestContext) -> Result<(), GatewayError> {
-    ctx.budget = budget(state, ctx).await?;
     ctx.estimate = estimate(ctx);
     // The worst case: every tier runs (a cascade escalates after the small answer).
     let reserve_cost: f64 = ctx
@@ -27,38 +27,72 @@ pub async fn admit(state: &AppState, ctx: &mut RequestContext) -> Result<(), Gat
         tokens: ctx.estimate.prompt_tokens + ctx.estimate.max_tokens,
         cost_usd: reserve_cost,
     };
-    let mut permit = state.admission.admit(&ctx.caller, ctx.ip, ask).await?;
+    let hold = budget(state, ctx, reserve_cost).await?;
+    let mut permit = match state.admission.admit(&ctx.caller, ctx.ip, ask).await {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(h) = hold {
+                let _ = state.budgets.adjust(&h.key, -h.reserved).await;
+            }
+            return Err(e);
+        }
+    };
     ctx.rate_headers = std::mem::take(&mut permit.headers);
-    ctx.settlement = Some(Settlement::new(
-        permit,
-        Arc::clone(&state.records),
-        ctx.started,
-    ));
+    let mut settlement = Settlement::new(permit, Arc::clone(&state.events), ctx.started);
+    if let Some(h) = hold {
+        settlement.hold_budget(Arc::clone(&state.budgets), h);
+    }
+    ctx.settlement = Some(settlement);
     Ok(())
 }
 
-/// A key's budget: refused when it is spent, else what is left of it.
-async fn budget(state: &AppState, ctx: &RequestContext) -> Result<Option<Budget>, GatewayError> {
+/// A key's budget: refused when it is spent, else `reserve_usd` is held against it
+/// (`crate::budget`) and settlement corrects it to the real cost.
+async fn budget(
+    state: &AppState,
+    ctx: &mut RequestContext,
+    reserve_usd: f64,
+) -> Result<Option<Hold>, GatewayError> {
     let Some(limit_usd) = ctx.caller.record().and_then(|r| r.budget_usd) else {
         return Ok(None);
     };
     let period = ctx.config.costs.budget_period;
-    let spent_usd = state
-        .records
-        .spent(ctx.caller.key_id(), period, crate::clock::unix_secs())
+    let now = crate::clock::unix_secs();
+    let key_id = ctx.caller.key_id().to_string();
+    let (key, ttl) = Budgets::period_key(&key_id, period, now);
+    // What was spent before this process met the key (read once per key and period).
+    let seed = async {
+        state
+            .records
+            .spent(&key_id, period, now)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "budget: spend not readable from the store; counting from 0");
+                0.0
+            })
+    };
+    let reserved = state
+        .budgets
+        .reserve(&key, ttl, limit_usd, reserve_usd, seed)
         .await
-        .map_err(|e| GatewayError::Internal(format!("usage store: {e}")))?;
-    if spent_usd >= limit_usd {
-        return Err(GatewayError::BudgetExceeded {
-            spent: spent_usd,
+        .map_err(|e| GatewayError::LimiterUnavailable(e.to_string()))?;
+    match reserved {
+        Reserved::Exceeded { spent } => Err(GatewayError::BudgetExceeded {
+            spent,
             budget: limit_usd,
             period: period.to_string(),
-        });
+        }),
+        Reserved::Ok { spent_before } => {
+            ctx.budget = Some(Budget {
+                limit_usd,
+                spent_usd: spent_before,
+            });
+            Ok(Some(Hold {
+                key,
+                reserved: reserve_usd,
+            }))
+        }
     }
-    Ok(Some(Budget {
-        limit_usd,
-        spent_usd,
-    }))
 }
 
 /// A cheap upper-side guess of the prompt's tokens (about 4 bytes a token; settled to

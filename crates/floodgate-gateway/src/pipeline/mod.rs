@@ -35,6 +35,7 @@ use crate::cascade::{Plan, Route};
 use crate::config::Config;
 use crate::edge::RequestId;
 use crate::error::GatewayError;
+use crate::events::{Event, RequestEvent, Spine, StageTiming, Trace};
 use crate::inference::Announcement;
 use crate::records::{Price, RouteDecision};
 use crate::registry::Resolved;
@@ -106,6 +107,9 @@ pub struct RequestContext {
     pub caller: Caller,
     pub ip: IpAddr,
     pub request_id: Option<RequestId>,
+    /// The request's id in the event spine; the pipeline emits its event once an
+    /// answer is handed over ([`settle::serve`]), the HTTP layer when it is refused.
+    pub trace: Arc<Trace>,
     /// When the request arrived.
     pub started: Instant,
     pub request: ValidRequest,
@@ -126,6 +130,8 @@ pub struct RequestContext {
     pub rate_headers: Vec<(HeaderName, HeaderValue)>,
     /// The guards' notes so far (`input-flagged`, `output-redacted`, ...).
     pub guard_notes: Vec<&'static str>,
+    /// The input guard's injection score, once it ran.
+    pub input_score: Option<f32>,
     /// Which tier answers first and why (`plan`).
     pub plan: Plan,
     /// The route part of the decision record (`plan`, `escalate`).
@@ -142,15 +148,17 @@ impl RequestContext {
         caller: Caller,
         ip: IpAddr,
         request_id: Option<RequestId>,
+        trace: Arc<Trace>,
         request: ValidRequest,
     ) -> Self {
-        let started = Instant::now();
+        let started = trace.started;
         Self {
             api,
             config,
             caller,
             ip,
             request_id,
+            trace,
             started,
             request,
             sticky: String::new(),
@@ -162,6 +170,7 @@ impl RequestContext {
             settlement: None,
             rate_headers: Vec::new(),
             guard_notes: Vec::new(),
+            input_score: None,
             plan: Plan {
                 tier: 0,
                 post_check: false,
@@ -205,31 +214,33 @@ pub enum Body {
     Stream(AnswerStream),
 }
 
-/// Runs the stages after validation, in order.
-pub async fn run(state: &AppState, mut ctx: RequestContext) -> Result<Outcome, GatewayError> {
-    identify::sticky(&mut ctx);
-    resolve::resolve(state, &mut ctx)?;
+/// Runs the stages after validation, in order. On an error the context stays with the
+/// caller, which records the refusal ([`refusal`]).
+pub async fn run(state: &AppState, ctx: &mut RequestContext) -> Result<Outcome, GatewayError> {
+    let ctx = &mut *ctx;
+    identify::sticky(ctx);
+    resolve::resolve(state, ctx)?;
     ctx.timings.mark("resolve");
-    admit::admit(state, &mut ctx).await?;
+    admit::admit(state, ctx).await?;
     ctx.timings.mark("admit");
-    screen_input::screen_input(state, &mut ctx).await?;
+    screen_input::screen_input(state, ctx).await?;
     ctx.timings.mark("screen_input");
-    plan::plan(&mut ctx).await?;
+    plan::plan(ctx).await?;
     ctx.timings.mark("plan");
     // Withdrawn just before the hand-over (tokenizing is all that is left).
     ctx.announced = None;
-    let generation = escalate::answer(&mut ctx).await?;
+    let generation = escalate::answer(ctx).await?;
     ctx.timings.mark("infer");
     let served = ctx.tiers[ctx.tier].variant.id.clone();
     if let Some(r) = &ctx.route {
         metrics::counter!("floodgate_cascade_requests_total", "route" => r.config.name.clone(), "model" => served.clone()).increment(1);
     }
-    let settlement = settle::serve(&mut ctx, &generation)?;
+    let settlement = settle::serve(ctx, &generation)?;
     let rate_headers = std::mem::take(&mut ctx.rate_headers);
     let body = if ctx.request.stream {
-        Body::Stream(screen_output::stream(state, &ctx, generation, settlement))
+        Body::Stream(screen_output::stream(state, ctx, generation, settlement))
     } else {
-        Body::Whole(screen_output::whole(state, &ctx, generation, settlement).await?)
+        Body::Whole(screen_output::whole(state, ctx, generation, settlement).await?)
     };
     Ok(Outcome {
         served,
@@ -237,9 +248,56 @@ pub async fn run(state: &AppState, mut ctx: RequestContext) -> Result<Outcome, G
         escalated: ctx.decision.as_ref().is_some_and(|d| d.escalated),
         budget: ctx.budget,
         rate_headers,
-        guard_notes: ctx.guard_notes,
+        guard_notes: std::mem::take(&mut ctx.guard_notes),
         body,
     })
+}
+
+/// The request's event as far as the pipeline got: who, what was asked, the route's
+/// decision, the guards' notes and the stages' timings.
+pub fn event(ctx: &RequestContext, spine: &Spine) -> RequestEvent {
+    let mut e = ctx.trace.base(spine);
+    e.requested = ctx.request.model.clone();
+    e.stream = ctx.request.stream;
+    e.route = ctx.decision.clone();
+    e.guard = ctx.guard_notes.iter().map(|s| s.to_string()).collect();
+    e.input_guard_score = ctx.input_score;
+    e.timings.stages = ctx
+        .timings
+        .stages
+        .iter()
+        .map(|(stage, took)| StageTiming {
+            stage: (*stage).to_string(),
+            ms: took.as_secs_f64() * 1000.0,
+        })
+        .collect();
+    if spine.include_text() {
+        e.prompt = Some(ctx.request.prompt.text_for_events());
+    }
+    e
+}
+
+/// The event of a request the pipeline refused with `error` (none if its answer was
+/// already handed over: that event is the settlement's).
+pub fn refusal(ctx: &RequestContext, spine: &Spine, error: &GatewayError) -> Option<Event> {
+    if !ctx.trace.claim() {
+        return None;
+    }
+    let mut e = event(ctx, spine);
+    if let Some(s) = &ctx.settlement {
+        e.runs = s.discarded().to_vec();
+        e.cost_usd = e.runs.iter().map(|r| r.cost_usd).sum();
+    }
+    e.status = error.status().as_u16();
+    e.outcome = "refused".into();
+    e.error_code = Some(error.code().to_string());
+    e.timings.total_ms = ctx.trace.elapsed_ms();
+    Some(Event::request(
+        ctx.trace.id.clone(),
+        ctx.trace.time_ms,
+        spine.origin.clone(),
+        e,
+    ))
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ pub async fn screen_input(state: &AppState, ctx: &mut RequestContext) -> Result<
         ctx.request_id.as_ref().map(|r| r.0.as_str()),
         &ctx.request.model,
     );
+    ctx.input_score = Some(input.score);
     if input.flagged {
         ctx.guard_notes.push("input-flagged");
     }

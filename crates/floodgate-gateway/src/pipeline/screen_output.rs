@@ -90,12 +90,12 @@ pub async fn whole(
             }
             Some(Event::Finished(f)) => break f,
             Some(Event::Failed(e)) => {
-                settlement.ended(format!("failed: {e}"));
+                settlement.ended(format!("failed: {e}"), Some(&e));
                 return Err(e);
             }
             None => {
                 let e = GatewayError::Internal("the engine stopped mid-generation".into());
-                settlement.ended(format!("failed: {e}"));
+                settlement.ended(format!("failed: {e}"), Some(&e));
                 return Err(e);
             }
         }
@@ -128,8 +128,10 @@ pub async fn whole(
             reason = p::FinishReason::ContentFilter;
         }
     }
-    // Settled after the screen, so that the record carries the output guard's notes.
+    // Settled after the screen, so that the event carries the output guard's notes.
+    settlement.text(&text[echo_len..]);
     let cost_usd = settlement.finished(&finish, &notes);
+    settlement.flush().await;
     Ok(WholeAnswer {
         text,
         logprobs,
@@ -184,6 +186,10 @@ impl AnswerStream {
     pub async fn next(&mut self) -> Option<Piece> {
         loop {
             if let Some(piece) = self.queue.pop_front() {
+                if matches!(piece, Piece::Finish { .. } | Piece::Error(_)) {
+                    // The last piece: the request's event reaches the log first.
+                    self.settlement.flush().await;
+                }
                 return Some(piece);
             }
             if self.done {
@@ -220,6 +226,7 @@ impl AnswerStream {
 
     /// Queues released text with the log-probabilities it completes, if any.
     fn release(&mut self, text: String) {
+        self.settlement.text(&text);
         let logprobs = self.logprobs.release(
             self.screen.released_raw(),
             self.screen.last_release_redacted,
@@ -261,12 +268,12 @@ impl AnswerStream {
             None,
             Some("output_blocked".into()),
         )));
-        self.settlement.ended("output-blocked".into());
+        self.settlement.ended("output-blocked".into(), None);
         self.done = true;
     }
 
     fn failed(&mut self, e: GatewayError) {
-        self.settlement.ended(format!("failed: {e}"));
+        self.settlement.ended(format!("failed: {e}"), Some(&e));
         self.queue.push_back(Piece::Error(e.body()));
         self.done = true;
     }

@@ -1,5 +1,6 @@
 //! Stage 9, settle and record: the admission reservation is settled to what the
-//! request really used, and its decision record and usage are written.
+//! request really used, and the request's event (which the store sink turns into its
+//! decision record and usage) goes to the event log.
 //!
 //! A [`Settlement`] owns the admission permit from the moment the request is admitted,
 //! so nothing is settled by hand at each return:
@@ -15,28 +16,39 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use floodgate_eventlog::Ack;
+
 use crate::admission::Permit;
 use crate::backend::Generation;
+use crate::budget::{Budgets, Hold};
 use crate::error::GatewayError;
+use crate::events::{Event, RequestEvent, Spine, Trace};
 use crate::inference::Finish;
-use crate::records::{DecisionRecord, Price, RecordStore, TierRun};
+use crate::records::{Price, TierRun};
 
 use super::RequestContext;
 
 pub struct Settlement {
     permit: Permit,
-    records: Arc<dyn RecordStore>,
+    events: Arc<Spine>,
     /// When the request arrived.
     started: Instant,
     /// Runs paid for but not served (a cascade's discarded answer).
     discarded: Vec<TierRun>,
     serving: Option<Serving>,
+    /// The request's event, on its way to the log.
+    pending: Option<Ack>,
+    /// The key's budget reservation, corrected when settled.
+    budget: Option<(Arc<Budgets>, Hold)>,
 }
 
-/// The answer being served, and its record until it is written.
+/// The answer being served, and its event until it is emitted.
 struct Serving {
     price: Price,
-    record: Option<DecisionRecord>,
+    trace: Arc<Trace>,
+    event: Option<RequestEvent>,
+    /// When the first token of the served answer came.
+    first_token: Option<Instant>,
     /// The served run so far, charged if it never finishes: its prompt (the engine's
     /// count, or an upstream's estimate), the tokens generated, and when it started.
     prompt_tokens: u32,
@@ -45,13 +57,66 @@ struct Serving {
 }
 
 impl Settlement {
-    pub fn new(permit: Permit, records: Arc<dyn RecordStore>, started: Instant) -> Self {
+    pub fn new(permit: Permit, events: Arc<Spine>, started: Instant) -> Self {
         Self {
             permit,
-            records,
+            events,
             started,
             discarded: Vec::new(),
             serving: None,
+            pending: None,
+            budget: None,
+        }
+    }
+
+    /// The budget reservation admission made, to correct at settlement.
+    pub fn hold_budget(&mut self, budgets: Arc<Budgets>, hold: Hold) {
+        self.budget = Some((budgets, hold));
+    }
+
+    /// Settles the admission permit and the budget reservation to `runs`; returns
+    /// their total cost.
+    fn settle(&mut self, runs: &[TierRun]) -> f64 {
+        let cost = settle_permit(&mut self.permit, runs);
+        if let Some((budgets, hold)) = self.budget.take() {
+            let delta = cost - hold.reserved;
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Err(e) = budgets.adjust(&hold.key, delta).await {
+                        tracing::warn!(error = %e, "budget not settled; the reservation stays charged");
+                    }
+                });
+            }
+        }
+        cost
+    }
+
+    /// Runs paid for but not served so far (for a refused request's event).
+    pub fn discarded(&self) -> &[TierRun] {
+        &self.discarded
+    }
+
+    /// Waits (at most `events.ack_timeout_ms`) for the request's event to reach the
+    /// log: called before the answer's last byte, so an answered request has its
+    /// event even if the process is killed right after.
+    pub async fn flush(&mut self) {
+        let ack = self.pending.take();
+        self.events.settle(ack).await;
+    }
+
+    /// Whether the answer's text goes into the event.
+    pub fn wants_text(&self) -> bool {
+        self.events.include_text()
+            && self.serving.as_ref().is_some_and(|s| s.event.is_some())
+    }
+
+    /// More of the answer's text, kept only with `events.include_text`.
+    pub fn text(&mut self, text: &str) {
+        if !self.events.include_text() {
+            return;
+        }
+        if let Some(e) = self.serving.as_mut().and_then(|s| s.event.as_mut()) {
+            e.completion.get_or_insert_with(String::new).push_str(text);
         }
     }
 
@@ -64,6 +129,7 @@ impl Settlement {
     pub fn token(&mut self) {
         if let Some(s) = &mut self.serving {
             s.generated = s.generated.saturating_add(1);
+            s.first_token.get_or_insert_with(Instant::now);
         }
     }
 
@@ -72,35 +138,42 @@ impl Settlement {
         let Some(serving) = &mut self.serving else {
             return 0.0;
         };
-        let Some(mut record) = serving.record.take() else {
+        let Some(mut event) = serving.event.take() else {
             return 0.0;
         };
-        let price = serving.price;
-        record.runs.push(price.run(&record.served_by, finish, true));
-        record.cost_usd = settle_permit(&mut self.permit, &record.runs);
-        record
+        let served_by = event.served_by.clone().unwrap_or_default();
+        event.runs.push(serving.price.run(&served_by, finish, true));
+        event.cost_usd = self.settle(&event.runs);
+        event
             .guard
             .extend(guard_notes.iter().map(|s| s.to_string()));
-        record.status = "completed".into();
-        record.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        let cost = record.cost_usd;
-        crate::records::write(&self.records, record);
+        event.usage.prompt_tokens = finish.prompt_tokens;
+        event.usage.completion_tokens = finish.completion_tokens;
+        event.usage.cached_tokens = finish.cached_prompt_tokens;
+        event.timings.queue_ms = finish.queued.as_secs_f64() * 1000.0;
+        event.status = 200;
+        event.outcome = "completed".into();
+        let cost = event.cost_usd;
+        let trace = Arc::clone(&serving.trace);
+        let first_token = serving.first_token;
+        self.emit(&trace, event, first_token);
         cost
     }
 
     /// The request ended without a finished answer (the client left, the generation
     /// failed, the output guard cut it): charge what the served run used until then.
-    pub fn ended(&mut self, status: String) {
+    /// `error` is what the client was told, if anything.
+    pub fn ended(&mut self, outcome: String, error: Option<&GatewayError>) {
         let Some(serving) = &mut self.serving else {
             return;
         };
-        let Some(mut record) = serving.record.take() else {
+        let Some(mut event) = serving.event.take() else {
             return;
         };
         if serving.generated > 0 {
             let compute_seconds = serving.run_started.elapsed().as_secs_f64();
-            record.runs.push(TierRun {
-                model: record.served_by.clone(),
+            event.runs.push(TierRun {
+                model: event.served_by.clone().unwrap_or_default(),
                 prompt_tokens: serving.prompt_tokens,
                 completion_tokens: serving.generated,
                 compute_seconds,
@@ -111,24 +184,49 @@ impl Settlement {
                 ),
                 served: true,
             });
-            settle_permit(&mut self.permit, &record.runs);
+            self.settle(&event.runs);
         }
         // With nothing generated the admission reservation stays charged.
-        record.cost_usd = record.runs.iter().map(|r| r.cost_usd).sum();
-        record.status = status;
-        if tokio::runtime::Handle::try_current().is_ok() {
-            crate::records::write(&self.records, record);
-        }
+        event.cost_usd = event.runs.iter().map(|r| r.cost_usd).sum();
+        event.usage.prompt_tokens = serving.prompt_tokens;
+        event.usage.completion_tokens = serving.generated;
+        event.outcome = outcome;
+        // A stream has sent its 200 already; a whole answer's error is the status.
+        event.status = error.map_or(200, |e| {
+            if event.stream {
+                200
+            } else {
+                e.status().as_u16()
+            }
+        });
+        event.error_code = error.map(|e| e.code().to_string());
+        let trace = Arc::clone(&serving.trace);
+        let first_token = serving.first_token;
+        self.emit(&trace, event, first_token);
+    }
+
+    fn emit(&mut self, trace: &Trace, mut event: RequestEvent, first_token: Option<Instant>) {
+        event.timings.total_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        event.timings.time_to_first_token_ms =
+            first_token.map(|t| t.duration_since(self.started).as_secs_f64() * 1000.0);
+        let event = Event::request(
+            trace.id.clone(),
+            trace.time_ms,
+            self.events.origin.clone(),
+            event,
+        );
+        self.pending = self.events.emit(&event);
     }
 }
 
 impl Drop for Settlement {
     fn drop(&mut self) {
         if self.serving.is_some() {
-            self.ended("cancelled".into());
+            self.ended("cancelled".into(), None);
         } else {
             // Refused before an answer was handed over: only discarded runs are paid.
-            settle_permit(&mut self.permit, &self.discarded);
+            let discarded = std::mem::take(&mut self.discarded);
+            self.settle(&discarded);
         }
     }
 }
@@ -154,28 +252,16 @@ pub fn serve(
         .settlement
         .take()
         .ok_or_else(|| GatewayError::Internal("request not admitted".into()))?;
+    ctx.trace.claim();
     let tier = &ctx.tiers[ctx.tier];
-    let record = DecisionRecord {
-        request_id: ctx
-            .request_id
-            .as_ref()
-            .map(|r| r.0.clone())
-            .unwrap_or_default(),
-        key_id: ctx.caller.key_id().to_string(),
-        tenant: ctx.caller.tenant().to_string(),
-        created_at: crate::clock::unix_secs(),
-        requested: ctx.request.model.clone(),
-        served_by: tier.variant.id.clone(),
-        route: ctx.decision.clone(),
-        runs: std::mem::take(&mut settlement.discarded),
-        cost_usd: 0.0,
-        guard: ctx.guard_notes.iter().map(|s| s.to_string()).collect(),
-        status: String::new(),
-        latency_ms: 0.0,
-    };
+    let mut event = super::event(ctx, &settlement.events);
+    event.served_by = Some(tier.variant.id.clone());
+    event.runs = std::mem::take(&mut settlement.discarded);
     settlement.serving = Some(Serving {
         price: tier.price,
-        record: Some(record),
+        trace: Arc::clone(&ctx.trace),
+        event: Some(event),
+        first_token: None,
         prompt_tokens: generation.prompt_tokens,
         generated: 0,
         run_started: Instant::now(),

@@ -11,8 +11,6 @@ mod sqlite;
 
 pub use sqlite::SqliteRecordStore;
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
 use crate::cascade::signals::AnswerSignals;
@@ -50,6 +48,10 @@ pub struct TierRun {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRecord {
+    /// The server's id for the request (its event's id): unique.
+    #[serde(default)]
+    pub event_id: String,
+    /// The client's `x-request-id`, if it sent one.
     pub request_id: String,
     pub key_id: String,
     pub tenant: String,
@@ -93,6 +95,17 @@ pub trait RecordStore: Send + Sync {
     /// Stores the record; the first record for a request id wins.
     async fn put(&self, record: &DecisionRecord) -> Result<(), sqlx::Error>;
     async fn get(&self, request_id: &str) -> Result<Option<DecisionRecord>, sqlx::Error>;
+    /// Stores records (and their usage) replayed from the event log; idempotent by
+    /// `event_id`. Returns how many were new.
+    async fn put_batch(&self, records: &[DecisionRecord]) -> Result<u64, sqlx::Error> {
+        let mut new = 0;
+        for r in records {
+            self.put(r).await?;
+            self.add_usage(r).await?;
+            new += 1;
+        }
+        Ok(new)
+    }
     /// Adds each run of `record` to the usage table (day of `record.created_at`).
     async fn add_usage(&self, record: &DecisionRecord) -> Result<(), sqlx::Error>;
     /// A key's spend in the budget period that contains `now` (unix seconds).
@@ -176,22 +189,4 @@ impl Price {
             served,
         }
     }
-}
-
-/// Stores a finished request's record and usage, off the request path.
-pub fn write(store: &Arc<dyn RecordStore>, record: DecisionRecord) {
-    let store = Arc::clone(store);
-    tokio::spawn(async move {
-        if record.request_id.is_empty() {
-            return;
-        }
-        if let Err(e) = store.put(&record).await {
-            metrics::counter!("floodgate_store_errors_total", "store" => "decisions").increment(1);
-            tracing::warn!(error = %e, "could not store the decision record");
-        }
-        if let Err(e) = store.add_usage(&record).await {
-            metrics::counter!("floodgate_store_errors_total", "store" => "usage").increment(1);
-            tracing::warn!(error = %e, "could not record usage");
-        }
-    });
 }

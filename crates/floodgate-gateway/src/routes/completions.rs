@@ -6,6 +6,8 @@
 //! streamed generation is cancelled as soon as the client goes away, because dropping
 //! the SSE body drops the pipeline's answer stream and with it the backend's events.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
@@ -15,6 +17,7 @@ use floodgate_protocol as p;
 use super::openai::{self, Meta};
 use crate::auth::{Caller, ClientIp};
 use crate::edge::{RequestId, ValidJson};
+use crate::events::Trace;
 use crate::error::GatewayError;
 use crate::pipeline::{self, identify, Api, Body, Outcome, RequestContext};
 use crate::validate;
@@ -25,13 +28,14 @@ pub async fn chat(
     Extension(caller): Extension<Caller>,
     Extension(ip): Extension<ClientIp>,
     request_id: Option<Extension<RequestId>>,
+    Extension(trace): Extension<Arc<Trace>>,
     ValidJson(req): ValidJson<p::ChatCompletionRequest>,
 ) -> Result<Response, GatewayError> {
     identify::authorize(&caller)?;
     let config = state.config();
     let valid = validate::chat(req, &config.limits)?;
     let request_id = request_id.map(|e| e.0);
-    let ctx = RequestContext::new(Api::Chat, config, caller, ip.0, request_id, valid);
+    let ctx = RequestContext::new(Api::Chat, config, caller, ip.0, request_id, trace, valid);
     respond(&state, ctx).await
 }
 
@@ -40,21 +44,31 @@ pub async fn completions(
     Extension(caller): Extension<Caller>,
     Extension(ip): Extension<ClientIp>,
     request_id: Option<Extension<RequestId>>,
+    Extension(trace): Extension<Arc<Trace>>,
     ValidJson(req): ValidJson<p::CompletionRequest>,
 ) -> Result<Response, GatewayError> {
     identify::authorize(&caller)?;
     let config = state.config();
     let valid = validate::completion(req, &config.limits)?;
     let request_id = request_id.map(|e| e.0);
-    let ctx = RequestContext::new(Api::Text, config, caller, ip.0, request_id, valid);
+    let ctx = RequestContext::new(Api::Text, config, caller, ip.0, request_id, trace, valid);
     respond(&state, ctx).await
 }
 
-async fn respond(state: &AppState, ctx: RequestContext) -> Result<Response, GatewayError> {
+async fn respond(state: &AppState, mut ctx: RequestContext) -> Result<Response, GatewayError> {
     let api = ctx.api;
     let include_usage = ctx.request.include_usage;
     let top_logprobs = ctx.request.params.logprobs;
-    let outcome = pipeline::run(state, ctx).await?;
+    let outcome = match pipeline::run(state, &mut ctx).await {
+        Ok(o) => o,
+        Err(e) => {
+            if let Some(event) = pipeline::refusal(&ctx, &state.events, &e) {
+                state.events.record(&event).await;
+            }
+            return Err(e);
+        }
+    };
+    drop(ctx);
     let meta = Meta::new(api, &outcome.served, include_usage, top_logprobs);
     let Outcome {
         served,

@@ -316,3 +316,120 @@ pub fn read_request(stream: &std::net::TcpStream) -> Option<(String, Vec<u8>)> {
     reader.read_exact(&mut body).ok()?;
     Some((head, body))
 }
+
+/// A TCP proxy for fault injection: forwards to `target` until [`Proxy::cut`], which
+/// closes every open connection and refuses new ones (as a stopped server would) until
+/// [`Proxy::restore`].
+pub struct Proxy {
+    pub addr: std::net::SocketAddr,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    pub fn start(target: &str) -> Proxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let conns: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
+        let (up2, conns2, target) = (Arc::clone(&up), Arc::clone(&conns), target.to_string());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                let mut pair = conns2.lock().unwrap();
+                pair.push(client.try_clone().unwrap());
+                pair.push(server.try_clone().unwrap());
+                drop(pair);
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { addr, up, conns }
+    }
+
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// An OpenAI-compatible upstream on a random port that answers every chat request with
+/// "Bonjour !" (9 prompt and 3 completion tokens), as JSON or as SSE when asked.
+pub fn bonjour_upstream() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            std::thread::spawn(move || bonjour(stream));
+        }
+    });
+    url
+}
+
+fn bonjour(mut stream: std::net::TcpStream) {
+    use std::io::Write;
+    use serde_json::{json, Value};
+    let Some((head, body)) = read_request(&stream) else {
+        return;
+    };
+    let json_response = |body: &Value| {
+        let b = body.to_string();
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
+            b.len()
+        )
+    };
+    let response = if head.starts_with("GET") {
+        json_response(&json!({"object": "list", "data": [{"id": "m", "object": "model"}]}))
+    } else {
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if request["stream"] == true {
+            let chunk = |delta: Value, finish: Value| {
+                let c = json!({"id": "up-1", "object": "chat.completion.chunk", "created": 1,
+                    "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+                format!("data: {c}\n\n")
+            };
+            let usage = json!({"id": "up-1", "object": "chat.completion.chunk", "created": 1,
+                "model": "m", "choices": [],
+                "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}});
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{}{}{}{}data: {usage}\n\ndata: [DONE]\n\n",
+                chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+                chunk(json!({"content": "Bon"}), Value::Null),
+                chunk(json!({"content": "jour !"}), Value::Null),
+                chunk(json!({}), json!("stop")),
+            )
+        } else {
+            json_response(&json!({
+                "id": "up-1", "object": "chat.completion", "created": 1, "model": "m",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "Bonjour !"}}],
+                "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
+            }))
+        }
+    };
+    let _ = stream.write_all(response.as_bytes());
+    let _ = stream.flush();
+}

@@ -1,0 +1,286 @@
+//! Key budgets (`budget_usd` per `costs.budget_period`): each key's spend in the
+//! current period, held where every gateway sees it.
+//!
+//! With `ratelimit.backend = "redis"` the spend is one Redis number per key and period,
+//! changed only by atomic script calls, so gateways sharing the Redis share the budget;
+//! in memory otherwise (one gateway). Admission reserves the request's worst-case token
+//! cost before it runs and refuses a key whose spend (reservations included) has reached
+//! its budget; settlement corrects the reservation to the real cost. The first time a
+//! process meets a key in a period it seeds the number from the record store (what was
+//! spent before it started): one store read per key and period, never one per request.
+//!
+//! Worst-case overshoot: a request is admitted while the spend is below the budget, so
+//! the spend can pass it by at most that request's own cost, plus the compute-time cost
+//! (not reservable: unknown before the run) of the requests running concurrently.
+
+use std::time::Duration;
+
+use dashmap::DashMap;
+use redis::aio::ConnectionManager;
+use tokio::sync::Mutex;
+
+use crate::config::BudgetPeriod;
+
+/// Reserve atomically: seed if absent, refuse at or over the limit, else add.
+/// KEYS[1] = spend key; ARGV = seed, ttl seconds, limit, amount. Returns {admitted, spent}.
+const RESERVE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+local cur = tonumber(redis.call('GET', KEYS[1]))
+if cur >= tonumber(ARGV[3]) then return {0, tostring(cur)} end
+redis.call('INCRBYFLOAT', KEYS[1], ARGV[4])
+return {1, tostring(cur)}
+"#;
+
+#[derive(Debug, thiserror::Error)]
+#[error("budget store unreachable: {0}")]
+pub struct BudgetUnavailable(String);
+
+/// What a reservation found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reserved {
+    /// Admitted; the key had spent this much before.
+    Ok { spent_before: f64 },
+    /// Refused: the key has spent this much, at or over its budget.
+    Exceeded { spent: f64 },
+}
+
+/// A reservation to correct at settlement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hold {
+    pub key: String,
+    pub reserved: f64,
+}
+
+enum Ledger {
+    Memory(DashMap<String, f64>),
+    Redis {
+        client: redis::Client,
+        conn: Mutex<Option<ConnectionManager>>,
+        script: redis::Script,
+        timeout: Duration,
+    },
+}
+
+pub struct Budgets {
+    ledger: Ledger,
+    /// Keys (and periods) this process has seeded from the store.
+    seeded: DashMap<String, ()>,
+}
+
+impl Budgets {
+    pub fn memory() -> Self {
+        Self {
+            ledger: Ledger::Memory(DashMap::new()),
+            seeded: DashMap::new(),
+        }
+    }
+
+    /// Shared through Redis at `url`; connects on first use.
+    pub fn redis(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            ledger: Ledger::Redis {
+                client: redis::Client::open(url)?,
+                conn: Mutex::new(None),
+                script: redis::Script::new(RESERVE),
+                timeout,
+            },
+            seeded: DashMap::new(),
+        })
+    }
+
+    pub fn from_config(config: &crate::Config) -> anyhow::Result<Self> {
+        let r = &config.ratelimit;
+        match r.backend {
+            crate::config::LimiterBackend::Redis => Self::redis(
+                &crate::config::resolve_secret(&r.redis_url)?,
+                Duration::from_millis(r.backend_timeout_ms.max(1)),
+            ),
+            crate::config::LimiterBackend::Memory => Ok(Self::memory()),
+        }
+    }
+
+    /// The ledger key for `key_id`'s period containing `now`, and seconds until that
+    /// period is over (+1 day of slack).
+    pub fn period_key(key_id: &str, period: BudgetPeriod, now: i64) -> (String, u64) {
+        let days = now.div_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        let (id, ends) = match period {
+            BudgetPeriod::Day => (format!("{y:04}-{m:02}-{d:02}"), (days + 1) * 86_400),
+            BudgetPeriod::Month => {
+                let next = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                (format!("{y:04}-{m:02}"), days_from_civil(next.0, next.1, 1) * 86_400)
+            }
+            BudgetPeriod::Total => ("total".to_string(), now + 10 * 365 * 86_400),
+        };
+        let ttl = u64::try_from(ends - now + 86_400).unwrap_or(86_400);
+        (format!("floodgate:budget:{key_id}:{id}"), ttl)
+    }
+
+    /// Reserves `amount` against `limit` for the ledger key `key`. `seed` is what the
+    /// store says was spent already; it is read only the first time this process
+    /// meets `key`.
+    pub async fn reserve<F>(
+        &self,
+        key: &str,
+        ttl: u64,
+        limit: f64,
+        amount: f64,
+        seed: F,
+    ) -> Result<Reserved, BudgetUnavailable>
+    where
+        F: std::future::Future<Output = f64>,
+    {
+        let seed = if self.seeded.contains_key(key) {
+            None
+        } else {
+            let s = seed.await;
+            self.seeded.insert(key.to_string(), ());
+            Some(s)
+        };
+        match &self.ledger {
+            Ledger::Memory(map) => {
+                let mut spent = map.entry(key.to_string()).or_insert(seed.unwrap_or(0.0));
+                if *spent >= limit {
+                    return Ok(Reserved::Exceeded { spent: *spent });
+                }
+                let before = *spent;
+                *spent += amount;
+                Ok(Reserved::Ok { spent_before: before })
+            }
+            Ledger::Redis { script, .. } => {
+                let mut conn = self.connection().await?;
+                let mut inv = script.prepare_invoke();
+                inv.key(key)
+                    .arg(seed.unwrap_or(0.0))
+                    .arg(ttl)
+                    .arg(limit)
+                    .arg(amount);
+                let (admitted, spent): (i64, String) = self
+                    .bounded(inv.invoke_async(&mut conn))
+                    .await?;
+                let spent = spent.parse::<f64>().unwrap_or(0.0);
+                Ok(if admitted == 1 {
+                    Reserved::Ok { spent_before: spent }
+                } else {
+                    Reserved::Exceeded { spent }
+                })
+            }
+        }
+    }
+
+    /// Corrects a reservation by `delta` (the real cost minus what was reserved).
+    pub async fn adjust(&self, key: &str, delta: f64) -> Result<(), BudgetUnavailable> {
+        if delta == 0.0 {
+            return Ok(());
+        }
+        match &self.ledger {
+            Ledger::Memory(map) => {
+                if let Some(mut v) = map.get_mut(key) {
+                    *v += delta;
+                }
+                Ok(())
+            }
+            Ledger::Redis { .. } => {
+                let mut conn = self.connection().await?;
+                let cmd = redis::cmd("INCRBYFLOAT").arg(key).arg(delta).to_owned();
+                let _: String = self.bounded(cmd.query_async(&mut conn)).await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, BudgetUnavailable> {
+        let Ledger::Redis { client, conn, timeout, .. } = &self.ledger else {
+            return Err(BudgetUnavailable("not a Redis ledger".into()));
+        };
+        let mut slot = conn.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = tokio::time::timeout(*timeout * 4, ConnectionManager::new(client.clone()))
+            .await
+            .map_err(|_| BudgetUnavailable("connect timed out".into()))?
+            .map_err(|e| BudgetUnavailable(e.to_string()))?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, BudgetUnavailable> {
+        let timeout = match &self.ledger {
+            Ledger::Redis { timeout, .. } => *timeout,
+            Ledger::Memory(_) => Duration::from_secs(1),
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| BudgetUnavailable("timed out".into()))?
+            .map_err(|e| BudgetUnavailable(e.to_string()))
+    }
+}
+
+/// (year, month, day) of a day number since 1970-01-01 (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// The day number of a date (inverse of [`civil_from_days`]).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_utc_calendar_periods() {
+        // 2026-12-07T14:00:00Z
+        let now = 1_796_652_000;
+        let (k, ttl) = Budgets::period_key("key_1", BudgetPeriod::Day, now);
+        assert_eq!(k, "floodgate:budget:key_1:2026-12-07");
+        assert_eq!(ttl, 10 * 3600 + 86_400);
+        let (k, _) = Budgets::period_key("key_1", BudgetPeriod::Month, now);
+        assert_eq!(k, "floodgate:budget:key_1:2026-12");
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn reservations_stop_at_the_limit_and_settle() {
+        let b = Budgets::memory();
+        let ok = b.reserve("k", 60, 1.0, 0.6, async { 0.3 }).await.unwrap();
+        assert_eq!(ok, Reserved::Ok { spent_before: 0.3 });
+        // 0.9 spent (reservation included): admitted, once.
+        let ok = b.reserve("k", 60, 1.0, 0.6, async { 99.0 }).await.unwrap();
+        assert_eq!(ok, Reserved::Ok { spent_before: 0.9 });
+        assert!(matches!(
+            b.reserve("k", 60, 1.0, 0.1, async { 0.0 }).await.unwrap(),
+            Reserved::Exceeded { .. }
+        ));
+        // Both cost nothing in the end: the budget is free again.
+        b.adjust("k", -1.2).await.unwrap();
+        assert!(matches!(
+            b.reserve("k", 60, 1.0, 0.1, async { 0.0 }).await.unwrap(),
+            Reserved::Ok { .. }
+        ));
+    }
+}

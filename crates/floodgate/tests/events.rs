@@ -1,0 +1,546 @@
+//! The event spine end to end, with real processes and real services: every answered
+//! request leaves exactly one event in PostgreSQL and in NATS JetStream through a
+//! kill -9, a store outage and a NATS outage; two gateways share keys, revocations
+//! and budgets through one PostgreSQL (and Redis); a reused `x-request-id` loses nothing.
+//!
+//! Needs `FLOODGATE_TEST_POSTGRES_URL`, `FLOODGATE_TEST_NATS_URL` (and for budgets
+//! `FLOODGATE_TEST_REDIS_URL`); without them those tests are reported as ignored. Each
+//! test works in its own PostgreSQL schema and JetStream stream. Outages last
+//! `FLOODGATE_TEST_OUTAGE_SECONDS` (default 60).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{bonjour_upstream, client, Proxy, Server};
+use floodgate_test_support::needs::{self, trial, Need};
+use serde_json::{json, Value};
+
+fn main() -> ExitCode {
+    let services = || -> Need<(String, String)> { Ok((needs::postgres()?, needs::nats()?)) };
+    let all = || -> Need<(String, String, String)> {
+        Ok((needs::postgres()?, needs::nats()?, needs::redis()?))
+    };
+    needs::run(vec![
+        trial("kill_9_under_load_loses_and_duplicates_no_event", services(), |(pg, nats)| {
+            kill_9_under_load(&pg, &nats)
+        }),
+        trial("a_store_outage_is_caught_up_while_requests_are_served", services(), |(pg, nats)| {
+            outage(&pg, &nats, Down::Postgres)
+        }),
+        trial("a_nats_outage_is_caught_up_while_requests_are_served", services(), |(pg, nats)| {
+            outage(&pg, &nats, Down::Nats)
+        }),
+        trial("two_gateways_share_keys_revocations_and_budgets", all(), |(pg, nats, redis)| {
+            two_gateways(&pg, &nats, &redis)
+        }),
+        trial("the_analytics_role_consumes_jetstream_into_postgres", services(), |(pg, nats)| {
+            analytics_role(&pg, &nats)
+        }),
+        trial("a_reused_request_id_loses_no_record", Ok(()), |()| reused_request_id()),
+        trial("events_export_as_jsonl_and_parquet", Ok(()), |()| export()),
+    ])
+}
+
+/// A PostgreSQL schema and a JetStream stream of the test's own.
+struct Env {
+    schema: String,
+    stream: String,
+    pg: String,
+    nats: String,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new(pg: &str, nats: &str) -> Env {
+        let tag = format!("{:08x}", rand_u32());
+        let env = Env {
+            schema: format!("fgt_{tag}"),
+            stream: format!("FGT_{tag}"),
+            pg: pg.to_string(),
+            nats: nats.to_string(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        psql(&env.pg, &format!("CREATE SCHEMA {}", env.schema));
+        env
+    }
+
+    /// The store URL, through `host:port` (a proxy) if given.
+    fn store_url(&self, via: Option<std::net::SocketAddr>) -> String {
+        let base = match via {
+            Some(addr) => {
+                let (scheme_user, rest) = self.pg.split_once('@').unwrap();
+                let path = &rest[rest.find('/').unwrap()..];
+                format!("{scheme_user}@{addr}{path}")
+            }
+            None => self.pg.clone(),
+        };
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}options=-c%20search_path%3D{}", self.schema)
+    }
+
+    fn nats_url(&self, via: Option<std::net::SocketAddr>) -> String {
+        via.map_or_else(|| self.nats.clone(), |a| format!("nats://{a}"))
+    }
+
+    fn config(&self, upstream: &str, store: &str, nats: &str, extra: &str) -> String {
+        format!(
+            r#"
+[server]
+shutdown_grace_seconds = 2
+
+[store]
+url = "{store}"
+
+[events]
+dir = "{events}"
+nats_url = "{nats}"
+nats_stream = "{stream}"
+nats_subject_prefix = "fgt.{stream}"
+sink_retry_max_ms = 500
+
+[[model]]
+name = "remote"
+backend = "upstream"
+endpoints = [{{ url = "{upstream}", model = "m" }}]
+usd_per_1k_prompt_tokens = 1.0
+usd_per_1k_completion_tokens = 1.0
+{extra}
+"#,
+            events = self.dir.path().join("events").display(),
+            stream = self.stream,
+        )
+    }
+
+    /// Event ids in the decisions table.
+    fn stored_ids(&self) -> Vec<String> {
+        psql(
+            &self.pg,
+            &format!("SELECT event_id FROM {}.decisions", self.schema),
+        )
+        .lines()
+        .map(str::to_string)
+        .collect()
+    }
+
+    /// Event ids of the messages in the stream, one per message.
+    fn streamed_ids(&self) -> Vec<String> {
+        jetstream_ids(&self.nats, &self.stream)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        psql(&self.pg, &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        delete_stream(&self.nats, &self.stream);
+    }
+}
+
+fn rand_u32() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    nanos ^ std::process::id().rotate_left(16)
+}
+
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-Atc", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn jetstream_ids(url: &str, stream: &str) -> Vec<String> {
+    runtime().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let Ok(mut s) = js.get_stream(stream).await else {
+            return Vec::new();
+        };
+        let last = s.info().await.unwrap().state.last_sequence;
+        let mut ids = Vec::new();
+        for seq in 1..=last {
+            if let Ok(m) = s.get_raw_message(seq).await {
+                let v: Value = serde_json::from_slice(&m.payload).unwrap();
+                ids.push(v["id"].as_str().unwrap().to_string());
+            }
+        }
+        ids
+    })
+}
+
+fn delete_stream(url: &str, stream: &str) {
+    runtime().block_on(async {
+        if let Ok(client) = async_nats::connect(url).await {
+            let _ = async_nats::jetstream::new(client).delete_stream(stream).await;
+        }
+    });
+}
+
+fn chat() -> Value {
+    json!({"model": "remote", "messages": [{"role": "user", "content": "Bonjour ?"}]})
+}
+
+/// Sends chat requests from `threads` threads until `stop`; returns the server ids of
+/// the answered ones (status 200, whole body read).
+fn load(base: String, threads: usize, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<Vec<String>>> {
+    (0..threads)
+        .map(|_| {
+            let (base, stop) = (base.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let http = client();
+                let mut answered = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(r) = http
+                        .post(format!("{base}/v1/chat/completions"))
+                        .json(&chat())
+                        .send()
+                    else {
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    };
+                    if r.status() != 200 {
+                        continue;
+                    }
+                    let id = r.headers()["x-floodgate-request-id"]
+                        .to_str()
+                        .unwrap()
+                        .to_string();
+                    if r.json::<Value>().is_ok() {
+                        answered.push(id);
+                    }
+                }
+                answered
+            })
+        })
+        .collect()
+}
+
+fn collect(handles: Vec<std::thread::JoinHandle<Vec<String>>>) -> Vec<String> {
+    handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+}
+
+/// Waits (up to `secs`) until every id in `answered` is in `found()`; then checks that
+/// none is there twice.
+fn assert_all_once(what: &str, answered: &[String], secs: u64, found: impl Fn() -> Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let ids = found();
+        let have: HashSet<&String> = ids.iter().collect();
+        let missing = answered.iter().filter(|id| !have.contains(id)).count();
+        if missing == 0 {
+            let mut counts: HashMap<&String, usize> = HashMap::new();
+            for id in &ids {
+                *counts.entry(id).or_default() += 1;
+            }
+            let duplicated = counts.values().filter(|&&n| n > 1).count();
+            assert_eq!(duplicated, 0, "{what}: {duplicated} events stored twice");
+            eprintln!("{what}: {} answered, 0 lost, 0 duplicated ({} stored)", answered.len(), ids.len());
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {missing} of {} answered requests have no event after {secs} s",
+            answered.len()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn kill_9_under_load(pg: &str, nats: &str) {
+    let env = Env::new(pg, nats);
+    let upstream = bonjour_upstream();
+    let config = env.config(&upstream, &env.store_url(None), &env.nats_url(None), "");
+    let mut first = Server::start(&config);
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles = load(first.base.clone(), 8, Arc::clone(&stop));
+    std::thread::sleep(Duration::from_secs(3));
+    // Mid-load, no warning: SIGKILL.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let answered = collect(handles);
+    assert!(answered.len() > 50, "load was served: {}", answered.len());
+    // The restarted process replays what its sinks had not committed.
+    let second = Server::start(&config);
+    assert_all_once("postgres", &answered, 60, || env.stored_ids());
+    assert_all_once("jetstream", &answered, 60, || env.streamed_ids());
+    drop(second);
+}
+
+enum Down {
+    Postgres,
+    Nats,
+}
+
+fn outage_seconds() -> u64 {
+    std::env::var("FLOODGATE_TEST_OUTAGE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60)
+}
+
+fn outage(pg: &str, nats: &str, down: Down) {
+    let env = Env::new(pg, nats);
+    let upstream = bonjour_upstream();
+    let pg_proxy = Proxy::start(&env.pg.split('@').nth(1).unwrap().split('/').next().unwrap().to_string());
+    let nats_proxy = Proxy::start(env.nats.trim_start_matches("nats://"));
+    let config = env.config(
+        &upstream,
+        &env.store_url(Some(pg_proxy.addr)),
+        &env.nats_url(Some(nats_proxy.addr)),
+        "",
+    );
+    let server = Server::start(&config);
+    let proxy = match down {
+        Down::Postgres => &pg_proxy,
+        Down::Nats => &nats_proxy,
+    };
+    // Requests at a steady pace through the outage: every one must be answered.
+    proxy.cut();
+    let http = client();
+    let (mut answered, mut refused) = (Vec::new(), 0);
+    let until = Instant::now() + Duration::from_secs(outage_seconds());
+    while Instant::now() < until {
+        let r = http
+            .post(server.url("/v1/chat/completions"))
+            .json(&chat())
+            .send()
+            .unwrap();
+        if r.status() == 200 {
+            answered.push(r.headers()["x-floodgate-request-id"].to_str().unwrap().to_string());
+        } else {
+            refused += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(refused, 0, "requests refused during the outage");
+    let errors = server.metric("floodgate_events_sink_errors_total");
+    assert!(errors > 0.0, "the sink noticed the outage");
+    proxy.restore();
+    assert_all_once("postgres", &answered, 90, || env.stored_ids());
+    assert_all_once("jetstream", &answered, 90, || env.streamed_ids());
+}
+
+fn two_gateways(pg: &str, nats: &str, redis: &str) {
+    let env = Env::new(pg, nats);
+    let upstream = bonjour_upstream();
+    let extra = format!(
+        "[auth]\nrequired = true\n\n[ratelimit]\nbackend = \"redis\"\nredis_url = \"{redis}\"\n\n[costs]\nbudget_period = \"day\"\n"
+    );
+    let config = env.config(&upstream, &env.store_url(None), &env.nats_url(None), &extra);
+    let a = Server::start(&config);
+    let b = Server::start(&config);
+    let http = client();
+    let ask = |server: &Server, key: &str| {
+        http.post(server.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&chat())
+            .send()
+            .unwrap()
+    };
+    // A key made through one gateway's CLI works on the other at once.
+    let (key, id) = a.create_key(&[]);
+    assert_eq!(ask(&b, &key).status(), 200);
+    assert_eq!(ask(&a, &key).status(), 200);
+    // Revoked through one: refused by both within a second.
+    a.cli(&["keys", "revoke", &id]);
+    let revoked = Instant::now();
+    for server in [&a, &b] {
+        loop {
+            if ask(server, &key).status() == 401 {
+                break;
+            }
+            assert!(revoked.elapsed() < Duration::from_secs(1), "revocation not seen within 1 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    eprintln!("revocation seen by both gateways after {:?}", revoked.elapsed());
+    // One budget across both: 12 tokens at $1/1k = $0.012 a request; the reservation
+    // (9 + default max tokens) is larger, so requests stop at or before the budget.
+    let budget = 0.1;
+    let (key, id) = a.create_key(&["--budget-usd", &budget.to_string()]);
+    let mut served = 0;
+    for i in 0..200 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let r = ask(server, &key);
+        match r.status().as_u16() {
+            200 => served += 1,
+            429 => {
+                let v: Value = r.json().unwrap();
+                assert_eq!(v["error"]["code"], "budget_exceeded", "{v}");
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let spent: f64 = psql(
+        &env.pg,
+        &format!(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM {}.usage_daily WHERE key_id = '{id}'",
+            env.schema
+        ),
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    let per_request = 0.012;
+    eprintln!("budget ${budget}: {served} requests served across two gateways, ${spent:.4} spent");
+    assert!(served > 0 && served < 200, "the budget stopped the key: {served}");
+    assert!(spent <= budget + per_request + 1e-9, "overshoot: spent {spent} of {budget}");
+}
+
+fn analytics_role(pg: &str, nats: &str) {
+    let env = Env::new(pg, nats);
+    let upstream = bonjour_upstream();
+    // The gateway keeps its records locally (SQLite) and publishes to NATS only.
+    let gw_config = env.config(&upstream, "", &env.nats_url(None), "");
+    let gateway = Server::start(&gw_config);
+    let analytics_config = format!(
+        "[server]\nrole = \"analytics\"\n\n[store]\nurl = \"{}\"\n\n[events]\nnats_url = \"{}\"\nnats_stream = \"{}\"\nnats_subject_prefix = \"fgt.{}\"\n",
+        env.store_url(None),
+        env.nats,
+        env.stream,
+        env.stream
+    );
+    let analytics = Server::start(&analytics_config);
+    let http = client();
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let r = http
+            .post(gateway.url("/v1/chat/completions"))
+            .json(&chat())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        ids.push(r.headers()["x-floodgate-request-id"].to_str().unwrap().to_string());
+    }
+    assert_all_once("postgres via analytics", &ids, 30, || env.stored_ids());
+    let r = http
+        .get(analytics.url(&format!("/v1/requests/{}/decision", ids[0])))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["event_id"], ids[0].as_str());
+    assert_eq!(v["served_by"], "remote");
+}
+
+fn reused_request_id() {
+    let upstream = bonjour_upstream();
+    let config = format!(
+        "[[model]]\nname = \"remote\"\nbackend = \"upstream\"\nendpoints = [{{ url = \"{upstream}\", model = \"m\" }}]\n"
+    );
+    let server = Server::start(&config);
+    let http = client();
+    let mut server_ids = Vec::new();
+    for _ in 0..2 {
+        let r = http
+            .post(server.url("/v1/chat/completions"))
+            .header("x-request-id", "same-id")
+            .json(&chat())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-request-id"], "same-id");
+        server_ids.push(r.headers()["x-floodgate-request-id"].to_str().unwrap().to_string());
+    }
+    assert_ne!(server_ids[0], server_ids[1]);
+    for id in &server_ids {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = http
+                .get(server.url(&format!("/v1/requests/{id}/decision")))
+                .send()
+                .unwrap();
+            if r.status() == 200 {
+                let v: Value = r.json().unwrap();
+                assert_eq!(v["event_id"], id.as_str());
+                assert_eq!(v["request_id"], "same-id");
+                break;
+            }
+            assert!(Instant::now() < deadline, "no decision record for {id}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // A refused request leaves its event too: its record says why.
+    let r = http
+        .post(server.url("/v1/chat/completions"))
+        .json(&json!({"model": "nope", "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let id = r.headers()["x-floodgate-request-id"].to_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = http
+            .get(server.url(&format!("/v1/requests/{id}/decision")))
+            .send()
+            .unwrap();
+        if r.status() == 200 {
+            let v: Value = r.json().unwrap();
+            assert!(v["status"].as_str().unwrap().starts_with("refused"), "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no record for the refused request");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn export() {
+    let upstream = bonjour_upstream();
+    let config = format!(
+        "[[model]]\nname = \"remote\"\nbackend = \"upstream\"\nendpoints = [{{ url = \"{upstream}\", model = \"m\" }}]\n"
+    );
+    let server = Server::start(&config);
+    let http = client();
+    for _ in 0..5 {
+        let r = http
+            .post(server.url("/v1/chat/completions"))
+            .json(&chat())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let out = tempfile::tempdir().unwrap();
+    let jsonl = out.path().join("events.jsonl");
+    server.cli(&["events", "export", "--format", "jsonl", "--out", jsonl.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    let requests: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &Value| v["kind"] == "request" && v["data"]["endpoint"] == "POST /v1/chat/completions")
+        .collect();
+    assert_eq!(requests.len(), 5, "{text}");
+    assert_eq!(requests[0]["schema"], 1);
+    assert_eq!(requests[0]["data"]["usage"]["completion_tokens"], 3);
+    let parquet = out.path().join("events.parquet");
+    let printed = server.cli(&["events", "export", "--format", "parquet", "--out", parquet.to_str().unwrap()]);
+    let rows: usize = printed
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no row count in {printed:?}"));
+    assert!(rows >= 5, "{printed}");
+    let bytes = std::fs::read(&parquet).unwrap();
+    assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"), "a Parquet file");
+}
