@@ -27,6 +27,7 @@ pub const RESTART_ONLY: &[&str] = &[
     "[models]",
     "[auth]",
     "[abuse]",
+    "[store]",
     "ratelimit.backend",
     "ratelimit.redis_url",
     "ratelimit.backend_timeout_ms",
@@ -50,6 +51,7 @@ pub fn keep_restart_only(fresh: &mut Config, running: &Config) -> Vec<&'static s
     keep!("[models]", models);
     keep!("[auth]", auth);
     keep!("[abuse]", abuse);
+    keep!("[store]", store);
     keep!("ratelimit.backend", ratelimit.backend);
     keep!("ratelimit.redis_url", ratelimit.redis_url);
     keep!("ratelimit.backend_timeout_ms", ratelimit.backend_timeout_ms);

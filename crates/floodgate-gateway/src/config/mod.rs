@@ -58,6 +58,7 @@ mod models;
 mod ratelimit;
 mod route;
 mod server;
+mod store;
 
 pub use auth::{AuthConfig, Scope};
 pub use costs::{BudgetPeriod, CostsConfig};
@@ -69,6 +70,7 @@ pub use models::ModelsConfig;
 pub use ratelimit::{parse_net, LimiterBackend, OnBackendError, RateLimitConfig};
 pub use route::{Checks, RouteConfig, RoutePolicy, Sticky, StreamPost};
 pub use server::{LogFormat, Role, ServerConfig};
+pub use store::{redact, StoreConfig, StoreUrl};
 
 /// Environment variables with this prefix override file values: `FLOODGATE_SERVER__LISTEN`
 /// sets `server.listen` (double underscore separates path parts).
@@ -85,6 +87,7 @@ pub struct Config {
     pub abuse: floodgate_guard::cluster::ClusterConfig,
     pub feedback: FeedbackConfig,
     pub costs: CostsConfig,
+    pub store: StoreConfig,
     pub model: Vec<ModelConfig>,
     pub route: Vec<RouteConfig>,
     /// The file this configuration was read from, if any (route reloads re-read it).
@@ -154,6 +157,7 @@ impl Config {
                 "abuse" => config.abuse = section(&key, value, &mut errors),
                 "feedback" => config.feedback = section(&key, value, &mut errors),
                 "costs" => config.costs = section(&key, value, &mut errors),
+                "store" => config.store = section(&key, value, &mut errors),
                 "route" => match value {
                     toml::Value::Array(items) => {
                         for (i, item) in items.into_iter().enumerate() {
@@ -184,7 +188,7 @@ impl Config {
                     _ => errors.push("model: expected an array of tables ([[model]])".into()),
                 },
                 other => errors.push(format!(
-                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, guard, abuse, feedback, costs, model, route)"
+                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, guard, abuse, feedback, costs, store, model, route)"
                 )),
             }
         }
@@ -216,6 +220,7 @@ impl Config {
         self.server.validate(errors);
         self.limits.validate(errors);
         self.ratelimit.validate(errors);
+        self.store.validate(errors);
         self.guard.validate(errors);
         model::validate_models(&self.model, errors);
     }
@@ -347,6 +352,15 @@ impl Config {
             PathBuf::from(&self.models.home)
         };
         home.join("floodgate.db")
+    }
+
+    /// Where the stores live: `store.url` (with `env::NAME` read from the environment),
+    /// else SQLite at [`Config::state_db_path`].
+    pub fn store_url(&self) -> Result<StoreUrl, ConfigErrors> {
+        let url = resolve_secret(&self.store.url)
+            .map_err(|e| ConfigErrors(vec![format!("store.url: {e}")]))?;
+        StoreUrl::parse(&url, self.state_db_path())
+            .map_err(|e| ConfigErrors(vec![format!("store.url: {e}")]))
     }
 
     /// Whether requests must carry a key: as configured, else unless on loopback.

@@ -156,6 +156,8 @@ pub fn serve(
         .ok_or_else(|| GatewayError::Internal("request not admitted".into()))?;
     let tier = &ctx.tiers[ctx.tier];
     let record = DecisionRecord {
+        // `records::write` gives the record a fresh event id.
+        event_id: String::new(),
         request_id: ctx
             .request_id
             .as_ref()
