@@ -159,7 +159,13 @@ async fn timed_reads(store: &dyn RecordStore, now: i64) -> (f64, f64) {
 }
 
 /// Fills `store` to `rows` records in batches, `writers` batches at a time: records/s.
-async fn fill(store: &Arc<dyn RecordStore>, from: usize, rows: usize, writers: usize, now: i64) -> f64 {
+async fn fill(
+    store: &Arc<dyn RecordStore>,
+    from: usize,
+    rows: usize,
+    writers: usize,
+    now: i64,
+) -> f64 {
     let start = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(from));
     let end = from + rows;
@@ -202,7 +208,5 @@ async fn bench(name: &str, store: Arc<dyn RecordStore>, rows: usize, writers: us
     println!("| puts/s, one at a time | {rate0:.0} | {rate1:.0} |");
     println!("| spent(month) median (ms) | {spent0:.3} | {spent1:.3} |");
     println!("| usage_recent(7) median (ms) | {recent0:.3} | {recent1:.3} |");
-    println!(
-        "\nfill: {fill_rate:.0} records/s (batches of {BATCH}, {writers} writer(s))"
-    );
+    println!("\nfill: {fill_rate:.0} records/s (batches of {BATCH}, {writers} writer(s))");
 }

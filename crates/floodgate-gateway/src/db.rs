@@ -30,7 +30,10 @@ pub async fn open_sqlite(path: &Path) -> Result<SqlitePool, sqlx::Error> {
 }
 
 /// Opens (creating and migrating if needed) the database at `path`.
-pub async fn open_sqlite_with(path: &Path, max_connections: u32) -> Result<SqlitePool, sqlx::Error> {
+pub async fn open_sqlite_with(
+    path: &Path,
+    max_connections: u32,
+) -> Result<SqlitePool, sqlx::Error> {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }

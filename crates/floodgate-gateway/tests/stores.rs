@@ -199,7 +199,10 @@ async fn a_replayed_event_is_stored_and_counted_once(db: Db) {
     assert_eq!(rows[0].prompt_tokens, 10);
     assert!(close(rows[0].cost_usd, 0.01));
     // A record without an event id is refused rather than stored under "".
-    assert!(records.put(&record("", "x", "k1", DAY1, vec![])).await.is_err());
+    assert!(records
+        .put(&record("", "x", "k1", DAY1, vec![]))
+        .await
+        .is_err());
 }
 
 async fn client_request_ids_may_repeat_without_losing_records(db: Db) {
@@ -251,7 +254,10 @@ async fn usage_adds_up_per_day_key_route_model_and_budgets_read_their_period(db:
     assert_eq!(small_day1.prompt_tokens, 20);
     assert_eq!(small_day1.completion_tokens, 10);
     assert!(close(small_day1.compute_seconds, 1.0));
-    assert_eq!((small_day1.tenant.as_str(), small_day1.route.as_str()), ("t", "auto"));
+    assert_eq!(
+        (small_day1.tenant.as_str(), small_day1.route.as_str()),
+        ("t", "auto")
+    );
     let spent = |period| {
         let records = Arc::clone(&records);
         async move { records.spent("k1", period, day2).await.unwrap() }
@@ -293,7 +299,13 @@ fn feedback(id: &str, request: &str, key: &str, rating: i8, weight: f64, at: i64
 async fn route_records_carry_their_weighted_feedback_rating(db: Db) {
     let stores = db.open().await;
     let rated = record("e1", "req-1", "k1", DAY1, vec![run("small", 0.01, true)]);
-    let unrated = record("e2", "req-2", "k1", DAY1 + 1, vec![run("small", 0.01, true)]);
+    let unrated = record(
+        "e2",
+        "req-2",
+        "k1",
+        DAY1 + 1,
+        vec![run("small", 0.01, true)],
+    );
     // A request that named a model version directly (no route decision).
     let mut direct = record("e3", "req-3", "k1", DAY1 + 2, vec![]);
     direct.route = None;
@@ -315,14 +327,31 @@ async fn route_records_carry_their_weighted_feedback_rating(db: Db) {
     assert_eq!(by_route.len(), 2);
     assert_eq!(by_route[0].0, rated);
     // (1 × 1.0 − 1 × 0.5) / 1.5, the quarantined item left out.
-    assert!(close(by_route[0].1.unwrap(), 1.0 / 3.0), "{:?}", by_route[0].1);
+    assert!(
+        close(by_route[0].1.unwrap(), 1.0 / 3.0),
+        "{:?}",
+        by_route[0].1
+    );
     assert_eq!(by_route[1], (unrated, None));
     assert_eq!(
         stores.records.route_records("chat", 0).await.unwrap(),
         vec![(direct.clone(), None)]
     );
-    assert_eq!(stores.records.route_records("chat@2", 0).await.unwrap().len(), 1);
-    assert!(stores.records.route_records("other", 0).await.unwrap().is_empty());
+    assert_eq!(
+        stores
+            .records
+            .route_records("chat@2", 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(stores
+        .records
+        .route_records("other", 0)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(stores
         .records
         .route_records("auto", DAY1 + 100)
@@ -339,8 +368,13 @@ async fn the_first_owner_of_a_request_id_keeps_it(db: Db) {
         model: "m".into(),
     };
     f.record_request(&owner("k1"), DAY1).await.unwrap();
-    f.record_request(&owner("intruder"), DAY1 + 1).await.unwrap();
-    assert_eq!(f.request_owner("req-1").await.unwrap().as_deref(), Some("k1"));
+    f.record_request(&owner("intruder"), DAY1 + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.request_owner("req-1").await.unwrap().as_deref(),
+        Some("k1")
+    );
     assert_eq!(f.request_owner("req-2").await.unwrap(), None);
 }
 
@@ -353,9 +387,12 @@ async fn feedback_counts_fingerprints_quarantine_and_history(db: Db) {
     f.insert(&feedback("f2", "req-1", "k1", -1, 0.5, DAY1 + 10), None)
         .await
         .unwrap();
-    f.insert(&feedback("f3", "req-2", "k2", 0, 0.5, DAY1 + 20), Some("fp-paris"))
-        .await
-        .unwrap();
+    f.insert(
+        &feedback("f3", "req-2", "k2", 0, 0.5, DAY1 + 20),
+        Some("fp-paris"),
+    )
+    .await
+    .unwrap();
     let mut ratings = f.ratings_of("k1", "req-1").await.unwrap();
     ratings.sort();
     assert_eq!(ratings, vec![-1, 1]);
@@ -369,9 +406,17 @@ async fn feedback_counts_fingerprints_quarantine_and_history(db: Db) {
         same,
         vec![("f1".into(), "k1".into()), ("f3".into(), "k2".into())]
     );
-    assert_eq!(f.with_fingerprint("fp-paris", DAY1 + 15).await.unwrap().len(), 1);
+    assert_eq!(
+        f.with_fingerprint("fp-paris", DAY1 + 15)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(f.history("k1").await.unwrap(), (2, 0));
-    f.quarantine(&["f1".into(), "f3".into()], "campaign").await.unwrap();
+    f.quarantine(&["f1".into(), "f3".into()], "campaign")
+        .await
+        .unwrap();
     assert_eq!(f.history("k1").await.unwrap(), (1, 1));
     assert_eq!(f.history("k2").await.unwrap(), (0, 1));
     assert_eq!(f.history("k9").await.unwrap(), (0, 0));

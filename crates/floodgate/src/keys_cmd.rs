@@ -8,8 +8,8 @@ use clap::Subcommand;
 use std::sync::Arc;
 
 use floodgate_gateway::auth::{self, KeyLimits, KeyStore, NewKey, Scope};
-use floodgate_gateway::store::Stores;
 use floodgate_gateway::config::Config;
+use floodgate_gateway::store::Stores;
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -64,9 +64,7 @@ pub enum KeysCommand {
     },
 }
 
-async fn open(
-    config: Option<&std::path::Path>,
-) -> Result<(Config, Arc<dyn KeyStore>), ExitCode> {
+async fn open(config: Option<&std::path::Path>) -> Result<(Config, Arc<dyn KeyStore>), ExitCode> {
     let config = Config::load(config).map_err(|e| {
         eprintln!("{e}");
         ExitCode::from(2)

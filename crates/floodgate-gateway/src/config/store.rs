@@ -121,18 +121,29 @@ mod tests {
     #[test]
     fn urls_parse_into_a_backend_or_a_clear_error() {
         let d = PathBuf::from("/d.db");
-        assert_eq!(StoreUrl::parse("", d.clone()), Ok(StoreUrl::Sqlite(d.clone())));
+        assert_eq!(
+            StoreUrl::parse("", d.clone()),
+            Ok(StoreUrl::Sqlite(d.clone()))
+        );
         assert_eq!(
             StoreUrl::parse("sqlite:///x/s.db", d.clone()),
             Ok(StoreUrl::Sqlite("/x/s.db".into()))
         );
-        for pg in ["postgres://u@h/db", "postgresql://u:p@h:5432/db?sslmode=disable"] {
+        for pg in [
+            "postgres://u@h/db",
+            "postgresql://u:p@h:5432/db?sslmode=disable",
+        ] {
             assert_eq!(
                 StoreUrl::parse(pg, d.clone()),
                 Ok(StoreUrl::Postgres(pg.into()))
             );
         }
-        for bad in ["mysql://u:secret@h/db", "sqlite://", "postgres:/x", "/path.db"] {
+        for bad in [
+            "mysql://u:secret@h/db",
+            "sqlite://",
+            "postgres:/x",
+            "/path.db",
+        ] {
             let e = StoreUrl::parse(bad, d.clone()).unwrap_err();
             assert!(!e.contains("secret"), "{e}");
         }

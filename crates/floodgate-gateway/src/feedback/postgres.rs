@@ -55,22 +55,20 @@ impl FeedbackStore for PgFeedbackStore {
     }
 
     async fn insert(&self, i: &FeedbackItem, fingerprint: Option<&str>) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO feedback VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&i.id)
-        .bind(&i.request_id)
-        .bind(&i.key_id)
-        .bind(i16::from(i.rating))
-        .bind(&i.correction)
-        .bind(&i.comment)
-        .bind(fingerprint)
-        .bind(i.weight)
-        .bind(&i.status)
-        .bind(&i.reason)
-        .bind(i.created_at)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("INSERT INTO feedback VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            .bind(&i.id)
+            .bind(&i.request_id)
+            .bind(&i.key_id)
+            .bind(i16::from(i.rating))
+            .bind(&i.correction)
+            .bind(&i.comment)
+            .bind(fingerprint)
+            .bind(i.weight)
+            .bind(&i.status)
+            .bind(&i.reason)
+            .bind(i.created_at)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

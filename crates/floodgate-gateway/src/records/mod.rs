@@ -317,7 +317,10 @@ mod tests {
         assert_eq!(utc_day(1_700_000_000), "2023-11-14");
         assert_eq!(utc_day(951_782_400), "2000-02-29");
         assert_eq!(utc_day(-1), "1969-12-31");
-        assert_eq!(period_start(BudgetPeriod::Month, 1_700_000_000), "2023-11-01");
+        assert_eq!(
+            period_start(BudgetPeriod::Month, 1_700_000_000),
+            "2023-11-01"
+        );
         assert_eq!(period_start(BudgetPeriod::Day, 1_700_000_000), "2023-11-14");
         assert!(period_start(BudgetPeriod::Total, 0) < utc_day(0));
     }

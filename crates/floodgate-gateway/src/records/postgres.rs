@@ -35,7 +35,12 @@ const UPSERT_USAGE: &str = "INSERT INTO usage_daily
 fn merged_usage<'a>(records: impl Iterator<Item = &'a DecisionRecord>) -> Vec<UsageRow> {
     let mut rows: BTreeMap<(String, String, String, String), UsageRow> = BTreeMap::new();
     for u in records.flat_map(super::usage_of) {
-        let key = (u.day.clone(), u.key_id.clone(), u.route.clone(), u.model.clone());
+        let key = (
+            u.day.clone(),
+            u.key_id.clone(),
+            u.route.clone(),
+            u.model.clone(),
+        );
         match rows.get_mut(&key) {
             Some(r) => {
                 r.requests += u.requests;
@@ -83,7 +88,9 @@ async fn put_all(pool: &PgPool, records: &[DecisionRecord]) -> Result<u64, sqlx:
         .iter()
         .map(super::encode)
         .collect::<Result<Vec<_>, _>>()?;
-    let text = |f: fn(&DecisionRecord) -> &str| records.iter().map(|r| f(r).to_string()).collect::<Vec<_>>();
+    let text = |f: fn(&DecisionRecord) -> &str| {
+        records.iter().map(|r| f(r).to_string()).collect::<Vec<_>>()
+    };
     let mut tx = pool.begin().await?;
     let inserted: Vec<String> = sqlx::query_scalar(
         "INSERT INTO decisions (event_id, request_id, key_id, tenant, route, created_at, record)

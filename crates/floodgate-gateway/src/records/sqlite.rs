@@ -34,7 +34,10 @@ const UPSERT_USAGE: &str = "INSERT INTO usage_daily VALUES (?, ?, ?, ?, ?, ?, ?,
 
 /// Inserts the record if its event id is new and, if so, adds its usage; in the
 /// caller's transaction. Returns whether it was new.
-async fn put_in(tx: &mut sqlx::SqliteConnection, record: &DecisionRecord) -> Result<bool, sqlx::Error> {
+async fn put_in(
+    tx: &mut sqlx::SqliteConnection,
+    record: &DecisionRecord,
+) -> Result<bool, sqlx::Error> {
     let json = super::encode(record)?;
     let inserted = sqlx::query(
         "INSERT INTO decisions (event_id, request_id, key_id, tenant, route, created_at, record)
@@ -144,7 +147,8 @@ impl RecordStore for SqliteRecordStore {
         .await?;
         rows.iter()
             .map(|r| {
-                let record = super::decode(&r.try_get::<String, _>("record")?, r.try_get("event_id")?)?;
+                let record =
+                    super::decode(&r.try_get::<String, _>("record")?, r.try_get("event_id")?)?;
                 Ok((record, r.try_get::<Option<f64>, _>("rating")?))
             })
             .collect()

@@ -14,7 +14,10 @@ pub const POSTGRES_MIGRATIONS: Embedded = Embedded(&[(
 
 /// Connects a pool of `max_connections` and applies pending migrations (under
 /// PostgreSQL's advisory lock, so gateways starting together migrate once).
-pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+pub async fn connect(
+    options: PgConnectOptions,
+    max_connections: u32,
+) -> Result<PgPool, sqlx::Error> {
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .connect_with(options)
