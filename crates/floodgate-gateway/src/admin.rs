@@ -56,6 +56,8 @@ pub async fn revoke_key(
         .await
         .map_err(store_error)?
     {
+        // This gateway refuses it at once; others within `store.key_cache_refresh_ms`.
+        state.auth.forget();
         tracing::info!(key = %id, by = caller.key_id(), "key revoked");
         Ok(Json(serde_json::json!({ "id": id, "revoked": true })).into_response())
     } else {

@@ -1,13 +1,39 @@
 //! The embedded state database: one SQLite file (WAL mode, so the `floodgate` CLI can
-//! write while the server reads) shared by the key store and the feedback store.
+//! write while the server reads) shared by the key, record and feedback stores, with its
+//! schema kept by versioned migrations (`migrations/sqlite`).
 
 use std::path::Path;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::SqlitePool;
 
-/// Opens (creating if needed) the database at `path`.
+use crate::store::Embedded;
+
+/// The SQLite schema, oldest first. Version 1 is the schema from before migrations
+/// (every statement `IF NOT EXISTS`), so older databases upgrade in place.
+pub const SQLITE_MIGRATIONS: Embedded = Embedded(&[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "event ids and key epoch",
+        include_str!("../migrations/sqlite/0002_event_ids_and_key_epoch.sql"),
+    ),
+]);
+
+/// Opens (creating and migrating if needed) the database at `path`, with a small pool.
 pub async fn open_sqlite(path: &Path) -> Result<SqlitePool, sqlx::Error> {
+    open_sqlite_with(path, 4).await
+}
+
+/// Opens (creating and migrating if needed) the database at `path`.
+pub async fn open_sqlite_with(
+    path: &Path,
+    max_connections: u32,
+) -> Result<SqlitePool, sqlx::Error> {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -16,8 +42,10 @@ pub async fn open_sqlite(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(std::time::Duration::from_secs(5));
-    SqlitePoolOptions::new()
-        .max_connections(4)
+    let pool = SqlitePoolOptions::new()
+        .max_connections(max_connections)
         .connect_with(options)
-        .await
+        .await?;
+    SQLITE_MIGRATIONS.run(&pool).await?;
+    Ok(pool)
 }

@@ -38,6 +38,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod sticky;
+pub mod store;
 pub mod telemetry;
 pub mod validate;
 

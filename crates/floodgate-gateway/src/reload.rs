@@ -28,6 +28,7 @@ pub const RESTART_ONLY: &[&str] = &[
     "[auth]",
     "[abuse]",
     "[events]",
+    "[store]",
     "ratelimit.backend",
     "ratelimit.redis_url",
     "ratelimit.backend_timeout_ms",
@@ -52,6 +53,7 @@ pub fn keep_restart_only(fresh: &mut Config, running: &Config) -> Vec<&'static s
     keep!("[events]", events);
     keep!("[auth]", auth);
     keep!("[abuse]", abuse);
+    keep!("[store]", store);
     keep!("ratelimit.backend", ratelimit.backend);
     keep!("ratelimit.redis_url", ratelimit.redis_url);
     keep!("ratelimit.backend_timeout_ms", ratelimit.backend_timeout_ms);

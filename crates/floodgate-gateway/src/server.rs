@@ -41,22 +41,12 @@ async fn build_state(
     config: &Arc<Config>,
     registry: &Arc<ModelRegistry>,
 ) -> anyhow::Result<AppState> {
-    let db = config.state_db_path();
-    let store = crate::auth::SqliteKeyStore::open(&db)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
-    let auth = crate::auth::Auth {
-        store: Arc::new(store),
-        required: config.auth_required(),
-    };
+    let stores = crate::store::Stores::open(config).await?;
+    tracing::info!(store = %crate::store::Stores::describe(config), "state store open");
+    let auth = Arc::new(crate::auth::Auth::new(stores.keys, config.auth_required()));
+    auth.spawn_refresh(Duration::from_millis(config.store.key_cache_refresh_ms));
     let admission = crate::admission::Admission::from_config(&config.ratelimit)?;
     let guard = crate::guard::Guard::new(config, learned_scorer(config))?;
-    let feedback = crate::feedback::SqliteFeedbackStore::open(&db)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
-    let records = crate::records::SqliteRecordStore::open(&db)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
     let origin = format!(
         "{}/{}:{}",
         config.server.region,
@@ -74,12 +64,12 @@ async fn build_state(
         config: Arc::new(arc_swap::ArcSwap::new(Arc::clone(config))),
         registry: Arc::clone(registry),
         metrics: crate::telemetry::recorder(),
-        auth: Arc::new(auth),
+        auth,
         admission: Arc::new(admission),
         guard: Arc::new(guard),
-        feedback: Arc::new(feedback),
+        feedback: stores.feedback,
         routes,
-        records: Arc::new(records),
+        records: stores.records,
         budgets: Arc::new(crate::budget::Budgets::from_config(config)?),
         events: Arc::new(events),
     })
@@ -122,7 +112,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     if state.auth.required {
-        tracing::info!(keys = %config.state_db_path().display(), "API keys required (create one with `floodgate keys create`)");
+        tracing::info!(keys = %crate::store::Stores::describe(&config), "API keys required (create one with `floodgate keys create`)");
     } else if local.ip().is_loopback() {
         tracing::warn!(%local, "authentication is OFF: listening on loopback only, so requests without an API key are served; set auth.required = true to demand keys");
     } else {

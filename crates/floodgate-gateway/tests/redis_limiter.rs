@@ -12,7 +12,7 @@ use floodgate_test_support::needs::{self, trial};
 fn main() -> ExitCode {
     needs::run(vec![trial(
         "script_admits_the_burst_refuses_atomically_and_settles",
-        needs::env_url("FLOODGATE_TEST_REDIS_URL"),
+        needs::redis(),
         |url| block_on(script_admits_the_burst_refuses_atomically_and_settles(url)),
     )])
 }

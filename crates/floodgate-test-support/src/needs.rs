@@ -67,6 +67,17 @@ pub fn env_url(var: &str) -> Need<String> {
         .ok_or_else(|| format!("needs a service: set {var} to its URL (.ci/run does)"))
 }
 
+/// A Redis server: `$FLOODGATE_TEST_REDIS_URL`.
+pub fn redis() -> Need<String> {
+    env_url("FLOODGATE_TEST_REDIS_URL")
+}
+
+/// A PostgreSQL database: `$FLOODGATE_TEST_POSTGRES_URL`. Tests share it with other
+/// test processes, so each works in a schema of its own and drops it afterwards.
+pub fn postgres() -> Need<String> {
+    env_url("FLOODGATE_TEST_POSTGRES_URL")
+}
+
 /// A Python interpreter (`$PYTHON`, else `python3`) that can `import openai`.
 pub fn python_with_openai() -> Need<String> {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());

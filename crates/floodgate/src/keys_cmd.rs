@@ -1,12 +1,15 @@
-//! `floodgate keys create|list|revoke`: the key store the server reads on every request,
-//! so a revocation here takes effect on the server's next request.
+//! `floodgate keys create|list|revoke`: the key store the server reads (`[store]`); a
+//! running server sees a revocation here within `store.key_cache_refresh_ms`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use floodgate_gateway::auth::{self, KeyLimits, KeyStore, NewKey, Scope, SqliteKeyStore};
+use std::sync::Arc;
+
+use floodgate_gateway::auth::{self, KeyLimits, KeyStore, NewKey, Scope};
 use floodgate_gateway::config::Config;
+use floodgate_gateway::store::Stores;
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -52,7 +55,8 @@ pub enum KeysCommand {
         #[arg(long, env = "FLOODGATE_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Revoke a key by id (`key_…`); the server refuses it from the next request.
+    /// Revoke a key by id (`key_…`); running servers refuse it within
+    /// `store.key_cache_refresh_ms`.
     Revoke {
         id: String,
         #[arg(long, env = "FLOODGATE_CONFIG")]
@@ -60,17 +64,16 @@ pub enum KeysCommand {
     },
 }
 
-async fn open(config: Option<&std::path::Path>) -> Result<(Config, SqliteKeyStore), ExitCode> {
+async fn open(config: Option<&std::path::Path>) -> Result<(Config, Arc<dyn KeyStore>), ExitCode> {
     let config = Config::load(config).map_err(|e| {
         eprintln!("{e}");
         ExitCode::from(2)
     })?;
-    let path = config.state_db_path();
-    let store = SqliteKeyStore::open(&path).await.map_err(|e| {
-        eprintln!("{}: {e}", path.display());
+    let stores = Stores::open(&config).await.map_err(|e| {
+        eprintln!("error: {e:#}");
         ExitCode::FAILURE
     })?;
-    Ok((config, store))
+    Ok((config, stores.keys))
 }
 
 pub async fn run(command: KeysCommand) -> ExitCode {
@@ -130,7 +133,7 @@ async fn run_inner(command: KeysCommand) -> Result<(), ExitCode> {
                 }
             }
             let created = auth::create_key(
-                &store,
+                store.as_ref(),
                 NewKey {
                     name,
                     tenant,

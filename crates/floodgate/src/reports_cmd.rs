@@ -52,19 +52,19 @@ async fn project(
     days: u32,
 ) -> Result<(), String> {
     let config = load(config)?;
-    let db = config.state_db_path();
-    let store = floodgate_gateway::records::SqliteRecordStore::open(&db)
+    let db = floodgate_gateway::store::Stores::describe(&config);
+    let store = floodgate_gateway::store::Stores::open(&config)
         .await
-        .map_err(|e| format!("{}: {e}", db.display()))?;
+        .map_err(|e| format!("{e:#}"))?
+        .records;
     let rows = store
         .usage_recent(days)
         .await
-        .map_err(|e| format!("{}: {e}", db.display()))?;
+        .map_err(|e| format!("{db}: {e}"))?;
     let requests: u64 = rows.iter().map(|r| r.requests).sum();
     if requests == 0 {
         return Err(format!(
-            "no recorded traffic in the last {days} days in {}",
-            db.display()
+            "no recorded traffic in the last {days} days in {db}"
         ));
     }
     let monthly = users as f64 * queries_per_user_day * 30.0;
@@ -192,15 +192,16 @@ pub async fn ab(command: AbCommand) -> ExitCode {
 
 async fn ab_report(config: Option<&Path>, route: &str, days: u32) -> Result<(), String> {
     let config = load(config)?;
-    let db = config.state_db_path();
-    let store = floodgate_gateway::records::SqliteRecordStore::open(&db)
+    let db = floodgate_gateway::store::Stores::describe(&config);
+    let store = floodgate_gateway::store::Stores::open(&config)
         .await
-        .map_err(|e| format!("{}: {e}", db.display()))?;
+        .map_err(|e| format!("{e:#}"))?
+        .records;
     let since = floodgate_gateway::clock::unix_secs() - i64::from(days) * 86_400;
     let records = store
         .route_records(route, since)
         .await
-        .map_err(|e| format!("{}: {e}", db.display()))?;
+        .map_err(|e| format!("{db}: {e}"))?;
     if records.is_empty() {
         return Err(format!(
             "no decision records for route or model `{route}` in the last {days} days"

@@ -6,16 +6,26 @@
 //! time. A plain hash is enough because the key carries 256 bits of entropy: there is
 //! nothing for a slow password hash to protect against.
 //!
-//! The store is asked on every request, so a revocation (from the CLI or the admin API)
-//! takes effect on the next request, in every gateway sharing the store.
+//! Looked-up keys (and unknown prefixes) are cached in memory, so a request costs no
+//! database read. The store keeps a change counter ([`KeyStore::epoch`]) that every key
+//! insert and revoke moves in its own transaction; each gateway polls it every
+//! `store.key_cache_refresh_ms` (and PostgreSQL also pushes a notification) and drops its
+//! cache when it moved. A revocation — from the CLI, the admin API or another gateway —
+//! is thus refused everywhere within that interval.
 //!
 //! **Architecture invariant:** nothing past this stage sees a secret; handlers get a
 //! [`Caller`] with the key's record.
 
+mod postgres;
 mod sqlite;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use futures::stream::{BoxStream, StreamExt};
 
 use axum::http::HeaderMap;
 use base64::Engine as _;
@@ -25,6 +35,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::GatewayError;
 
+pub use postgres::{PgKeyStore, KEYS_CHANNEL};
 pub use sqlite::SqliteKeyStore;
 
 /// Characters of a key kept in clear: `fg-` and 9 characters of the random part.
@@ -85,9 +96,10 @@ pub struct CreatedKey {
     pub record: KeyRecord,
 }
 
-/// Where key records live. The embedded default is SQLite; every method is one query.
+/// Where key records live: SQLite (the embedded default) or PostgreSQL.
 #[async_trait::async_trait]
 pub trait KeyStore: Send + Sync {
+    /// Stores a new key and moves the change counter, in one transaction.
     async fn insert(&self, record: &KeyRecord, hash: &[u8; 32]) -> Result<(), StoreError>;
     /// The record and stored hash for a key prefix.
     async fn find_by_prefix(
@@ -95,8 +107,16 @@ pub trait KeyStore: Send + Sync {
         prefix: &str,
     ) -> Result<Option<(KeyRecord, [u8; 32])>, StoreError>;
     async fn list(&self) -> Result<Vec<KeyRecord>, StoreError>;
-    /// Marks a key revoked; false when no such (unrevoked) key exists.
+    /// Marks a key revoked and moves the change counter; false when no such (unrevoked)
+    /// key exists.
     async fn revoke(&self, id: &str, at: i64) -> Result<bool, StoreError>;
+    /// The change counter: it moves with every insert and revoke.
+    async fn epoch(&self) -> Result<i64, StoreError>;
+    /// A stream that yields whenever keys may have changed, for stores that can push
+    /// changes (PostgreSQL's `LISTEN`); `None` where polling [`KeyStore::epoch`] is all.
+    async fn subscribe(&self) -> Result<Option<BoxStream<'static, ()>>, StoreError> {
+        Ok(None)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +125,48 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("key store: corrupt record {id}: {why}")]
     Corrupt { id: String, why: String },
+}
+
+/// A record's scopes and limits as stored: space-separated names and JSON.
+pub(crate) fn encode_columns(r: &KeyRecord) -> Result<(String, String), StoreError> {
+    let scopes = r
+        .scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let limits = serde_json::to_string(&r.limits).map_err(|e| StoreError::Corrupt {
+        id: r.id.clone(),
+        why: e.to_string(),
+    })?;
+    Ok((scopes, limits))
+}
+
+/// The stored scopes and limits of key `id`, back into their types.
+pub(crate) fn decode_columns(
+    id: &str,
+    scopes: &str,
+    limits: &str,
+) -> Result<(Vec<Scope>, KeyLimits), StoreError> {
+    let corrupt = |why: String| StoreError::Corrupt {
+        id: id.to_string(),
+        why,
+    };
+    let scopes = scopes
+        .split_whitespace()
+        .map(str::parse::<Scope>)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(corrupt)?;
+    let limits = serde_json::from_str(limits).map_err(|e| corrupt(e.to_string()))?;
+    Ok((scopes, limits))
+}
+
+/// A stored hash back into its array.
+pub(crate) fn decode_hash(id: &str, hash: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    hash.try_into().map_err(|_| StoreError::Corrupt {
+        id: id.to_string(),
+        why: "hash is not 32 bytes".into(),
+    })
 }
 
 fn sha256(secret: &str) -> [u8; 32] {
@@ -197,13 +259,112 @@ impl Caller {
     }
 }
 
-/// The identity stage: the key store and whether a key is required.
+/// Cached lookups stop here; past it the cache starts over (a flood of random keys
+/// cannot grow it without bound).
+const MAX_CACHED_KEYS: usize = 100_000;
+
+/// A prefix's stored key, or `None` when no key has it.
+type Cached = Option<(Arc<KeyRecord>, [u8; 32])>;
+
+/// The identity stage: the key store, whether a key is required, and the key cache.
 pub struct Auth {
     pub store: Arc<dyn KeyStore>,
     pub required: bool,
+    cache: DashMap<String, Cached>,
+    /// Moves on every invalidation, so that a lookup racing one drops what it read.
+    generation: AtomicU64,
+    /// The store's change counter when last checked (`i64::MIN`: never).
+    epoch: AtomicI64,
 }
 
 impl Auth {
+    pub fn new(store: Arc<dyn KeyStore>, required: bool) -> Self {
+        Self {
+            store,
+            required,
+            cache: DashMap::new(),
+            generation: AtomicU64::new(0),
+            epoch: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Drops every cached key (after a change made through this process, or a push).
+    pub fn forget(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.cache.clear();
+    }
+
+    /// Reads the store's change counter and drops the cache if it moved; returns
+    /// whether it did.
+    pub async fn refresh(&self) -> Result<bool, StoreError> {
+        let epoch = self.store.epoch().await?;
+        let moved = self.epoch.swap(epoch, Ordering::SeqCst) != epoch;
+        if moved {
+            self.forget();
+        }
+        Ok(moved)
+    }
+
+    /// Keeps the cache in step with the store until the last `Arc` of `self` is gone:
+    /// polls [`Auth::refresh`] every `every` and, where the store pushes changes,
+    /// forgets on each. A poll that fails forgets too, so that a store this process
+    /// cannot read is never trusted to be unchanged.
+    pub fn spawn_refresh(self: &Arc<Self>, every: Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(auth) = weak.upgrade() else { return };
+                if let Err(e) = auth.refresh().await {
+                    metrics::counter!("floodgate_store_errors_total", "store" => "keys")
+                        .increment(1);
+                    tracing::warn!(error = %e, "could not check the key store for changes");
+                    auth.forget();
+                }
+            }
+        });
+        let weak = Arc::downgrade(self);
+        let store = Arc::clone(&self.store);
+        tokio::spawn(async move {
+            let mut changes = match store.subscribe().await {
+                Ok(Some(changes)) => changes,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no key change notifications; polling only");
+                    return;
+                }
+            };
+            while changes.next().await.is_some() {
+                let Some(auth) = weak.upgrade() else { return };
+                auth.forget();
+            }
+        });
+    }
+
+    /// The stored key with this prefix, from the cache or else the store.
+    async fn lookup(&self, prefix: &str) -> Result<Cached, StoreError> {
+        if let Some(hit) = self.cache.get(prefix).map(|e| e.value().clone()) {
+            return Ok(hit);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let found = self
+            .store
+            .find_by_prefix(prefix)
+            .await?
+            .map(|(record, hash)| (Arc::new(record), hash));
+        if self.cache.len() >= MAX_CACHED_KEYS {
+            self.cache.clear();
+        }
+        self.cache.insert(prefix.to_string(), found.clone());
+        // Invalidated while we read: what we read may be stale, so it is not kept.
+        if self.generation.load(Ordering::SeqCst) != generation {
+            self.cache.remove(prefix);
+        }
+        Ok(found)
+    }
+
     /// Resolves the presented key. With auth off, no key (or an unknown one) is the
     /// anonymous caller; a known but revoked key is still refused.
     pub async fn identify(&self, presented: Option<&str>) -> Result<Caller, GatewayError> {
@@ -219,8 +380,7 @@ impl Auth {
         };
         let found = match secret.get(..PREFIX_LEN) {
             Some(prefix) if secret.starts_with("fg-") => self
-                .store
-                .find_by_prefix(prefix)
+                .lookup(prefix)
                 .await
                 .map_err(|e| GatewayError::Internal(e.to_string()))?,
             _ => None,
@@ -230,7 +390,7 @@ impl Auth {
             Some((record, _)) if record.revoked_at.is_some() => Err(GatewayError::Unauthorized(
                 format!("The API key {}… has been revoked.", record.prefix),
             )),
-            Some((record, _)) => Ok(Caller::Key(Arc::new(record))),
+            Some((record, _)) => Ok(Caller::Key(record)),
             None if !self.required => Ok(Caller::Anonymous),
             None => Err(GatewayError::Unauthorized(
                 "Incorrect API key provided.".into(),
@@ -268,13 +428,7 @@ mod tests {
         let store = SqliteKeyStore::open(&dir.path().join("s.db"))
             .await
             .unwrap();
-        (
-            Auth {
-                store: Arc::new(store),
-                required,
-            },
-            dir,
-        )
+        (Auth::new(Arc::new(store), required), dir)
     }
 
     #[tokio::test]
@@ -319,7 +473,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn revocation_is_seen_on_the_next_lookup() {
+    async fn revocation_is_seen_once_the_change_counter_is_read() {
         let (auth, _dir) = auth(false).await;
         let created = create_key(auth.store.as_ref(), NewKey::default())
             .await
@@ -330,6 +484,13 @@ mod tests {
         ));
         assert!(auth.store.revoke(&created.record.id, 1).await.unwrap());
         assert!(!auth.store.revoke(&created.record.id, 2).await.unwrap());
+        // The cached key stays until the store's change counter is read.
+        assert!(matches!(
+            auth.identify(Some(&created.key)).await,
+            Ok(Caller::Key(_))
+        ));
+        assert!(auth.refresh().await.unwrap());
+        assert!(!auth.refresh().await.unwrap());
         // Even with auth off, a revoked key is refused rather than downgraded.
         assert!(matches!(
             auth.identify(Some(&created.key)).await,

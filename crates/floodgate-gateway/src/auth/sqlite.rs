@@ -1,58 +1,41 @@
 //! Key records in SQLite: the embedded default, one file shared by the server and the
 //! `floodgate keys` command (WAL mode, so the CLI can write while the server reads).
+//! Schema in `migrations/sqlite`.
 
 use std::path::Path;
-use std::str::FromStr;
 
 use sqlx::{Row, SqlitePool};
 
-use super::{KeyLimits, KeyRecord, KeyStore, Scope, StoreError};
+use super::{KeyRecord, KeyStore, StoreError};
 
 pub struct SqliteKeyStore {
     pool: SqlitePool,
 }
 
 impl SqliteKeyStore {
-    /// Opens (creating if needed) the database at `path` and its `api_keys` table.
+    /// Opens (creating and migrating if needed) the state database at `path`.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let pool = crate::db::open_sqlite(path).await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS api_keys (
-                id TEXT PRIMARY KEY,
-                prefix TEXT NOT NULL UNIQUE,
-                hash BLOB NOT NULL,
-                name TEXT NOT NULL,
-                tenant TEXT NOT NULL,
-                segment TEXT NOT NULL,
-                scopes TEXT NOT NULL,
-                limits TEXT NOT NULL,
-                budget_usd REAL,
-                created_at INTEGER NOT NULL,
-                revoked_at INTEGER
-            )",
-        )
-        .execute(&pool)
-        .await?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(crate::db::open_sqlite(path).await?))
+    }
+
+    /// Over an open, migrated pool (shared with the other stores).
+    pub fn from_pool(pool: SqlitePool) -> Self {
+        Self { pool }
     }
 }
 
+/// Every change to the keys moves the counter, in the change's own transaction.
+const BUMP_EPOCH: &str = "UPDATE key_epoch SET epoch = epoch + 1 WHERE id = 1";
+
 fn record(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
     let id: String = row.try_get("id")?;
-    let corrupt = |why: String| StoreError::Corrupt {
-        id: id.clone(),
-        why,
-    };
-    let scopes: String = row.try_get("scopes")?;
-    let scopes = scopes
-        .split_whitespace()
-        .map(Scope::from_str)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(corrupt)?;
-    let limits: String = row.try_get("limits")?;
-    let limits: KeyLimits = serde_json::from_str(&limits).map_err(|e| corrupt(e.to_string()))?;
+    let (scopes, limits) = super::decode_columns(
+        &id,
+        &row.try_get::<String, _>("scopes")?,
+        &row.try_get::<String, _>("limits")?,
+    )?;
     Ok(KeyRecord {
-        id: id.clone(),
+        id,
         prefix: row.try_get("prefix")?,
         name: row.try_get("name")?,
         tenant: row.try_get("tenant")?,
@@ -68,16 +51,8 @@ fn record(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
 #[async_trait::async_trait]
 impl KeyStore for SqliteKeyStore {
     async fn insert(&self, r: &KeyRecord, hash: &[u8; 32]) -> Result<(), StoreError> {
-        let scopes = r
-            .scopes
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let limits = serde_json::to_string(&r.limits).map_err(|e| StoreError::Corrupt {
-            id: r.id.clone(),
-            why: e.to_string(),
-        })?;
+        let (scopes, limits) = super::encode_columns(r)?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, prefix, hash, name, tenant, segment, scopes, limits,
                                    budget_usd, created_at, revoked_at)
@@ -94,8 +69,10 @@ impl KeyStore for SqliteKeyStore {
         .bind(r.budget_usd)
         .bind(r.created_at)
         .bind(r.revoked_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query(BUMP_EPOCH).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -111,11 +88,7 @@ impl KeyStore for SqliteKeyStore {
             return Ok(None);
         };
         let rec = record(&row)?;
-        let hash: Vec<u8> = row.try_get("hash")?;
-        let hash: [u8; 32] = hash.try_into().map_err(|_| StoreError::Corrupt {
-            id: rec.id.clone(),
-            why: "hash is not 32 bytes".into(),
-        })?;
+        let hash = super::decode_hash(&rec.id, row.try_get("hash")?)?;
         Ok(Some((rec, hash)))
     }
 
@@ -129,12 +102,26 @@ impl KeyStore for SqliteKeyStore {
     }
 
     async fn revoke(&self, id: &str, at: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done =
             sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
                 .bind(at)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(BUMP_EPOCH).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn epoch(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT epoch FROM key_epoch WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }

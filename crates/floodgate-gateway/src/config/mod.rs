@@ -59,6 +59,7 @@ mod models;
 mod ratelimit;
 mod route;
 mod server;
+mod store;
 
 pub use auth::{AuthConfig, Scope};
 pub use costs::{BudgetPeriod, CostsConfig};
@@ -71,6 +72,7 @@ pub use models::ModelsConfig;
 pub use ratelimit::{parse_net, LimiterBackend, OnBackendError, RateLimitConfig};
 pub use route::{Checks, RouteConfig, RoutePolicy, Sticky, StreamPost};
 pub use server::{LogFormat, Role, ServerConfig};
+pub use store::{redact, StoreConfig, StoreUrl};
 
 /// Environment variables with this prefix override file values: `FLOODGATE_SERVER__LISTEN`
 /// sets `server.listen` (double underscore separates path parts).
@@ -88,6 +90,7 @@ pub struct Config {
     pub feedback: FeedbackConfig,
     pub costs: CostsConfig,
     pub events: EventsConfig,
+    pub store: StoreConfig,
     pub model: Vec<ModelConfig>,
     pub route: Vec<RouteConfig>,
     /// The file this configuration was read from, if any (route reloads re-read it).
@@ -158,6 +161,7 @@ impl Config {
                 "feedback" => config.feedback = section(&key, value, &mut errors),
                 "costs" => config.costs = section(&key, value, &mut errors),
                 "events" => config.events = section(&key, value, &mut errors),
+                "store" => config.store = section(&key, value, &mut errors),
                 "route" => match value {
                     toml::Value::Array(items) => {
                         for (i, item) in items.into_iter().enumerate() {
@@ -188,7 +192,7 @@ impl Config {
                     _ => errors.push("model: expected an array of tables ([[model]])".into()),
                 },
                 other => errors.push(format!(
-                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, guard, abuse, feedback, costs, events, model, route)"
+                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, guard, abuse, feedback, costs, events, store, model, route)"
                 )),
             }
         }
@@ -221,6 +225,7 @@ impl Config {
         self.server.validate(errors);
         self.limits.validate(errors);
         self.ratelimit.validate(errors);
+        self.store.validate(errors);
         self.guard.validate(errors);
         model::validate_models(&self.model, errors);
     }
@@ -365,6 +370,15 @@ impl Config {
             PathBuf::from(&self.models.home)
         };
         home.join("floodgate.db")
+    }
+
+    /// Where the stores live: `store.url` (with `env::NAME` read from the environment),
+    /// else SQLite at [`Config::state_db_path`].
+    pub fn store_url(&self) -> Result<StoreUrl, ConfigErrors> {
+        let url = resolve_secret(&self.store.url)
+            .map_err(|e| ConfigErrors(vec![format!("store.url: {e}")]))?;
+        StoreUrl::parse(&url, self.state_db_path())
+            .map_err(|e| ConfigErrors(vec![format!("store.url: {e}")]))
     }
 
     /// Whether requests must carry a key: as configured, else unless on loopback.

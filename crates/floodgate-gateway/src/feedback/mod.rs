@@ -13,6 +13,7 @@
 //! request path reads it: it never changes routing, thresholds or models by itself, and
 //! every accepted item names the key that sent it.
 
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Caller;
 use crate::error::GatewayError;
 
+pub use postgres::PgFeedbackStore;
 pub use sqlite::SqliteFeedbackStore;
 
 #[derive(Debug, Clone, Deserialize)]

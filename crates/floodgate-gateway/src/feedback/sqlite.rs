@@ -1,4 +1,5 @@
-//! Feedback and request ownership in the embedded SQLite state database.
+//! Feedback and request ownership in the embedded SQLite state database (schema in
+//! `migrations/sqlite`).
 
 use std::path::Path;
 
@@ -11,34 +12,14 @@ pub struct SqliteFeedbackStore {
 }
 
 impl SqliteFeedbackStore {
+    /// Opens (creating and migrating if needed) the state database at `path`.
     pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
-        let pool = crate::db::open_sqlite(path).await?;
-        for ddl in [
-            "CREATE TABLE IF NOT EXISTS request_owners (
-                request_id TEXT PRIMARY KEY,
-                key_id TEXT NOT NULL,
-                model TEXT NOT NULL,
-                created_at INTEGER NOT NULL
-            )",
-            "CREATE TABLE IF NOT EXISTS feedback (
-                id TEXT PRIMARY KEY,
-                request_id TEXT NOT NULL,
-                key_id TEXT NOT NULL,
-                rating INTEGER NOT NULL,
-                correction TEXT,
-                comment TEXT,
-                fingerprint TEXT,
-                weight REAL NOT NULL,
-                status TEXT NOT NULL,
-                reason TEXT,
-                created_at INTEGER NOT NULL
-            )",
-            "CREATE INDEX IF NOT EXISTS feedback_key ON feedback (key_id, created_at)",
-            "CREATE INDEX IF NOT EXISTS feedback_fp ON feedback (fingerprint, created_at)",
-        ] {
-            sqlx::query(ddl).execute(&pool).await?;
-        }
-        Ok(Self { pool })
+        Ok(Self::from_pool(crate::db::open_sqlite(path).await?))
+    }
+
+    /// Over an open, migrated pool (shared with the other stores).
+    pub fn from_pool(pool: SqlitePool) -> Self {
+        Self { pool }
     }
 }
 

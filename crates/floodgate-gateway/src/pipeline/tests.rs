@@ -99,10 +99,10 @@ async fn harness(toml: &str) -> Harness {
         config: Arc::new(arc_swap::ArcSwap::from_pointee(config.clone())),
         registry: Arc::new(registry),
         metrics: crate::telemetry::recorder(),
-        auth: Arc::new(crate::auth::Auth {
-            store: Arc::new(crate::auth::SqliteKeyStore::open(&db).await.unwrap()),
-            required: false,
-        }),
+        auth: Arc::new(crate::auth::Auth::new(
+            Arc::new(crate::auth::SqliteKeyStore::open(&db).await.unwrap()),
+            false,
+        )),
         admission: Arc::new(crate::admission::Admission::from_config(&config.ratelimit).unwrap()),
         guard: Arc::new(crate::guard::Guard::new(&config, None).unwrap()),
         feedback: Arc::new(

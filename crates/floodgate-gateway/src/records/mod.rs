@@ -2,13 +2,20 @@
 //!
 //! Every completion request leaves a [`DecisionRecord`] — which route and tier answered
 //! and why, the cascade's scores and thresholds, the guard's notes, the tiers that ran
-//! and their cost — retrievable by request id (`GET /v1/requests/{id}/decision`) by the
-//! key that made the request or by an admin/auditor. Its cost is also added to a daily
-//! usage table (per key, tenant, route and model), which budgets and
-//! `floodgate cost project` read.
+//! and their cost — retrievable by its event id or the client's request id
+//! (`GET /v1/requests/{id}/decision`) by the key that made the request or by an
+//! admin/auditor. Its cost is also added to a daily usage table (per key, tenant, route
+//! and model), which budgets and `floodgate cost project` read.
+//!
+//! A record is written once per event id: replaying an event (a retry after a lost
+//! acknowledgement) stores nothing and counts no usage twice, because the record and its
+//! usage go in one transaction that only proceeds when the record is new. Usage is kept
+//! incrementally (one upsert per day, key, route and model), never summed from records.
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::PgRecordStore;
 pub use sqlite::SqliteRecordStore;
 
 use serde::{Deserialize, Serialize};
@@ -48,10 +55,10 @@ pub struct TierRun {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRecord {
-    /// The server's id for the request (its event's id): unique.
+    /// The server's unique id for this request: the record's key.
     #[serde(default)]
     pub event_id: String,
-    /// The client's `x-request-id`, if it sent one.
+    /// The client's `x-request-id`, if it sent one: it may repeat, or be empty.
     pub request_id: String,
     pub key_id: String,
     pub tenant: String,
@@ -92,22 +99,20 @@ pub struct UsageRow {
 
 #[async_trait::async_trait]
 pub trait RecordStore: Send + Sync {
-    /// Stores the record; the first record for a request id wins.
-    async fn put(&self, record: &DecisionRecord) -> Result<(), sqlx::Error>;
-    async fn get(&self, request_id: &str) -> Result<Option<DecisionRecord>, sqlx::Error>;
-    /// Stores records (and their usage) replayed from the event log; idempotent by
-    /// `event_id`. Returns how many were new.
+    /// Stores the record under its event id and, only if that id is new, adds its runs
+    /// to the usage table in the same transaction. Returns whether the record was new.
+    async fn put(&self, record: &DecisionRecord) -> Result<bool, sqlx::Error>;
+    /// [`RecordStore::put`] for many records in one transaction (a writer draining a
+    /// queue, a bulk load): all or none are stored. Returns how many were new.
     async fn put_batch(&self, records: &[DecisionRecord]) -> Result<u64, sqlx::Error> {
         let mut new = 0;
-        for r in records {
-            self.put(r).await?;
-            self.add_usage(r).await?;
-            new += 1;
+        for record in records {
+            new += u64::from(self.put(record).await?);
         }
         Ok(new)
     }
-    /// Adds each run of `record` to the usage table (day of `record.created_at`).
-    async fn add_usage(&self, record: &DecisionRecord) -> Result<(), sqlx::Error>;
+    /// The record with this event id, else the latest one with this client request id.
+    async fn get(&self, id: &str) -> Result<Option<DecisionRecord>, sqlx::Error>;
     /// A key's spend in the budget period that contains `now` (unix seconds).
     async fn spent(
         &self,
@@ -117,8 +122,12 @@ pub trait RecordStore: Send + Sync {
     ) -> Result<f64, sqlx::Error>;
     /// Usage rows from `since` (`YYYY-MM-DD`) on.
     async fn usage_since(&self, since: &str) -> Result<Vec<UsageRow>, sqlx::Error>;
-    /// Usage rows of the last `days` days (today included).
-    async fn usage_recent(&self, days: u32) -> Result<Vec<UsageRow>, sqlx::Error>;
+    /// Usage rows of the last `days` days (today included, UTC).
+    async fn usage_recent(&self, days: u32) -> Result<Vec<UsageRow>, sqlx::Error> {
+        let today = crate::clock::unix_secs();
+        let since = today - i64::from(days.saturating_sub(1)) * 86_400;
+        self.usage_since(&utc_day(since)).await
+    }
     /// Decision records of a route since `since` (unix seconds), each with the
     /// reputation-weighted mean of its accepted feedback ratings, if any.
     async fn route_records(
@@ -126,6 +135,95 @@ pub trait RecordStore: Send + Sync {
         route: &str,
         since: i64,
     ) -> Result<Vec<(DecisionRecord, Option<f64>)>, sqlx::Error>;
+}
+
+/// The route a record counts under: its route, or the model the request named.
+pub fn route_of(record: &DecisionRecord) -> &str {
+    record
+        .route
+        .as_ref()
+        .map_or(record.requested.as_str(), |r| r.route.as_str())
+}
+
+/// The usage rows one record adds, one per run. A request counts once, on the model
+/// that served it (or its last run); every run counts its tokens and cost.
+pub fn usage_of(record: &DecisionRecord) -> Vec<UsageRow> {
+    let day = utc_day(record.created_at);
+    let route = route_of(record);
+    let any_served = record.runs.iter().any(|r| r.served);
+    record
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, run)| UsageRow {
+            day: day.clone(),
+            key_id: record.key_id.clone(),
+            tenant: record.tenant.clone(),
+            route: route.to_string(),
+            model: run.model.clone(),
+            requests: u64::from(run.served || (i + 1 == record.runs.len() && !any_served)),
+            prompt_tokens: u64::from(run.prompt_tokens),
+            completion_tokens: u64::from(run.completion_tokens),
+            compute_seconds: run.compute_seconds,
+            cost_usd: run.cost_usd,
+        })
+        .collect()
+}
+
+/// `YYYY-MM-DD` (UTC) of a unix time. Computed here rather than in SQL so that every
+/// backend draws day and month boundaries the same way.
+pub fn utc_day(secs: i64) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The first usage day of the budget period that contains `now`.
+pub fn period_start(period: crate::config::BudgetPeriod, now: i64) -> String {
+    use crate::config::BudgetPeriod;
+    match period {
+        BudgetPeriod::Day => utc_day(now),
+        BudgetPeriod::Month => {
+            let (y, m, _) = civil_from_days(now.div_euclid(86_400));
+            format!("{y:04}-{m:02}-01")
+        }
+        BudgetPeriod::Total => "0000-00-00".into(),
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// A stored record's JSON back into a record; records written before event ids had
+/// none in their JSON, and take the one their row is keyed by.
+pub(crate) fn decode(json: &str, event_id: String) -> Result<DecisionRecord, sqlx::Error> {
+    let mut record: DecisionRecord =
+        serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    if record.event_id.is_empty() {
+        record.event_id = event_id;
+    }
+    Ok(record)
+}
+
+/// The record as stored JSON; a record without an event id cannot be stored.
+pub(crate) fn encode(record: &DecisionRecord) -> Result<String, sqlx::Error> {
+    if record.event_id.is_empty() {
+        return Err(sqlx::Error::Encode(
+            "a decision record needs an event id".into(),
+        ));
+    }
+    serde_json::to_string(record).map_err(|e| sqlx::Error::Encode(Box::new(e)))
 }
 
 /// A model's prices: per 1k prompt and completion tokens, and per hour of compute.

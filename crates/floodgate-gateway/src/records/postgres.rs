@@ -1,0 +1,216 @@
+//! Decision records and daily usage in PostgreSQL (schema in `migrations/postgres`).
+//! Records are JSONB; the columns queries filter on are kept beside them. Days are
+//! computed by the gateway ([`super::utc_day`]), in UTC.
+
+use std::collections::{BTreeMap, HashSet};
+
+use sqlx::{PgPool, Row};
+
+use super::{DecisionRecord, RecordStore, UsageRow};
+use crate::config::BudgetPeriod;
+
+pub struct PgRecordStore {
+    pool: PgPool,
+}
+
+impl PgRecordStore {
+    /// Over an open, migrated pool (shared with the other stores).
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+const UPSERT_USAGE: &str = "INSERT INTO usage_daily
+      SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                           $6::bigint[], $7::bigint[], $8::bigint[], $9::float8[], $10::float8[])
+    ON CONFLICT (day, key_id, route, model) DO UPDATE SET
+      requests = usage_daily.requests + excluded.requests,
+      prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens,
+      completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens,
+      compute_seconds = usage_daily.compute_seconds + excluded.compute_seconds,
+      cost_usd = usage_daily.cost_usd + excluded.cost_usd";
+
+/// The usage of the given records, one row per (day, key, route, model): one upsert may
+/// not touch a row twice, so rows of the same key are summed first.
+fn merged_usage<'a>(records: impl Iterator<Item = &'a DecisionRecord>) -> Vec<UsageRow> {
+    let mut rows: BTreeMap<(String, String, String, String), UsageRow> = BTreeMap::new();
+    for u in records.flat_map(super::usage_of) {
+        let key = (
+            u.day.clone(),
+            u.key_id.clone(),
+            u.route.clone(),
+            u.model.clone(),
+        );
+        match rows.get_mut(&key) {
+            Some(r) => {
+                r.requests += u.requests;
+                r.prompt_tokens += u.prompt_tokens;
+                r.completion_tokens += u.completion_tokens;
+                r.compute_seconds += u.compute_seconds;
+                r.cost_usd += u.cost_usd;
+            }
+            None => {
+                rows.insert(key, u);
+            }
+        }
+    }
+    rows.into_values().collect()
+}
+
+/// Adds usage rows in one statement (the rows arrive as parallel arrays).
+async fn add_usage(tx: &mut sqlx::PgConnection, rows: &[UsageRow]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let text = |f: fn(&UsageRow) -> &str| rows.iter().map(|r| f(r).to_string()).collect::<Vec<_>>();
+    let count = |f: fn(&UsageRow) -> u64| rows.iter().map(|r| f(r) as i64).collect::<Vec<_>>();
+    let real = |f: fn(&UsageRow) -> f64| rows.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(UPSERT_USAGE)
+        .bind(text(|r| &r.day))
+        .bind(text(|r| &r.key_id))
+        .bind(text(|r| &r.tenant))
+        .bind(text(|r| &r.route))
+        .bind(text(|r| &r.model))
+        .bind(count(|r| r.requests))
+        .bind(count(|r| r.prompt_tokens))
+        .bind(count(|r| r.completion_tokens))
+        .bind(real(|r| r.compute_seconds))
+        .bind(real(|r| r.cost_usd))
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Inserts the records whose event ids are new, and their usage, in one transaction of
+/// two statements whatever the batch size. Returns how many were new.
+async fn put_all(pool: &PgPool, records: &[DecisionRecord]) -> Result<u64, sqlx::Error> {
+    let json = records
+        .iter()
+        .map(super::encode)
+        .collect::<Result<Vec<_>, _>>()?;
+    let text = |f: fn(&DecisionRecord) -> &str| {
+        records.iter().map(|r| f(r).to_string()).collect::<Vec<_>>()
+    };
+    let mut tx = pool.begin().await?;
+    let inserted: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO decisions (event_id, request_id, key_id, tenant, route, created_at, record)
+         SELECT e, q, k, t, r, c, j::jsonb
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                     $7::text[]) AS u(e, q, k, t, r, c, j)
+         ON CONFLICT (event_id) DO NOTHING
+         RETURNING event_id",
+    )
+    .bind(text(|r| &r.event_id))
+    .bind(text(|r| &r.request_id))
+    .bind(text(|r| &r.key_id))
+    .bind(text(|r| &r.tenant))
+    .bind(text(super::route_of))
+    .bind(records.iter().map(|r| r.created_at).collect::<Vec<_>>())
+    .bind(json)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Within a batch the first record of an event id is the one stored.
+    let mut new: HashSet<&str> = inserted.iter().map(String::as_str).collect();
+    let stored = records.iter().filter(|r| new.remove(r.event_id.as_str()));
+    add_usage(&mut tx, &merged_usage(stored)).await?;
+    tx.commit().await?;
+    Ok(inserted.len() as u64)
+}
+
+#[async_trait::async_trait]
+impl RecordStore for PgRecordStore {
+    async fn put(&self, record: &DecisionRecord) -> Result<bool, sqlx::Error> {
+        Ok(put_all(&self.pool, std::slice::from_ref(record)).await? > 0)
+    }
+
+    async fn put_batch(&self, records: &[DecisionRecord]) -> Result<u64, sqlx::Error> {
+        put_all(&self.pool, records).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<DecisionRecord>, sqlx::Error> {
+        if id.is_empty() {
+            return Ok(None);
+        }
+        // Its own event first; else the newest record a client tagged with this id.
+        let row = sqlx::query(
+            "SELECT event_id, record::text AS record FROM decisions
+             WHERE event_id = $1 OR request_id = $1
+             ORDER BY event_id = $1 DESC, created_at DESC, seq DESC LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| super::decode(&r.try_get::<String, _>("record")?, r.try_get("event_id")?))
+            .transpose()
+    }
+
+    async fn spent(
+        &self,
+        key_id: &str,
+        period: BudgetPeriod,
+        now: i64,
+    ) -> Result<f64, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT COALESCE(SUM(cost_usd), 0)::float8 FROM usage_daily
+             WHERE key_id = $1 AND day >= $2",
+        )
+        .bind(key_id)
+        .bind(super::period_start(period, now))
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    async fn route_records(
+        &self,
+        route: &str,
+        since: i64,
+    ) -> Result<Vec<(DecisionRecord, Option<f64>)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT d.event_id, d.record::text AS record,
+                (SELECT SUM(f.rating * f.weight) / NULLIF(SUM(f.weight), 0) FROM feedback f
+                 WHERE f.request_id = d.request_id AND f.status = 'accepted') AS rating
+             FROM decisions d
+             WHERE (d.route = $1
+                    OR (jsonb_typeof(d.record -> 'route') IS DISTINCT FROM 'object'
+                        AND left(d.route, length($1) + 1) = $1 || '@'))
+               AND d.created_at >= $2
+             ORDER BY d.created_at, d.seq",
+        )
+        .bind(route)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let record =
+                    super::decode(&r.try_get::<String, _>("record")?, r.try_get("event_id")?)?;
+                Ok((record, r.try_get::<Option<f64>, _>("rating")?))
+            })
+            .collect()
+    }
+
+    async fn usage_since(&self, since: &str) -> Result<Vec<UsageRow>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT * FROM usage_daily WHERE day >= $1 ORDER BY day, key_id, route, model",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UsageRow {
+                    day: r.try_get("day")?,
+                    key_id: r.try_get("key_id")?,
+                    tenant: r.try_get("tenant")?,
+                    route: r.try_get("route")?,
+                    model: r.try_get("model")?,
+                    requests: r.try_get::<i64, _>("requests")?.max(0) as u64,
+                    prompt_tokens: r.try_get::<i64, _>("prompt_tokens")?.max(0) as u64,
+                    completion_tokens: r.try_get::<i64, _>("completion_tokens")?.max(0) as u64,
+                    compute_seconds: r.try_get("compute_seconds")?,
+                    cost_usd: r.try_get("cost_usd")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,136 @@
+//! The state stores — keys, decision records with their usage, feedback — opened
+//! together from `[store]`: SQLite (one embedded file, the default) or PostgreSQL (one
+//! pool shared by the three stores, and one database shared by every gateway).
+//!
+//! Each store is a trait ([`KeyStore`], [`RecordStore`], [`FeedbackStore`]) with one
+//! implementation per backend beside it (`sqlite.rs`, `postgres.rs`); this module only
+//! picks the backend, opens it and applies its migrations.
+//!
+//! **Architecture invariant:** nothing outside the store implementations knows which
+//! backend is in use; the rest of the gateway holds `Arc<dyn …Store>`.
+
+mod postgres;
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use futures::future::BoxFuture;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::postgres::PgConnectOptions;
+
+use crate::auth::{KeyStore, PgKeyStore, SqliteKeyStore};
+use crate::config::{Config, StoreUrl};
+use crate::feedback::{FeedbackStore, PgFeedbackStore, SqliteFeedbackStore};
+use crate::records::{PgRecordStore, RecordStore, SqliteRecordStore};
+
+pub use postgres::POSTGRES_MIGRATIONS;
+
+/// The three stores a gateway (or a CLI command) works with.
+pub struct Stores {
+    pub keys: Arc<dyn KeyStore>,
+    pub records: Arc<dyn RecordStore>,
+    pub feedback: Arc<dyn FeedbackStore>,
+}
+
+impl Stores {
+    /// Opens the configured store (creating and migrating its schema if needed).
+    pub async fn open(config: &Config) -> anyhow::Result<Stores> {
+        let max = config.store.max_connections;
+        match config.store_url()? {
+            StoreUrl::Sqlite(path) => Self::open_sqlite(&path, max)
+                .await
+                .with_context(|| format!("store {}", path.display())),
+            StoreUrl::Postgres(url) => {
+                let options = PgConnectOptions::from_str(&url)
+                    .with_context(|| format!("store.url {}", crate::config::redact(&url)))?;
+                Self::open_postgres(options, max)
+                    .await
+                    .with_context(|| format!("store {}", crate::config::redact(&url)))
+            }
+        }
+    }
+
+    /// SQLite at `path`: one WAL-mode file for all three stores.
+    pub async fn open_sqlite(path: &Path, max_connections: u32) -> Result<Stores, sqlx::Error> {
+        let pool = crate::db::open_sqlite_with(path, max_connections).await?;
+        Ok(Stores {
+            keys: Arc::new(SqliteKeyStore::from_pool(pool.clone())),
+            records: Arc::new(SqliteRecordStore::from_pool(pool.clone())),
+            feedback: Arc::new(SqliteFeedbackStore::from_pool(pool)),
+        })
+    }
+
+    /// PostgreSQL with these connection options (tests set a `search_path` here).
+    pub async fn open_postgres(
+        options: PgConnectOptions,
+        max_connections: u32,
+    ) -> Result<Stores, sqlx::Error> {
+        let pool = postgres::connect(options, max_connections).await?;
+        Ok(Stores {
+            keys: Arc::new(PgKeyStore::from_pool(pool.clone())),
+            records: Arc::new(PgRecordStore::from_pool(pool.clone())),
+            feedback: Arc::new(PgFeedbackStore::from_pool(pool)),
+        })
+    }
+
+    /// The configured store, for logs: the backend and where, never a password.
+    pub fn describe(config: &Config) -> String {
+        let from_env = config
+            .store
+            .url
+            .trim()
+            .strip_prefix("env::")
+            .map(|name| format!(" (from ${name})"))
+            .unwrap_or_default();
+        match config.store_url() {
+            Ok(StoreUrl::Sqlite(path)) => format!("sqlite {}{from_env}", path.display()),
+            Ok(StoreUrl::Postgres(url)) => {
+                format!("postgres {}{from_env}", crate::config::redact(&url))
+            }
+            Err(e) => format!("unusable store: {e}"),
+        }
+    }
+}
+
+/// Migrations compiled into the binary: (version, description, SQL), oldest first.
+/// Applied by sqlx's [`Migrator`], which records each version (and its checksum) in
+/// `_sqlx_migrations` and applies each pending one in its own transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Embedded(pub &'static [(i64, &'static str, &'static str)]);
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+impl Embedded {
+    /// Applies the pending migrations to the database behind `pool`.
+    pub async fn run<'a, A>(self, pool: A) -> Result<(), sqlx::Error>
+    where
+        A: sqlx::Acquire<'a>,
+        <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+    {
+        let migrator = Migrator::new(self).await?;
+        migrator.run(pool).await?;
+        Ok(())
+    }
+}
