@@ -78,6 +78,12 @@ pub fn postgres() -> Need<String> {
     env_url("FLOODGATE_TEST_POSTGRES_URL")
 }
 
+/// A NATS server with JetStream: `$FLOODGATE_TEST_NATS_URL`. Tests use streams of their
+/// own and delete them afterwards.
+pub fn nats() -> Need<String> {
+    env_url("FLOODGATE_TEST_NATS_URL")
+}
+
 /// A Python interpreter (`$PYTHON`, else `python3`) that can `import openai`.
 pub fn python_with_openai() -> Need<String> {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());

@@ -84,7 +84,7 @@ impl Sink for JetStream {
         let mut acks = Vec::with_capacity(events.len());
         for event in events {
             let payload = serde_json::to_vec(event)?;
-            let publish = jetstream::context::Publish::build()
+            let publish = jetstream::message::PublishMessage::build()
                 .payload(payload.into())
                 .message_id(event.id.as_str());
             let ack = match self

@@ -141,8 +141,10 @@ impl Settlement {
         let Some(mut event) = serving.event.take() else {
             return 0.0;
         };
+        let (price, trace, first_token) =
+            (serving.price, Arc::clone(&serving.trace), serving.first_token);
         let served_by = event.served_by.clone().unwrap_or_default();
-        event.runs.push(serving.price.run(&served_by, finish, true));
+        event.runs.push(price.run(&served_by, finish, true));
         event.cost_usd = self.settle(&event.runs);
         event
             .guard
@@ -154,8 +156,6 @@ impl Settlement {
         event.status = 200;
         event.outcome = "completed".into();
         let cost = event.cost_usd;
-        let trace = Arc::clone(&serving.trace);
-        let first_token = serving.first_token;
         self.emit(&trace, event, first_token);
         cost
     }
@@ -170,26 +170,25 @@ impl Settlement {
         let Some(mut event) = serving.event.take() else {
             return;
         };
-        if serving.generated > 0 {
+        let (price, trace, first_token) =
+            (serving.price, Arc::clone(&serving.trace), serving.first_token);
+        let (prompt_tokens, generated) = (serving.prompt_tokens, serving.generated);
+        if generated > 0 {
             let compute_seconds = serving.run_started.elapsed().as_secs_f64();
             event.runs.push(TierRun {
                 model: event.served_by.clone().unwrap_or_default(),
-                prompt_tokens: serving.prompt_tokens,
-                completion_tokens: serving.generated,
+                prompt_tokens,
+                completion_tokens: generated,
                 compute_seconds,
-                cost_usd: serving.price.cost(
-                    serving.prompt_tokens,
-                    serving.generated,
-                    compute_seconds,
-                ),
+                cost_usd: price.cost(prompt_tokens, generated, compute_seconds),
                 served: true,
             });
             self.settle(&event.runs);
         }
         // With nothing generated the admission reservation stays charged.
         event.cost_usd = event.runs.iter().map(|r| r.cost_usd).sum();
-        event.usage.prompt_tokens = serving.prompt_tokens;
-        event.usage.completion_tokens = serving.generated;
+        event.usage.prompt_tokens = prompt_tokens;
+        event.usage.completion_tokens = generated;
         event.outcome = outcome;
         // A stream has sent its 200 already; a whole answer's error is the status.
         event.status = error.map_or(200, |e| {
@@ -200,8 +199,6 @@ impl Settlement {
             }
         });
         event.error_code = error.map(|e| e.code().to_string());
-        let trace = Arc::clone(&serving.trace);
-        let first_token = serving.first_token;
         self.emit(&trace, event, first_token);
     }
 

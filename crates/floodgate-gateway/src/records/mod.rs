@@ -113,6 +113,13 @@ pub trait RecordStore: Send + Sync {
     }
     /// The record with this event id, else the latest one with this client request id.
     async fn get(&self, id: &str) -> Result<Option<DecisionRecord>, sqlx::Error>;
+    /// [`RecordStore::get`] among the records of one key: a client id reused by another
+    /// key never hides this key's record.
+    async fn get_for_key(
+        &self,
+        id: &str,
+        key_id: &str,
+    ) -> Result<Option<DecisionRecord>, sqlx::Error>;
     /// A key's spend in the budget period that contains `now` (unix seconds).
     async fn spent(
         &self,

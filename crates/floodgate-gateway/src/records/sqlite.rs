@@ -110,6 +110,24 @@ impl RecordStore for SqliteRecordStore {
             .transpose()
     }
 
+    async fn get_for_key(
+        &self,
+        id: &str,
+        key_id: &str,
+    ) -> Result<Option<DecisionRecord>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT event_id, record FROM decisions
+             WHERE (event_id = ?1 OR request_id = ?1) AND key_id = ?2
+             ORDER BY event_id = ?1 DESC, created_at DESC, rowid DESC LIMIT 1",
+        )
+        .bind(id)
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| super::decode(&r.try_get::<String, _>("record")?, r.try_get("event_id")?))
+            .transpose()
+    }
+
     async fn spent(
         &self,
         key_id: &str,

@@ -14,12 +14,13 @@ pub async fn get_decision(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<DecisionRecord>, GatewayError> {
-    let record = state
-        .records
-        .get(&id)
-        .await
-        .map_err(|e| GatewayError::Internal(format!("decision store: {e}")))?;
     let privileged = caller.require(Scope::Admin).is_ok() || caller.require(Scope::Auditor).is_ok();
+    let record = if privileged {
+        state.records.get(&id).await
+    } else {
+        state.records.get_for_key(&id, caller.key_id()).await
+    }
+    .map_err(|e| GatewayError::Internal(format!("decision store: {e}")))?;
     match record {
         // Someone else's request is reported as unknown, not forbidden: ids do not leak.
         Some(r) if privileged || r.key_id == caller.key_id() => Ok(Json(r)),

@@ -1,0 +1,203 @@
+//! The event path, measured (`bench/events.sh` runs it; not a test):
+//! 1. the request path's added cost per request: serialize the event, queue it, and
+//!    wait for the writer to hand it to the OS — p50/p99 per event, and the process's
+//!    CPU per event (writer thread included);
+//! 2. events per second the log sustains (fsync `interval` and `always`);
+//! 3. events per second each sink sustains from the log: SQLite, PostgreSQL
+//!    (`FLOODGATE_TEST_POSTGRES_URL`) and NATS JetStream (`FLOODGATE_TEST_NATS_URL`);
+//! 4. the request path's event cost with the sinks up vs the store sink down.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use floodgate_gateway::config::{Config, FsyncPolicy};
+use floodgate_gateway::events::{Event, RequestEvent, Sink, Spine, StoreSink, Usage};
+use floodgate_gateway::records::{RouteDecision, TierRun};
+
+fn event(i: u64) -> Event {
+    let r = RequestEvent {
+        client_request_id: Some(format!("client-{i}")),
+        endpoint: "POST /v1/chat/completions".into(),
+        key_id: format!("key_{:04}", i % 1000),
+        tenant: "acme".into(),
+        segment: "pro".into(),
+        client_ip: Some("3f2a9c0d1e4b5a6c".into()),
+        requested: "auto".into(),
+        stream: i % 2 == 0,
+        route: Some(RouteDecision {
+            route: "auto".into(),
+            policy: "cascade".into(),
+            tiers: vec!["small".into(), "large".into()],
+            reasons: vec!["pre-score below threshold".into()],
+            pre_score: Some(0.42),
+            pre_threshold: Some(0.5),
+            ..RouteDecision::default()
+        }),
+        served_by: Some("small".into()),
+        runs: vec![TierRun {
+            model: "small".into(),
+            prompt_tokens: 120,
+            completion_tokens: 64,
+            compute_seconds: 0.8,
+            cost_usd: 0.0012,
+            served: true,
+        }],
+        usage: Usage {
+            prompt_tokens: 120,
+            completion_tokens: 64,
+            cached_tokens: 32,
+        },
+        guard: vec!["input-redacted".into()],
+        input_guard_score: Some(0.03),
+        cost_usd: 0.0012,
+        status: 200,
+        outcome: "completed".into(),
+        ..RequestEvent::default()
+    };
+    Event::request(
+        floodgate_gateway::events::new_id(),
+        floodgate_gateway::events::now_ms(),
+        "bench/localhost:8080".into(),
+        r,
+    )
+}
+
+fn config(dir: &std::path::Path, fsync: FsyncPolicy) -> Config {
+    let mut c = Config::default();
+    c.events.dir = dir.display().to_string();
+    c.events.fsync = fsync;
+    c
+}
+
+fn cpu_seconds() -> f64 {
+    // utime + stime of this process, from /proc (Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The request path's cost: emit + wait for the write, one request at a time.
+async fn request_path(spine: &Spine, n: u64) -> (f64, f64, f64) {
+    let events: Vec<Event> = (0..n).map(event).collect();
+    let mut took = Vec::with_capacity(n as usize);
+    let cpu0 = cpu_seconds();
+    for e in &events {
+        let t = Instant::now();
+        spine.record(e).await;
+        took.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let cpu = (cpu_seconds() - cpu0) / n as f64 * 1e6;
+    took.sort_by(f64::total_cmp);
+    (percentile(&took, 0.5), percentile(&took, 0.99), cpu)
+}
+
+/// Appends `n` events as fast as the log takes them; events per second.
+async fn log_throughput(spine: &Spine, n: u64) -> f64 {
+    let payloads: Vec<Event> = (0..n).map(event).collect();
+    let t = Instant::now();
+    let mut last = None;
+    for e in &payloads {
+        last = spine.emit(e).or(last);
+    }
+    if let Some(a) = last {
+        a.written().await;
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Applies `n` events in batches of `batch` to `sink`; events per second.
+async fn sink_throughput(sink: &dyn Sink, n: u64, batch: usize) -> f64 {
+    let events: Vec<Event> = (0..n).map(event).collect();
+    let t = Instant::now();
+    for chunk in events.chunks(batch) {
+        sink.apply(chunk).await.unwrap();
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n: u64 = std::env::var("EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    println!("events_bench: {n} events of {} bytes (JSON)", serde_json::to_vec(&event(0)).unwrap().len());
+
+    let spine = Spine::open(&config(&dir.path().join("a"), FsyncPolicy::Interval), "bench".into()).unwrap();
+    let (p50, p99, cpu) = request_path(&spine, n.min(50_000)).await;
+    println!("request path (emit + wait for the write), fsync=interval: p50 {p50:.1} µs, p99 {p99:.1} µs, process CPU {cpu:.1} µs/event");
+    let rate = log_throughput(&spine, n).await;
+    println!("log, fsync=interval: {rate:.0} events/s");
+    spine.close();
+    let spine = Spine::open(&config(&dir.path().join("b"), FsyncPolicy::Always), "bench".into()).unwrap();
+    let rate = log_throughput(&spine, n).await;
+    println!("log, fsync=always (group commit): {rate:.0} events/s");
+    let (p50, p99, _) = request_path(&spine, 2_000).await;
+    println!("request path, fsync=always: p50 {p50:.1} µs, p99 {p99:.1} µs");
+    spine.close();
+
+    let sqlite = floodgate_gateway::records::SqliteRecordStore::open(&dir.path().join("s.db")).await.unwrap();
+    let sink = StoreSink::new(Arc::new(sqlite));
+    let rate = sink_throughput(&sink, n.min(50_000), 512).await;
+    println!("store sink, SQLite: {rate:.0} events/s");
+
+    if let Ok(url) = std::env::var("FLOODGATE_TEST_POSTGRES_URL") {
+        let schema = format!("fgbench_{}", std::process::id());
+        let admin = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+        let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+        let stores = floodgate_gateway::store::Stores::open_postgres(
+            options.options([("search_path", schema.as_str())]),
+            8,
+        )
+        .await
+        .unwrap();
+        let sink = StoreSink::new(Arc::clone(&stores.records));
+        let rate = sink_throughput(&sink, n.min(50_000), 512).await;
+        println!("store sink, PostgreSQL: {rate:.0} events/s");
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+    } else {
+        println!("store sink, PostgreSQL: skipped (set FLOODGATE_TEST_POSTGRES_URL)");
+    }
+    if let Ok(url) = std::env::var("FLOODGATE_TEST_NATS_URL") {
+        let mut c = Config::default();
+        c.events.nats_url = url.clone();
+        c.events.nats_stream = format!("FGBENCH_{}", std::process::id());
+        c.events.nats_subject_prefix = format!("fgbench.{}", std::process::id());
+        let js = floodgate_gateway::events::JetStream::connect(&c.events).await.unwrap();
+        let rate = sink_throughput(&js, n.min(50_000), 512).await;
+        println!("NATS JetStream sink: {rate:.0} events/s");
+        let _ = js.context().delete_stream(&c.events.nats_stream).await;
+    } else {
+        println!("NATS JetStream sink: skipped (set FLOODGATE_TEST_NATS_URL)");
+    }
+
+    // The request path with a sink down: the store sink retries against a closed port
+    // while requests emit their events.
+    for (label, url) in [("sinks up", None), ("store sink down", Some("postgres://postgres@127.0.0.1:9/none"))] {
+        let mut c = config(&dir.path().join(label.replace(' ', "-")), FsyncPolicy::Interval);
+        c.events.sink_retry_max_ms = 200;
+        let spine = Spine::open(&c, "bench".into()).unwrap();
+        let records: Arc<dyn floodgate_gateway::records::RecordStore> = match url {
+            None => Arc::new(floodgate_gateway::records::SqliteRecordStore::open(&dir.path().join(format!("{label}.db"))).await.unwrap()),
+            Some(u) => {
+                let options: sqlx::postgres::PgConnectOptions = u.parse().unwrap();
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .acquire_timeout(Duration::from_millis(200))
+                    .connect_lazy_with(options);
+                Arc::new(floodgate_gateway::records::PgRecordStore::from_pool(pool))
+            }
+        };
+        let sinks = floodgate_gateway::events::Sinks::start(&c, &spine, records).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (p50, p99, cpu) = request_path(&spine, 20_000).await;
+        println!("request path, {label}: p50 {p50:.1} µs, p99 {p99:.1} µs, process CPU {cpu:.1} µs/event");
+        drop(sinks);
+        spine.close();
+    }
+}
