@@ -78,10 +78,10 @@ fn chat_completion_has_the_openai_shape_and_headers() {
         .json(&chat_body(json!({"max_tokens": 1})))
         .send()
         .unwrap();
-    assert!(r.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .starts_with("req_"));
+    // Without a client id the server's own (its event's id) is the request id.
+    let id = r.headers()["x-request-id"].to_str().unwrap();
+    assert!(id.starts_with("evt_"), "{id}");
+    assert_eq!(r.headers()["x-floodgate-request-id"], id);
 }
 
 #[test]

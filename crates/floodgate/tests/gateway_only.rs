@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -42,66 +40,6 @@ fn main() -> ExitCode {
             .into_iter()
             .map(|(name, test)| trial(name, needs::gateway_only_binary(), test))
             .collect(),
-    )
-}
-
-/// An OpenAI-compatible upstream on a random port that answers every chat request with
-/// "Bonjour !" (as JSON, or as SSE chunks ending in `[DONE]` when asked to stream).
-fn upstream() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            std::thread::spawn(move || answer(stream));
-        }
-    });
-    url
-}
-
-fn answer(mut stream: std::net::TcpStream) {
-    let Some((head, body)) = common::read_request(&stream) else {
-        return;
-    };
-    let response = if head.starts_with("GET") {
-        json_response(&json!({"object": "list", "data": [{"id": "m", "object": "model"}]}))
-    } else {
-        let request: Value = serde_json::from_slice(&body).unwrap();
-        if request["stream"] == true {
-            let chunk = |delta: Value, finish: Value| {
-                let c = json!({"id": "up-1", "object": "chat.completion.chunk", "created": 1,
-                    "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-                format!("data: {c}\n\n")
-            };
-            // The usage chunk OpenAI sends last when asked (`stream_options.include_usage`).
-            let usage = json!({"id": "up-1", "object": "chat.completion.chunk", "created": 1,
-                "model": "m", "choices": [],
-                "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}});
-            format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{}{}{}{}data: {usage}\n\ndata: [DONE]\n\n",
-                chunk(json!({"role": "assistant", "content": ""}), Value::Null),
-                chunk(json!({"content": "Bon"}), Value::Null),
-                chunk(json!({"content": "jour !"}), Value::Null),
-                chunk(json!({}), json!("stop")),
-            )
-        } else {
-            json_response(&json!({
-                "id": "up-1", "object": "chat.completion", "created": 1, "model": "m",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": "Bonjour !"}}],
-                "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
-            }))
-        }
-    };
-    let _ = stream.write_all(response.as_bytes());
-    let _ = stream.flush();
-}
-
-fn json_response(body: &Value) -> String {
-    let b = body.to_string();
-    format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
-        b.len()
     )
 }
 
@@ -141,7 +79,7 @@ fn the_binary_has_no_engine_commands(bin: PathBuf) {
 }
 
 fn it_serves_an_upstream_model_as_json_and_as_a_stream(bin: PathBuf) {
-    let server = gateway(&bin, &upstream());
+    let server = gateway(&bin, &common::bonjour_upstream());
     let r = client()
         .post(server.url("/v1/chat/completions"))
         .json(&chat("Say hello in French."))
@@ -176,7 +114,7 @@ fn it_serves_an_upstream_model_as_json_and_as_a_stream(bin: PathBuf) {
 }
 
 fn the_rule_guards_run_without_the_learned_layer(bin: PathBuf) {
-    let server = gateway(&bin, &upstream());
+    let server = gateway(&bin, &common::bonjour_upstream());
     let r = client()
         .post(server.url("/v1/chat/completions"))
         .json(&chat(
