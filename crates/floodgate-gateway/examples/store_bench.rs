@@ -89,7 +89,7 @@ fn synthetic(i: usize, now: i64) -> DecisionRecord {
         cost_usd: 0.0004,
         served,
     };
-    let runs = if i % 5 == 0 {
+    let runs = if i.is_multiple_of(5) {
         vec![tier("small", false), tier("large", true)]
     } else {
         vec![tier("small", true)]
