@@ -80,7 +80,10 @@ where
 /// A plausible record: 100 keys, 3 routes, a fifth escalated to a second tier, spread
 /// over the last 30 days; client request ids repeat.
 fn synthetic(i: usize, now: i64) -> DecisionRecord {
-    let route = ["auto", "support", "code"][i % 3];
+    // Independent-looking picks from one hash of `i`, so keys, routes and days mix.
+    let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16;
+    let pick = |n: u64, shift: u32| ((h >> shift) % n) as usize;
+    let route = ["auto", "support", "code"][pick(3, 0)];
     let tier = |model: &str, served: bool| TierRun {
         model: model.into(),
         prompt_tokens: 200 + (i % 300) as u32,
@@ -89,7 +92,7 @@ fn synthetic(i: usize, now: i64) -> DecisionRecord {
         cost_usd: 0.0004,
         served,
     };
-    let runs = if i % 5 == 0 {
+    let runs = if pick(5, 4) == 0 {
         vec![tier("small", false), tier("large", true)]
     } else {
         vec![tier("small", true)]
@@ -97,9 +100,9 @@ fn synthetic(i: usize, now: i64) -> DecisionRecord {
     DecisionRecord {
         event_id: format!("evt_{i:08}_{}", now),
         request_id: format!("req_{}", i % 50_000),
-        key_id: format!("key_{:03}", i % 100),
-        tenant: format!("tenant_{}", i % 10),
-        created_at: now - (i % 30) as i64 * 86_400 - (i % 3600) as i64,
+        key_id: format!("key_{:03}", pick(100, 8)),
+        tenant: format!("tenant_{}", pick(10, 8)),
+        created_at: now - pick(30, 20) as i64 * 86_400 - pick(3600, 28) as i64,
         requested: route.into(),
         served_by: runs.last().map(|r| r.model.clone()).unwrap_or_default(),
         route: Some(RouteDecision {

@@ -26,14 +26,16 @@ use sqlx::{ConnectOptions, Connection};
 #[derive(Clone)]
 enum Db {
     Sqlite(PathBuf),
-    Postgres(PgConnectOptions),
+    Postgres(Box<PgConnectOptions>),
 }
 
 impl Db {
     async fn open(&self) -> Stores {
         match self {
             Db::Sqlite(path) => Stores::open_sqlite(path, 4).await.unwrap(),
-            Db::Postgres(options) => Stores::open_postgres(options.clone(), 4).await.unwrap(),
+            Db::Postgres(options) => Stores::open_postgres(options.as_ref().clone(), 4)
+                .await
+                .unwrap(),
         }
     }
 }
@@ -69,6 +71,11 @@ fn main() -> ExitCode {
             move |url| on_postgres(&url, test),
         ));
     }
+    trials.push(trial(
+        "sqlite::an_older_database_upgrades_in_place",
+        Ok(()),
+        |()| block_on(an_older_database_upgrades_in_place()),
+    ));
     needs::run(trials)
 }
 
@@ -98,7 +105,7 @@ fn on_postgres(url: &str, test: Test) {
             .await
             .unwrap();
         let options = base.options([("search_path", schema.as_str())]);
-        let outcome = AssertUnwindSafe(test(Db::Postgres(options)))
+        let outcome = AssertUnwindSafe(test(Db::Postgres(Box::new(options))))
             .catch_unwind()
             .await;
         sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
@@ -492,4 +499,46 @@ async fn two_gateways_share_keys_and_see_a_revocation_within_a_second(db: Db) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(revoked_at.elapsed() < Duration::from_secs(1));
+}
+
+/// A state database written before versioned migrations (records keyed by the client's
+/// request id, no change counter) is upgraded when opened, its records kept.
+async fn an_older_database_upgrades_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let old = record("", "req-old", "k1", DAY1, vec![run("small", 0.01, true)]);
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let mut conn = options.connect().await.unwrap();
+        sqlx::query(
+            "CREATE TABLE decisions (request_id TEXT PRIMARY KEY, key_id TEXT NOT NULL,
+                                     created_at INTEGER NOT NULL, record TEXT NOT NULL)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let mut json = serde_json::to_value(&old).unwrap();
+        json.as_object_mut().unwrap().remove("event_id");
+        sqlx::query("INSERT INTO decisions VALUES ('req-old', 'k1', ?, ?)")
+            .bind(DAY1)
+            .bind(json.to_string())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    let stores = Stores::open_sqlite(&path, 2).await.unwrap();
+    let mut expected = old.clone();
+    expected.event_id = "req-old".into();
+    assert_eq!(
+        stores.records.get("req-old").await.unwrap().unwrap(),
+        expected
+    );
+    assert_eq!(
+        stores.records.route_records("auto", 0).await.unwrap(),
+        vec![(expected, None)]
+    );
+    assert_eq!(stores.keys.epoch().await.unwrap(), 0);
 }

@@ -3,10 +3,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-use clap::Subcommand;
 use std::sync::Arc;
 
+use clap::Subcommand;
 use floodgate_gateway::auth::{self, KeyLimits, KeyStore, NewKey, Scope};
 use floodgate_gateway::config::Config;
 use floodgate_gateway::store::Stores;

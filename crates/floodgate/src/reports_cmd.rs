@@ -7,7 +7,6 @@ use clap::Subcommand;
 use floodgate_gateway::cascade::router::RouterFile;
 use floodgate_gateway::cascade::{route_named, router_path};
 use floodgate_gateway::config::Config;
-use floodgate_gateway::records::RecordStore;
 
 #[derive(Subcommand)]
 pub enum CostCommand {

@@ -134,3 +134,20 @@ impl Embedded {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_description_names_the_backend_but_never_the_password() {
+        let mut config = Config::default();
+        config.auth.database = "/var/lib/fg.db".into();
+        assert_eq!(Stores::describe(&config), "sqlite /var/lib/fg.db");
+        config.store.url = "postgres://fg:hunter2@db:5432/fg?password=hunter2".into();
+        let described = Stores::describe(&config);
+        assert_eq!(described, "postgres postgres://fg:***@db:5432/fg");
+        config.store.url = "env::FLOODGATE_SURELY_UNSET_STORE_URL".into();
+        assert!(Stores::describe(&config).contains("FLOODGATE_SURELY_UNSET_STORE_URL"));
+    }
+}
