@@ -181,7 +181,10 @@ pub fn scan_dir(
     let segments = segment::list(dir)?;
     let mut n = 0;
     for (i, (_, path)) in segments.iter().enumerate() {
-        if segments.get(i + 1).is_some_and(|(next, _)| *next <= from_seq) {
+        if segments
+            .get(i + 1)
+            .is_some_and(|(next, _)| *next <= from_seq)
+        {
             continue;
         }
         let file = File::open(path).map_err(LogError::io(path))?;

@@ -50,7 +50,10 @@ pub fn encode(buf: &mut Vec<u8>, seq: u64, payload: &[u8]) {
 
 /// What reading the next record found.
 pub enum Next {
-    Record { seq: u64, payload: Vec<u8> },
+    Record {
+        seq: u64,
+        payload: Vec<u8>,
+    },
     /// Clean end of the segment.
     End,
     /// A partial or corrupt record: a torn tail after a crash, or damage.
@@ -65,7 +68,8 @@ pub fn read(r: &mut impl Read) -> io::Result<Next> {
         n if n < HEADER => return Ok(Next::Bad(format!("torn header ({n} bytes)"))),
         _ => {}
     }
-    let word = |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+    let word =
+        |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
     let len = word(0) as usize;
     let crc = word(4);
     let mut seq_bytes = [0u8; 8];

@@ -160,11 +160,7 @@ impl EventLog {
     /// Stops taking records, writes and fsyncs what is queued, and joins the writer.
     pub fn close(&self) {
         let _ = self.tx.send(Msg::Stop);
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(t) = thread {
             let _ = t.join();
         }
@@ -187,7 +183,11 @@ fn dropped(reason: &'static str, n: u64) {
     let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
     if last.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
         *last = Some(Instant::now());
-        tracing::error!(reason, n, "event log: dropping events (see floodgate_events_dropped_total)");
+        tracing::error!(
+            reason,
+            n,
+            "event log: dropping events (see floodgate_events_dropped_total)"
+        );
     }
 }
 
@@ -218,7 +218,10 @@ impl Writer {
                 let (last, good_end) = segment::scan(p)?;
                 let len = std::fs::metadata(p).map_err(LogError::io(p))?.len();
                 if good_end < len {
-                    let f = OpenOptions::new().write(true).open(p).map_err(LogError::io(p))?;
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(p)
+                        .map_err(LogError::io(p))?;
                     f.set_len(good_end).map_err(LogError::io(p))?;
                     f.sync_all().map_err(LogError::io(p))?;
                     bytes -= len - good_end;
@@ -291,7 +294,8 @@ impl Writer {
         if batch.is_empty() {
             return;
         }
-        let mut buf = Vec::with_capacity(batch.iter().map(|(p, _)| p.len() + segment::HEADER).sum());
+        let mut buf =
+            Vec::with_capacity(batch.iter().map(|(p, _)| p.len() + segment::HEADER).sum());
         for (i, (payload, _)) in batch.iter().enumerate() {
             segment::encode(&mut buf, self.next_seq + i as u64, payload);
         }
@@ -354,7 +358,11 @@ impl Writer {
                 return false;
             }
             metrics::counter!("floodgate_events_write_stalls_total").increment(1);
-            tracing::warn!(why, retry_ms = backoff.as_millis() as u64, "event log: cannot write; producers wait");
+            tracing::warn!(
+                why,
+                retry_ms = backoff.as_millis() as u64,
+                "event log: cannot write; producers wait"
+            );
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }
@@ -370,7 +378,9 @@ impl Writer {
                 self.path = path;
                 self.pos = 0;
             }
-            Err(e) => tracing::error!(error = %e, path = %path.display(), "event log: cannot start a new segment; the current one grows"),
+            Err(e) => {
+                tracing::error!(error = %e, path = %path.display(), "event log: cannot start a new segment; the current one grows")
+            }
         }
         self.reclaim(0);
     }

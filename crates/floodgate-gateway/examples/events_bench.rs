@@ -73,9 +73,20 @@ fn config(dir: &std::path::Path, fsync: FsyncPolicy) -> Config {
 fn cpu_seconds() -> f64 {
     // utime + stime of this process, from /proc (Linux).
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
     ticks / 100.0
 }
 
@@ -124,24 +135,40 @@ async fn sink_throughput(sink: &dyn Sink, n: u64, batch: usize) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let n: u64 = std::env::var("EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let n: u64 = std::env::var("EVENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
     let dir = tempfile::tempdir().unwrap();
-    println!("events_bench: {n} events of {} bytes (JSON)", serde_json::to_vec(&event(0)).unwrap().len());
+    println!(
+        "events_bench: {n} events of {} bytes (JSON)",
+        serde_json::to_vec(&event(0)).unwrap().len()
+    );
 
-    let spine = Spine::open(&config(&dir.path().join("a"), FsyncPolicy::Interval), "bench".into()).unwrap();
+    let spine = Spine::open(
+        &config(&dir.path().join("a"), FsyncPolicy::Interval),
+        "bench".into(),
+    )
+    .unwrap();
     let (p50, p99, cpu) = request_path(&spine, n.min(50_000)).await;
     println!("request path (emit + wait for the write), fsync=interval: p50 {p50:.1} µs, p99 {p99:.1} µs, process CPU {cpu:.1} µs/event");
     let rate = log_throughput(&spine, n).await;
     println!("log, fsync=interval: {rate:.0} events/s");
     spine.close();
-    let spine = Spine::open(&config(&dir.path().join("b"), FsyncPolicy::Always), "bench".into()).unwrap();
+    let spine = Spine::open(
+        &config(&dir.path().join("b"), FsyncPolicy::Always),
+        "bench".into(),
+    )
+    .unwrap();
     let rate = log_throughput(&spine, n).await;
     println!("log, fsync=always (group commit): {rate:.0} events/s");
     let (p50, p99, _) = request_path(&spine, 2_000).await;
     println!("request path, fsync=always: p50 {p50:.1} µs, p99 {p99:.1} µs");
     spine.close();
 
-    let sqlite = floodgate_gateway::records::SqliteRecordStore::open(&dir.path().join("s.db")).await.unwrap();
+    let sqlite = floodgate_gateway::records::SqliteRecordStore::open(&dir.path().join("s.db"))
+        .await
+        .unwrap();
     let sink = StoreSink::new(Arc::new(sqlite));
     let rate = sink_throughput(&sink, n.min(50_000), 512).await;
     println!("store sink, SQLite: {rate:.0} events/s");
@@ -149,7 +176,10 @@ async fn main() {
     if let Ok(url) = std::env::var("FLOODGATE_TEST_POSTGRES_URL") {
         let schema = format!("fgbench_{}", std::process::id());
         let admin = sqlx::PgPool::connect(&url).await.unwrap();
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
         let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
         let stores = floodgate_gateway::store::Stores::open_postgres(
             options.options([("search_path", schema.as_str())]),
@@ -160,7 +190,10 @@ async fn main() {
         let sink = StoreSink::new(Arc::clone(&stores.records));
         let rate = sink_throughput(&sink, n.min(50_000), 512).await;
         println!("store sink, PostgreSQL: {rate:.0} events/s");
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.unwrap();
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await
+            .unwrap();
     } else {
         println!("store sink, PostgreSQL: skipped (set FLOODGATE_TEST_POSTGRES_URL)");
     }
@@ -169,7 +202,9 @@ async fn main() {
         c.events.nats_url = url.clone();
         c.events.nats_stream = format!("FGBENCH_{}", std::process::id());
         c.events.nats_subject_prefix = format!("fgbench.{}", std::process::id());
-        let js = floodgate_gateway::events::JetStream::connect(&c.events).await.unwrap();
+        let js = floodgate_gateway::events::JetStream::connect(&c.events)
+            .await
+            .unwrap();
         let rate = sink_throughput(&js, n.min(50_000), 512).await;
         println!("NATS JetStream sink: {rate:.0} events/s");
         let _ = js.context().delete_stream(&c.events.nats_stream).await;
@@ -179,12 +214,27 @@ async fn main() {
 
     // The request path with a sink down: the store sink retries against a closed port
     // while requests emit their events.
-    for (label, url) in [("sinks up", None), ("store sink down", Some("postgres://postgres@127.0.0.1:9/none"))] {
-        let mut c = config(&dir.path().join(label.replace(' ', "-")), FsyncPolicy::Interval);
+    for (label, url) in [
+        ("sinks up", None),
+        (
+            "store sink down",
+            Some("postgres://postgres@127.0.0.1:9/none"),
+        ),
+    ] {
+        let mut c = config(
+            &dir.path().join(label.replace(' ', "-")),
+            FsyncPolicy::Interval,
+        );
         c.events.sink_retry_max_ms = 200;
         let spine = Spine::open(&c, "bench".into()).unwrap();
         let records: Arc<dyn floodgate_gateway::records::RecordStore> = match url {
-            None => Arc::new(floodgate_gateway::records::SqliteRecordStore::open(&dir.path().join(format!("{label}.db"))).await.unwrap()),
+            None => Arc::new(
+                floodgate_gateway::records::SqliteRecordStore::open(
+                    &dir.path().join(format!("{label}.db")),
+                )
+                .await
+                .unwrap(),
+            ),
             Some(u) => {
                 let options: sqlx::postgres::PgConnectOptions = u.parse().unwrap();
                 let pool = sqlx::postgres::PgPoolOptions::new()
@@ -193,7 +243,9 @@ async fn main() {
                 Arc::new(floodgate_gateway::records::PgRecordStore::from_pool(pool))
             }
         };
-        let sinks = floodgate_gateway::events::Sinks::start(&c, &spine, records).await.unwrap();
+        let sinks = floodgate_gateway::events::Sinks::start(&c, &spine, records)
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let (p50, p99, cpu) = request_path(&spine, 20_000).await;
         println!("request path, {label}: p50 {p50:.1} µs, p99 {p99:.1} µs, process CPU {cpu:.1} µs/event");

@@ -127,7 +127,10 @@ async fn record(State(state): State<AppState>, req: Request<Body>, next: Next) -
     let mut guard = InFlight::new(route);
     let response = next.run(req).await;
     if let Some(trace) = trace.filter(|t| !probe && t.claim()) {
-        state.events.record(&unclaimed_event(&state, &trace, &response)).await;
+        state
+            .events
+            .record(&unclaimed_event(&state, &trace, &response))
+            .await;
     }
     let model = response
         .headers()

@@ -110,7 +110,10 @@ impl Budgets {
             BudgetPeriod::Day => (format!("{y:04}-{m:02}-{d:02}"), (days + 1) * 86_400),
             BudgetPeriod::Month => {
                 let next = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-                (format!("{y:04}-{m:02}"), days_from_civil(next.0, next.1, 1) * 86_400)
+                (
+                    format!("{y:04}-{m:02}"),
+                    days_from_civil(next.0, next.1, 1) * 86_400,
+                )
             }
             BudgetPeriod::Total => ("total".to_string(), now + 10 * 365 * 86_400),
         };
@@ -147,7 +150,9 @@ impl Budgets {
                 }
                 let before = *spent;
                 *spent += amount;
-                Ok(Reserved::Ok { spent_before: before })
+                Ok(Reserved::Ok {
+                    spent_before: before,
+                })
             }
             Ledger::Redis { script, .. } => {
                 let mut conn = self.connection().await?;
@@ -157,12 +162,13 @@ impl Budgets {
                     .arg(ttl)
                     .arg(limit)
                     .arg(amount);
-                let (admitted, spent): (i64, String) = self
-                    .bounded(inv.invoke_async(&mut conn))
-                    .await?;
+                let (admitted, spent): (i64, String) =
+                    self.bounded(inv.invoke_async(&mut conn)).await?;
                 let spent = spent.parse::<f64>().unwrap_or(0.0);
                 Ok(if admitted == 1 {
-                    Reserved::Ok { spent_before: spent }
+                    Reserved::Ok {
+                        spent_before: spent,
+                    }
                 } else {
                     Reserved::Exceeded { spent }
                 })
@@ -192,7 +198,13 @@ impl Budgets {
     }
 
     async fn connection(&self) -> Result<ConnectionManager, BudgetUnavailable> {
-        let Ledger::Redis { client, conn, timeout, .. } = &self.ledger else {
+        let Ledger::Redis {
+            client,
+            conn,
+            timeout,
+            ..
+        } = &self.ledger
+        else {
             return Err(BudgetUnavailable("not a Redis ledger".into()));
         };
         let mut slot = conn.lock().await;

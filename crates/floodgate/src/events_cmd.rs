@@ -94,9 +94,9 @@ fn parse_since(s: &str) -> anyhow::Result<i64> {
         return Ok(secs);
     }
     let (n, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = n
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--since: give unix seconds or a duration like 24h, not {s:?}"))?;
+    let n: i64 = n.parse().map_err(|_| {
+        anyhow::anyhow!("--since: give unix seconds or a duration like 24h, not {s:?}")
+    })?;
     let secs = match unit {
         "s" => n,
         "m" => n * 60,
@@ -168,11 +168,33 @@ fn write_parquet(events: &[Event], out: &std::path::Path) -> anyhow::Result<()> 
         escalated.append_option(r.map(|r| r.route.as_ref().is_some_and(|d| d.escalated)));
     }
     let mut s = s.into_iter();
-    let mut next = || -> ArrayRef { Arc::new(s.next().map(|mut b| b.finish()).unwrap_or_default()) };
-    let (id, kind, key, tenant, endpoint, requested, route, served, outcome, code) =
-        (next(), next(), next(), next(), next(), next(), next(), next(), next(), next());
-    let mut tokens = tokens.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef);
-    let mut tok = || tokens.next().unwrap_or_else(|| Arc::new(Int64Builder::new().finish()));
+    let mut next = || -> ArrayRef {
+        Arc::new(
+            s.next()
+                .map(|mut b| b.finish())
+                .unwrap_or_else(|| StringBuilder::new().finish()),
+        )
+    };
+    let (id, kind, key, tenant, endpoint, requested, route, served, outcome, code) = (
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+    );
+    let mut tokens = tokens
+        .into_iter()
+        .map(|mut b| Arc::new(b.finish()) as ArrayRef);
+    let mut tok = || {
+        tokens
+            .next()
+            .unwrap_or_else(|| Arc::new(Int64Builder::new().finish()))
+    };
     let columns: Vec<ArrayRef> = vec![
         id,
         Arc::new(time.finish()),

@@ -27,22 +27,34 @@ fn main() -> ExitCode {
         Ok((needs::postgres()?, needs::nats()?, needs::redis()?))
     };
     needs::run(vec![
-        trial("kill_9_under_load_loses_and_duplicates_no_event", services(), |(pg, nats)| {
-            kill_9_under_load(&pg, &nats)
+        trial(
+            "kill_9_under_load_loses_and_duplicates_no_event",
+            services(),
+            |(pg, nats)| kill_9_under_load(&pg, &nats),
+        ),
+        trial(
+            "a_store_outage_is_caught_up_while_requests_are_served",
+            services(),
+            |(pg, nats)| outage(&pg, &nats, Down::Postgres),
+        ),
+        trial(
+            "a_nats_outage_is_caught_up_while_requests_are_served",
+            services(),
+            |(pg, nats)| outage(&pg, &nats, Down::Nats),
+        ),
+        trial(
+            "two_gateways_share_keys_revocations_and_budgets",
+            all(),
+            |(pg, nats, redis)| two_gateways(&pg, &nats, &redis),
+        ),
+        trial(
+            "the_analytics_role_consumes_jetstream_into_postgres",
+            services(),
+            |(pg, nats)| analytics_role(&pg, &nats),
+        ),
+        trial("a_reused_request_id_loses_no_record", Ok(()), |()| {
+            reused_request_id()
         }),
-        trial("a_store_outage_is_caught_up_while_requests_are_served", services(), |(pg, nats)| {
-            outage(&pg, &nats, Down::Postgres)
-        }),
-        trial("a_nats_outage_is_caught_up_while_requests_are_served", services(), |(pg, nats)| {
-            outage(&pg, &nats, Down::Nats)
-        }),
-        trial("two_gateways_share_keys_revocations_and_budgets", all(), |(pg, nats, redis)| {
-            two_gateways(&pg, &nats, &redis)
-        }),
-        trial("the_analytics_role_consumes_jetstream_into_postgres", services(), |(pg, nats)| {
-            analytics_role(&pg, &nats)
-        }),
-        trial("a_reused_request_id_loses_no_record", Ok(()), |()| reused_request_id()),
         trial("events_export_as_jsonl_and_parquet", Ok(()), |()| export()),
     ])
 }
@@ -136,7 +148,10 @@ usd_per_1k_completion_tokens = 1.0
 
 impl Drop for Env {
     fn drop(&mut self) {
-        psql(&self.pg, &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        psql(
+            &self.pg,
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
+        );
         delete_stream(&self.nats, &self.stream);
     }
 }
@@ -192,7 +207,9 @@ fn jetstream_ids(url: &str, stream: &str) -> Vec<String> {
 fn delete_stream(url: &str, stream: &str) {
     runtime().block_on(async {
         if let Ok(client) = async_nats::connect(url).await {
-            let _ = async_nats::jetstream::new(client).delete_stream(stream).await;
+            let _ = async_nats::jetstream::new(client)
+                .delete_stream(stream)
+                .await;
         }
     });
 }
@@ -203,7 +220,11 @@ fn chat() -> Value {
 
 /// Sends chat requests from `threads` threads until `stop`; returns the server ids of
 /// the answered ones (status 200, whole body read).
-fn load(base: String, threads: usize, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<Vec<String>>> {
+fn load(
+    base: String,
+    threads: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Vec<String>>> {
     (0..threads)
         .map(|_| {
             let (base, stop) = (base.clone(), Arc::clone(&stop));
@@ -237,7 +258,10 @@ fn load(base: String, threads: usize, stop: Arc<AtomicBool>) -> Vec<std::thread:
 }
 
 fn collect(handles: Vec<std::thread::JoinHandle<Vec<String>>>) -> Vec<String> {
-    handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect()
 }
 
 /// Waits (up to `secs`) until every id in `answered` is in `found()`; then checks that
@@ -255,7 +279,11 @@ fn assert_all_once(what: &str, answered: &[String], secs: u64, found: impl Fn() 
             }
             let duplicated = counts.values().filter(|&&n| n > 1).count();
             assert_eq!(duplicated, 0, "{what}: {duplicated} events stored twice");
-            eprintln!("{what}: {} answered, 0 lost, 0 duplicated ({} stored)", answered.len(), ids.len());
+            eprintln!(
+                "{what}: {} answered, 0 lost, 0 duplicated ({} stored)",
+                answered.len(),
+                ids.len()
+            );
             return;
         }
         assert!(
@@ -303,7 +331,16 @@ fn outage_seconds() -> u64 {
 fn outage(pg: &str, nats: &str, down: Down) {
     let env = Env::new(pg, nats);
     let upstream = bonjour_upstream();
-    let pg_proxy = Proxy::start(&env.pg.split('@').nth(1).unwrap().split('/').next().unwrap().to_string());
+    let pg_proxy = Proxy::start(
+        &env.pg
+            .split('@')
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string(),
+    );
     let nats_proxy = Proxy::start(env.nats.trim_start_matches("nats://"));
     let config = env.config(
         &upstream,
@@ -328,7 +365,12 @@ fn outage(pg: &str, nats: &str, down: Down) {
             .send()
             .unwrap();
         if r.status() == 200 {
-            answered.push(r.headers()["x-floodgate-request-id"].to_str().unwrap().to_string());
+            answered.push(
+                r.headers()["x-floodgate-request-id"]
+                    .to_str()
+                    .unwrap()
+                    .to_string(),
+            );
         } else {
             refused += 1;
         }
@@ -371,11 +413,17 @@ fn two_gateways(pg: &str, nats: &str, redis: &str) {
             if ask(server, &key).status() == 401 {
                 break;
             }
-            assert!(revoked.elapsed() < Duration::from_secs(1), "revocation not seen within 1 s");
+            assert!(
+                revoked.elapsed() < Duration::from_secs(1),
+                "revocation not seen within 1 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    eprintln!("revocation seen by both gateways after {:?}", revoked.elapsed());
+    eprintln!(
+        "revocation seen by both gateways after {:?}",
+        revoked.elapsed()
+    );
     // One budget across both: 12 tokens at $1/1k = $0.012 a request; the reservation
     // (9 + default max tokens) is larger, so requests stop at or before the budget.
     let budget = 0.1;
@@ -406,8 +454,14 @@ fn two_gateways(pg: &str, nats: &str, redis: &str) {
     .unwrap();
     let per_request = 0.012;
     eprintln!("budget ${budget}: {served} requests served across two gateways, ${spent:.4} spent");
-    assert!(served > 0 && served < 200, "the budget stopped the key: {served}");
-    assert!(spent <= budget + per_request + 1e-9, "overshoot: spent {spent} of {budget}");
+    assert!(
+        served > 0 && served < 200,
+        "the budget stopped the key: {served}"
+    );
+    assert!(
+        spent <= budget + per_request + 1e-9,
+        "overshoot: spent {spent} of {budget}"
+    );
 }
 
 fn analytics_role(pg: &str, nats: &str) {
@@ -433,7 +487,12 @@ fn analytics_role(pg: &str, nats: &str) {
             .send()
             .unwrap();
         assert_eq!(r.status(), 200);
-        ids.push(r.headers()["x-floodgate-request-id"].to_str().unwrap().to_string());
+        ids.push(
+            r.headers()["x-floodgate-request-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     assert_all_once("postgres via analytics", &ids, 30, || env.stored_ids());
     let r = http
@@ -463,7 +522,12 @@ fn reused_request_id() {
             .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-request-id"], "same-id");
-        server_ids.push(r.headers()["x-floodgate-request-id"].to_str().unwrap().to_string());
+        server_ids.push(
+            r.headers()["x-floodgate-request-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     assert_ne!(server_ids[0], server_ids[1]);
     for id in &server_ids {
@@ -490,7 +554,10 @@ fn reused_request_id() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 404);
-    let id = r.headers()["x-floodgate-request-id"].to_str().unwrap().to_string();
+    let id = r.headers()["x-floodgate-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let r = http
@@ -502,7 +569,10 @@ fn reused_request_id() {
             assert!(v["status"].as_str().unwrap().starts_with("refused"), "{v}");
             break;
         }
-        assert!(Instant::now() < deadline, "no record for the refused request");
+        assert!(
+            Instant::now() < deadline,
+            "no record for the refused request"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -524,23 +594,42 @@ fn export() {
     }
     let out = tempfile::tempdir().unwrap();
     let jsonl = out.path().join("events.jsonl");
-    server.cli(&["events", "export", "--format", "jsonl", "--out", jsonl.to_str().unwrap()]);
+    server.cli(&[
+        "events",
+        "export",
+        "--format",
+        "jsonl",
+        "--out",
+        jsonl.to_str().unwrap(),
+    ]);
     let text = std::fs::read_to_string(&jsonl).unwrap();
     let requests: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|v: &Value| v["kind"] == "request" && v["data"]["endpoint"] == "POST /v1/chat/completions")
+        .filter(|v: &Value| {
+            v["kind"] == "request" && v["data"]["endpoint"] == "POST /v1/chat/completions"
+        })
         .collect();
     assert_eq!(requests.len(), 5, "{text}");
     assert_eq!(requests[0]["schema"], 1);
     assert_eq!(requests[0]["data"]["usage"]["completion_tokens"], 3);
     let parquet = out.path().join("events.parquet");
-    let printed = server.cli(&["events", "export", "--format", "parquet", "--out", parquet.to_str().unwrap()]);
+    let printed = server.cli(&[
+        "events",
+        "export",
+        "--format",
+        "parquet",
+        "--out",
+        parquet.to_str().unwrap(),
+    ]);
     let rows: usize = printed
         .split_whitespace()
         .find_map(|w| w.parse().ok())
         .unwrap_or_else(|| panic!("no row count in {printed:?}"));
     assert!(rows >= 5, "{printed}");
     let bytes = std::fs::read(&parquet).unwrap();
-    assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"), "a Parquet file");
+    assert!(
+        bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"),
+        "a Parquet file"
+    );
 }

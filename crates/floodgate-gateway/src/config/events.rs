@@ -122,7 +122,9 @@ impl Default for EventsConfig {
 impl EventsConfig {
     pub fn validate(&self, errors: &mut Vec<String>) {
         if self.segment_mb == 0 || self.max_mb < self.segment_mb * 2 {
-            errors.push("events: segment_mb must be at least 1 and max_mb at least twice segment_mb".into());
+            errors.push(
+                "events: segment_mb must be at least 1 and max_mb at least twice segment_mb".into(),
+            );
         }
         if self.queue_capacity == 0 || self.sink_batch == 0 {
             errors.push("events: queue_capacity and sink_batch must be at least 1".into());
@@ -135,7 +137,8 @@ impl EventsConfig {
         {
             errors.push("events.nats_stream: letters, digits, '_' or '-' only".into());
         }
-        if self.nats_subject_prefix.is_empty() || self.nats_subject_prefix.contains([' ', '*', '>']) {
+        if self.nats_subject_prefix.is_empty() || self.nats_subject_prefix.contains([' ', '*', '>'])
+        {
             errors.push("events.nats_subject_prefix: a subject without spaces or wildcards".into());
         }
     }

@@ -49,8 +49,7 @@ impl Spine {
     pub fn open(config: &Config, origin: String) -> anyhow::Result<Self> {
         let e = &config.events;
         let log = if e.enabled {
-            let log = EventLog::open(log_config(config))
-                .map_err(|err| anyhow::anyhow!("{err}"))?;
+            let log = EventLog::open(log_config(config)).map_err(|err| anyhow::anyhow!("{err}"))?;
             Some(Arc::new(log))
         } else {
             None
@@ -144,7 +143,9 @@ pub fn log_dir(config: &Config) -> PathBuf {
     if !config.events.dir.is_empty() {
         return PathBuf::from(&config.events.dir);
     }
-    crate::model_cache::model_store(config).root().join("events")
+    crate::model_cache::model_store(config)
+        .root()
+        .join("events")
 }
 
 fn log_config(config: &Config) -> LogConfig {
@@ -221,7 +222,12 @@ impl Sinks {
     }
 
     /// The analytics role's consumer (JetStream into the store), under the same stop.
-    pub fn add_consumer(&mut self, js: JetStream, records: Arc<dyn crate::records::RecordStore>, batch: usize) {
+    pub fn add_consumer(
+        &mut self,
+        js: JetStream,
+        records: Arc<dyn crate::records::RecordStore>,
+        batch: usize,
+    ) {
         let stop = self.stop.subscribe();
         self.tasks
             .push(tokio::spawn(consume_into_store(js, records, batch, stop)));

@@ -100,14 +100,18 @@ async fn apply_until_done(
             }
             Err(e) => {
                 failures += 1;
-                metrics::counter!("floodgate_events_sink_errors_total", "sink" => name).increment(1);
+                metrics::counter!("floodgate_events_sink_errors_total", "sink" => name)
+                    .increment(1);
                 if failures == 1 || failures % 20 == 0 {
                     tracing::warn!(sink = name, failures, error = %e, "event sink failing; requests are unaffected, events wait in the log");
                 }
             }
         }
         if deadline.is_some_and(|d| tokio::time::Instant::now() + backoff > d) {
-            tracing::warn!(sink = name, "shutting down with events not yet applied; they are applied after the restart");
+            tracing::warn!(
+                sink = name,
+                "shutting down with events not yet applied; they are applied after the restart"
+            );
             return false;
         }
         tokio::time::sleep(backoff).await;

@@ -106,8 +106,7 @@ impl Settlement {
 
     /// Whether the answer's text goes into the event.
     pub fn wants_text(&self) -> bool {
-        self.events.include_text()
-            && self.serving.as_ref().is_some_and(|s| s.event.is_some())
+        self.events.include_text() && self.serving.as_ref().is_some_and(|s| s.event.is_some())
     }
 
     /// More of the answer's text, kept only with `events.include_text`.
@@ -141,8 +140,11 @@ impl Settlement {
         let Some(mut event) = serving.event.take() else {
             return 0.0;
         };
-        let (price, trace, first_token) =
-            (serving.price, Arc::clone(&serving.trace), serving.first_token);
+        let (price, trace, first_token) = (
+            serving.price,
+            Arc::clone(&serving.trace),
+            serving.first_token,
+        );
         let served_by = event.served_by.clone().unwrap_or_default();
         event.runs.push(price.run(&served_by, finish, true));
         event.cost_usd = self.settle(&event.runs);
@@ -170,8 +172,11 @@ impl Settlement {
         let Some(mut event) = serving.event.take() else {
             return;
         };
-        let (price, trace, first_token) =
-            (serving.price, Arc::clone(&serving.trace), serving.first_token);
+        let (price, trace, first_token) = (
+            serving.price,
+            Arc::clone(&serving.trace),
+            serving.first_token,
+        );
         let (prompt_tokens, generated) = (serving.prompt_tokens, serving.generated);
         if generated > 0 {
             let compute_seconds = serving.run_started.elapsed().as_secs_f64();

@@ -389,8 +389,8 @@ pub fn bonjour_upstream() -> String {
 }
 
 fn bonjour(mut stream: std::net::TcpStream) {
-    use std::io::Write;
     use serde_json::{json, Value};
+    use std::io::Write;
     let Some((head, body)) = read_request(&stream) else {
         return;
     };
