@@ -1,9 +1,10 @@
 //! The admin API: key management for holders of the `admin` role.
 //!
 //! `POST /admin/keys` creates a key and returns its secret once; `GET /admin/keys`
-//! lists records (never secrets); `DELETE /admin/keys/{id}` revokes at once.
+//! lists records (never secrets); `DELETE /admin/keys/{id}` revokes at once. Every change
+//! made here is an admin event (`GET /admin/events` lists them from the store).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -30,6 +31,18 @@ pub async fn create_key(
         .await
         .map_err(store_error)?;
     tracing::info!(key = %created.record.id, by = caller.key_id(), "key created");
+    let r = &created.record;
+    state
+        .admin_event(
+            "key.created",
+            caller.key_id(),
+            &r.id,
+            serde_json::json!({
+                "name": r.name, "tenant": r.tenant, "segment": r.segment,
+                "scopes": r.scopes, "limits": r.limits, "budget_usd": r.budget_usd,
+            }),
+        )
+        .await;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -59,6 +72,9 @@ pub async fn revoke_key(
         // This gateway refuses it at once; others within `store.key_cache_refresh_ms`.
         state.auth.forget();
         tracing::info!(key = %id, by = caller.key_id(), "key revoked");
+        state
+            .admin_event("key.revoked", caller.key_id(), &id, serde_json::json!({}))
+            .await;
         Ok(Json(serde_json::json!({ "id": id, "revoked": true })).into_response())
     } else {
         Err(GatewayError::NotFound { what: "key", id })
@@ -98,7 +114,13 @@ pub async fn update_route(
     let names = state.registry.servable_names();
     let models: Vec<&str> = names.iter().map(String::as_str).collect();
     match state.routes.update(&name, &update, &models) {
-        Ok(config) => Ok(Json(config)),
+        Ok(config) => {
+            let detail = serde_json::json!({ "update": update, "route": config });
+            state
+                .admin_event("route.updated", caller.key_id(), &name, detail)
+                .await;
+            Ok(Json(config))
+        }
         Err(errors) if errors.iter().any(|e| e.starts_with("no route")) => {
             Err(GatewayError::NotFound {
                 what: "route",
@@ -162,5 +184,40 @@ pub async fn update_model(
             e => e,
         })?;
     tracing::info!(variant = %id, enabled = view.enabled, weight = view.weight, by = caller.key_id(), "model variant updated");
+    let detail = serde_json::json!({ "enabled": view.enabled, "weight": view.weight });
+    state
+        .admin_event("model.updated", caller.key_id(), &id, detail)
+        .await;
     Ok(Json(view))
+}
+
+/// `GET /admin/events` query: admin events from `since_ms` (unix ms) on, oldest first.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct AdminEventsQuery {
+    #[serde(default)]
+    pub since_ms: i64,
+    pub limit: Option<u32>,
+}
+
+/// The most admin events one `GET /admin/events` returns.
+const ADMIN_EVENTS_MAX: u32 = 1_000;
+
+/// `GET /admin/events[?since_ms=&limit=]`: who changed what (keys, models, routes,
+/// reloads), as the record store holds it, for admins and auditors. Events reach the
+/// store through the event log's store sink, so the newest may lag by a moment.
+pub async fn list_admin_events(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<AdminEventsQuery>,
+) -> Result<Json<serde_json::Value>, GatewayError> {
+    if caller.require(Scope::Auditor).is_err() {
+        caller.require(Scope::Admin)?;
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, ADMIN_EVENTS_MAX);
+    let data = state
+        .records
+        .admin_since(q.since_ms, limit)
+        .await
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    Ok(Json(serde_json::json!({ "object": "list", "data": data })))
 }

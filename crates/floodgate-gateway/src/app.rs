@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
             get(crate::admin::list_keys).post(crate::admin::create_key),
         )
         .route("/admin/keys/{id}", delete(crate::admin::revoke_key))
+        .route("/admin/events", get(crate::admin::list_admin_events))
         .route("/admin/routes", get(crate::admin::list_routes))
         .route("/admin/models", get(crate::admin::list_models))
         .route(

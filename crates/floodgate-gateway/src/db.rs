@@ -22,6 +22,11 @@ pub const SQLITE_MIGRATIONS: Embedded = Embedded(&[
         "event ids and key epoch",
         include_str!("../migrations/sqlite/0002_event_ids_and_key_epoch.sql"),
     ),
+    (
+        3,
+        "admin events",
+        include_str!("../migrations/sqlite/0003_admin_events.sql"),
+    ),
 ]);
 
 /// Opens (creating and migrating if needed) the database at `path`, with a small pool.

@@ -105,6 +105,15 @@ pub async fn apply(state: &AppState, mut fresh: Config) -> Result<Vec<&'static s
     } else {
         tracing::warn!(applied = ?changed, restart_needed = ?kept, "configuration reloaded; some changes need a restart and the running values stay");
     }
+    let source = fresh.source.as_ref().map(|p| p.display().to_string());
+    state
+        .admin_event(
+            "config.reloaded",
+            "system",
+            source.as_deref().unwrap_or(""),
+            serde_json::json!({ "applied": changed, "restart_needed": kept }),
+        )
+        .await;
     Ok(kept)
 }
 
@@ -148,6 +157,10 @@ pub async fn watch(path: PathBuf, state: AppState) {
         };
         if let Err(e) = result {
             tracing::error!(error = %e, "configuration reload refused; everything running stays");
+            let detail = serde_json::json!({ "error": e.to_string() });
+            state
+                .admin_event("config.reload_refused", "system", &path.display().to_string(), detail)
+                .await;
         }
     }
 }

@@ -32,4 +32,26 @@ impl AppState {
     pub fn config(&self) -> Arc<Config> {
         self.config.load_full()
     }
+
+    /// Records an operator's action as an admin event: into the log, then the sinks
+    /// (the store's `admin_events`, JetStream's `<prefix>.admin`). It waits for the log
+    /// as a request's event does, so an acknowledged change has its event.
+    pub async fn admin_event(
+        &self,
+        action: &str,
+        actor: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) {
+        let event = events::Event::admin(
+            self.events.origin.clone(),
+            events::AdminEvent {
+                action: action.to_string(),
+                actor: actor.to_string(),
+                target: target.to_string(),
+                detail,
+            },
+        );
+        self.events.record(&event).await;
+    }
 }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use floodgate_gateway::auth::{create_key, Auth, Caller, NewKey, Scope};
 use floodgate_gateway::config::BudgetPeriod;
 use floodgate_gateway::error::GatewayError;
-use floodgate_gateway::feedback::{FeedbackItem, RequestOwner};
-use floodgate_gateway::records::{DecisionRecord, RouteDecision, TierRun};
+use floodgate_gateway::feedback::FeedbackItem;
+use floodgate_gateway::records::{AdminAction, AdminRecord, DecisionRecord, RouteDecision, TierRun};
 use floodgate_gateway::store::Stores;
 use floodgate_test_support::needs::{self, trial};
 use futures::future::BoxFuture;
@@ -52,10 +52,10 @@ fn main() -> ExitCode {
     let tests = suite![
         keys_insert_find_list_revoke_and_move_the_epoch,
         a_replayed_event_is_stored_and_counted_once,
+        admin_records_are_stored_once_and_listed_in_time_order,
         client_request_ids_may_repeat_without_losing_records,
         usage_adds_up_per_day_key_route_model_and_budgets_read_their_period,
         route_records_carry_their_weighted_feedback_rating,
-        the_first_owner_of_a_request_id_keeps_it,
         feedback_counts_fingerprints_quarantine_and_history,
         opening_twice_migrates_once,
         two_gateways_share_keys_and_see_a_revocation_within_a_second,
@@ -212,6 +212,36 @@ async fn a_replayed_event_is_stored_and_counted_once(db: Db) {
         .is_err());
 }
 
+fn admin(event: &str, time_ms: i64, action: &str, target: &str) -> AdminRecord {
+    AdminRecord {
+        event_id: event.into(),
+        time_ms,
+        origin: "test".into(),
+        action: AdminAction {
+            action: action.into(),
+            actor: "key_admin".into(),
+            target: target.into(),
+            detail: serde_json::json!({ "weight": 3, "scopes": ["inference"] }),
+        },
+    }
+}
+
+async fn admin_records_are_stored_once_and_listed_in_time_order(db: Db) {
+    let records = db.open().await.records;
+    let created = admin("evt-a1", 1_000, "key.created", "key_1");
+    let revoked = admin("evt-a2", 3_000, "key.revoked", "key_1");
+    let weighted = admin("evt-a3", 2_000, "model.updated", "m@v1");
+    assert_eq!(records.put_admin(&[created.clone(), revoked.clone()]).await.unwrap(), 2);
+    // A replay (the same event again, in a batch with a new one) stores only the new one.
+    assert_eq!(records.put_admin(&[revoked.clone(), weighted.clone()]).await.unwrap(), 1);
+    assert_eq!(
+        records.admin_since(0, 100).await.unwrap(),
+        vec![created, weighted.clone(), revoked.clone()]
+    );
+    assert_eq!(records.admin_since(1_500, 100).await.unwrap(), vec![weighted, revoked]);
+    assert_eq!(records.admin_since(0, 1).await.unwrap().len(), 1);
+}
+
 async fn client_request_ids_may_repeat_without_losing_records(db: Db) {
     let records = db.open().await.records;
     let first = record("evt-a", "same", "k1", DAY1, vec![run("small", 0.01, true)]);
@@ -321,13 +351,18 @@ async fn route_records_carry_their_weighted_feedback_rating(db: Db) {
         assert!(stores.records.put(r).await.unwrap());
     }
     let f = &stores.feedback;
-    f.insert(&feedback("f1", "req-1", "k1", 1, 1.0, DAY1), None)
+    // Feedback names a request by its event id.
+    f.insert(&feedback("f1", "e1", "k1", 1, 1.0, DAY1), None)
         .await
         .unwrap();
-    f.insert(&feedback("f2", "req-1", "k2", -1, 0.5, DAY1), None)
+    f.insert(&feedback("f2", "e1", "k2", -1, 0.5, DAY1), None)
         .await
         .unwrap();
-    let mut ignored = feedback("f3", "req-1", "k3", -1, 1.0, DAY1);
+    // One naming the client's id rates nothing (that id may be reused).
+    f.insert(&feedback("f4", "req-2", "k2", -1, 1.0, DAY1), None)
+        .await
+        .unwrap();
+    let mut ignored = feedback("f3", "e1", "k3", -1, 1.0, DAY1);
     ignored.status = "quarantined".into();
     f.insert(&ignored, None).await.unwrap();
     let by_route = stores.records.route_records("auto", 0).await.unwrap();
@@ -365,24 +400,6 @@ async fn route_records_carry_their_weighted_feedback_rating(db: Db) {
         .await
         .unwrap()
         .is_empty());
-}
-
-async fn the_first_owner_of_a_request_id_keeps_it(db: Db) {
-    let f = db.open().await.feedback;
-    let owner = |key: &str| RequestOwner {
-        request_id: "req-1".into(),
-        key_id: key.into(),
-        model: "m".into(),
-    };
-    f.record_request(&owner("k1"), DAY1).await.unwrap();
-    f.record_request(&owner("intruder"), DAY1 + 1)
-        .await
-        .unwrap();
-    assert_eq!(
-        f.request_owner("req-1").await.unwrap().as_deref(),
-        Some("k1")
-    );
-    assert_eq!(f.request_owner("req-2").await.unwrap(), None);
 }
 
 async fn feedback_counts_fingerprints_quarantine_and_history(db: Db) {

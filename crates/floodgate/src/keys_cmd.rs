@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Subcommand;
-use floodgate_gateway::auth::{self, KeyLimits, KeyStore, NewKey, Scope};
+use floodgate_gateway::auth::{self, KeyLimits, NewKey, Scope};
 use floodgate_gateway::config::Config;
+use floodgate_gateway::events;
+use floodgate_gateway::records::{AdminAction, AdminRecord, RecordStore};
 use floodgate_gateway::store::Stores;
 
 #[derive(Subcommand)]
@@ -63,7 +64,7 @@ pub enum KeysCommand {
     },
 }
 
-async fn open(config: Option<&std::path::Path>) -> Result<(Config, Arc<dyn KeyStore>), ExitCode> {
+async fn open(config: Option<&std::path::Path>) -> Result<(Config, Stores), ExitCode> {
     let config = Config::load(config).map_err(|e| {
         eprintln!("{e}");
         ExitCode::from(2)
@@ -72,7 +73,34 @@ async fn open(config: Option<&std::path::Path>) -> Result<(Config, Arc<dyn KeySt
         eprintln!("error: {e:#}");
         ExitCode::FAILURE
     })?;
-    Ok((config, stores.keys))
+    Ok((config, stores))
+}
+
+/// The command line has no event log of its own (the server's is one writer's): its key
+/// changes go straight into the store's admin records, as the server's admin events do.
+async fn record_admin(
+    records: &dyn RecordStore,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<(), ExitCode> {
+    let user = std::env::var("USER").unwrap_or_default();
+    let record = AdminRecord {
+        event_id: events::new_id(),
+        time_ms: events::now_ms(),
+        origin: format!("cli/{user}"),
+        action: AdminAction {
+            action: action.to_string(),
+            actor: "cli".to_string(),
+            target: target.to_string(),
+            detail,
+        },
+    };
+    records.put_admin(&[record]).await.map_err(|e| {
+        eprintln!("error: the change is made, but its admin record was not stored: {e}");
+        ExitCode::FAILURE
+    })?;
+    Ok(())
 }
 
 pub async fn run(command: KeysCommand) -> ExitCode {
@@ -132,7 +160,7 @@ async fn run_inner(command: KeysCommand) -> Result<(), ExitCode> {
                 }
             }
             let created = auth::create_key(
-                store.as_ref(),
+                store.keys.as_ref(),
                 NewKey {
                     name,
                     tenant,
@@ -149,6 +177,12 @@ async fn run_inner(command: KeysCommand) -> Result<(), ExitCode> {
             )
             .await
             .map_err(|e| fail(&e))?;
+            let r = &created.record;
+            let detail = serde_json::json!({
+                "name": r.name, "tenant": r.tenant, "segment": r.segment,
+                "scopes": r.scopes, "limits": r.limits, "budget_usd": r.budget_usd,
+            });
+            record_admin(store.records.as_ref(), "key.created", &r.id, detail).await?;
             if json {
                 println!(
                     "{}",
@@ -172,7 +206,7 @@ async fn run_inner(command: KeysCommand) -> Result<(), ExitCode> {
         }
         KeysCommand::List { json, config } => {
             let (_, store) = open(config.as_deref()).await?;
-            let keys = store.list().await.map_err(|e| fail(&e))?;
+            let keys = store.keys.list().await.map_err(|e| fail(&e))?;
             if json {
                 println!(
                     "{}",
@@ -209,7 +243,9 @@ async fn run_inner(command: KeysCommand) -> Result<(), ExitCode> {
         KeysCommand::Revoke { id, config } => {
             let (_, store) = open(config.as_deref()).await?;
             let now = floodgate_gateway::clock::unix_secs();
-            if store.revoke(&id, now).await.map_err(|e| fail(&e))? {
+            if store.keys.revoke(&id, now).await.map_err(|e| fail(&e))? {
+                record_admin(store.records.as_ref(), "key.revoked", &id, serde_json::json!({}))
+                    .await?;
                 println!("revoked {id}");
             } else {
                 eprintln!("error: no active key `{id}`");

@@ -185,7 +185,16 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Event ids of the messages in the stream, one per message.
 fn jetstream_ids(url: &str, stream: &str) -> Vec<String> {
+    jetstream_payloads(url, stream)
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every message in the stream, as JSON.
+fn jetstream_payloads(url: &str, stream: &str) -> Vec<Value> {
     runtime().block_on(async {
         let client = async_nats::connect(url).await.unwrap();
         let js = async_nats::jetstream::new(client);
@@ -193,14 +202,13 @@ fn jetstream_ids(url: &str, stream: &str) -> Vec<String> {
             return Vec::new();
         };
         let last = s.info().await.unwrap().state.last_sequence;
-        let mut ids = Vec::new();
+        let mut all = Vec::new();
         for seq in 1..=last {
             if let Ok(m) = s.get_raw_message(seq).await {
-                let v: Value = serde_json::from_slice(&m.payload).unwrap();
-                ids.push(v["id"].as_str().unwrap().to_string());
+                all.push(serde_json::from_slice(&m.payload).unwrap());
             }
         }
-        ids
+        all
     })
 }
 
@@ -408,6 +416,7 @@ fn two_gateways(pg: &str, nats: &str, redis: &str) {
     // Revoked through one: refused by both within a second.
     a.cli(&["keys", "revoke", &id]);
     let revoked = Instant::now();
+    let revoked_id = id;
     for server in [&a, &b] {
         loop {
             if ask(server, &key).status() == 401 {
@@ -462,14 +471,96 @@ fn two_gateways(pg: &str, nats: &str, redis: &str) {
         spent <= budget + per_request + 1e-9,
         "overshoot: spent {spent} of {budget}"
     );
+
+    // Admin actions are events: the CLI's key changes go straight into the store; a key
+    // made and a model changed through one gateway's admin API go through its event log
+    // into PostgreSQL and into JetStream's `<prefix>.admin`.
+    let (admin, admin_id) = a.create_key(&["--scopes", "admin"]);
+    let r = http
+        .post(b.url("/admin/keys"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "from-b"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let made_on_b = r.json::<Value>().unwrap()["record"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = http
+        .patch(b.url("/admin/models/remote"))
+        .bearer_auth(&admin)
+        .json(&json!({"weight": 2}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let expected = [
+        format!("key.created|cli|{revoked_id}"),
+        format!("key.revoked|cli|{revoked_id}"),
+        format!("key.created|cli|{id}"),
+        format!("key.created|cli|{admin_id}"),
+        format!("key.created|{admin_id}|{made_on_b}"),
+        format!("model.updated|{admin_id}|remote"),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let admin_rows = loop {
+        let rows = psql(
+            &env.pg,
+            &format!(
+                "SELECT action || '|' || actor || '|' || target FROM {}.admin_events ORDER BY time_ms",
+                env.schema
+            ),
+        );
+        if rows.contains(&expected[5]) || Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for e in &expected {
+        assert!(admin_rows.contains(e.as_str()), "{e} not in\n{admin_rows}");
+    }
+    let r = http
+        .get(a.url("/admin/events"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let listed = r.json::<Value>().unwrap()["data"].as_array().unwrap().len();
+    assert_eq!(listed, admin_rows.lines().count(), "{admin_rows}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let streamed = jetstream_kinds(&env.nats, &env.stream);
+        let admin_events = streamed.iter().filter(|k| k.as_str() == "admin").count();
+        if admin_events == 2 {
+            break;
+        }
+        assert!(
+            admin_events < 2 && Instant::now() < deadline,
+            "the two admin API actions on the stream: {streamed:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The kind of each message in the stream.
+fn jetstream_kinds(url: &str, stream: &str) -> Vec<String> {
+    jetstream_payloads(url, stream)
+        .iter()
+        .map(|v| v["kind"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 fn analytics_role(pg: &str, nats: &str) {
     let env = Env::new(pg, nats);
     let upstream = bonjour_upstream();
-    // The gateway keeps its records locally (SQLite) and publishes to NATS only.
-    let gw_config = env.config(&upstream, "", &env.nats_url(None), "");
-    let gateway = Server::start(&gw_config);
+    // One gateway keeps its records locally (SQLite) and publishes to NATS; another
+    // reads the shared PostgreSQL but writes nothing to it (`store_sink = false`): both
+    // reach PostgreSQL only through the stream and the analytics role.
+    let local = Server::start(&env.config(&upstream, "", &env.nats_url(None), ""));
+    let shared = Server::start(
+        &env.config(&upstream, &env.store_url(None), &env.nats_url(None), "")
+            .replace("[events]\n", "[events]\nstore_sink = false\n"),
+    );
     let analytics_config = format!(
         "[server]\nrole = \"analytics\"\n\n[store]\nurl = \"{}\"\n\n[events]\nnats_url = \"{}\"\nnats_stream = \"{}\"\nnats_subject_prefix = \"fgt.{}\"\n",
         env.store_url(None),
@@ -480,7 +571,8 @@ fn analytics_role(pg: &str, nats: &str) {
     let analytics = Server::start(&analytics_config);
     let http = client();
     let mut ids = Vec::new();
-    for _ in 0..20 {
+    for i in 0..20 {
+        let gateway = if i % 2 == 0 { &local } else { &shared };
         let r = http
             .post(gateway.url("/v1/chat/completions"))
             .json(&chat())
@@ -495,14 +587,15 @@ fn analytics_role(pg: &str, nats: &str) {
         );
     }
     assert_all_once("postgres via analytics", &ids, 30, || env.stored_ids());
-    let r = http
-        .get(analytics.url(&format!("/v1/requests/{}/decision", ids[0])))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().unwrap();
-    assert_eq!(v["event_id"], ids[0].as_str());
-    assert_eq!(v["served_by"], "remote");
+    // Every request's decision from the analytics process and from the gateway that
+    // reads the shared store, whichever gateway served it.
+    for id in &ids[..4] {
+        for server in [&analytics, &shared] {
+            let v = decision(server, id);
+            assert_eq!(v["event_id"], id.as_str());
+            assert_eq!(v["served_by"], "remote");
+        }
+    }
 }
 
 fn reused_request_id() {
@@ -531,21 +624,9 @@ fn reused_request_id() {
     }
     assert_ne!(server_ids[0], server_ids[1]);
     for id in &server_ids {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let r = http
-                .get(server.url(&format!("/v1/requests/{id}/decision")))
-                .send()
-                .unwrap();
-            if r.status() == 200 {
-                let v: Value = r.json().unwrap();
-                assert_eq!(v["event_id"], id.as_str());
-                assert_eq!(v["request_id"], "same-id");
-                break;
-            }
-            assert!(Instant::now() < deadline, "no decision record for {id}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let v = decision(&server, id);
+        assert_eq!(v["event_id"], id.as_str());
+        assert_eq!(v["request_id"], "same-id");
     }
     // A refused request leaves its event too: its record says why.
     let r = http
@@ -558,21 +639,22 @@ fn reused_request_id() {
         .to_str()
         .unwrap()
         .to_string();
+    let v = decision(&server, &id);
+    assert!(v["status"].as_str().unwrap().starts_with("refused"), "{v}");
+}
+
+/// The request's decision record, once the store sink has applied its event (10 s).
+fn decision(server: &Server, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let r = http
+        let r = client()
             .get(server.url(&format!("/v1/requests/{id}/decision")))
             .send()
             .unwrap();
         if r.status() == 200 {
-            let v: Value = r.json().unwrap();
-            assert!(v["status"].as_str().unwrap().starts_with("refused"), "{v}");
-            break;
+            return r.json().unwrap();
         }
-        assert!(
-            Instant::now() < deadline,
-            "no record for the refused request"
-        );
+        assert!(Instant::now() < deadline, "no decision record for {id}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }

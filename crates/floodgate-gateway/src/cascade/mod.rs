@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{RoutePolicy, Sticky, StreamPost};
 
@@ -149,7 +149,7 @@ impl Route {
 }
 
 /// What the admin API may change on a running route.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteUpdate {
     pub weights: Option<Vec<f64>>,

@@ -108,7 +108,7 @@ impl Sink for JetStream {
     }
 }
 
-/// The analytics role's loop: request events from the stream into the record store,
+/// The analytics role's loop: events of every kind from the stream into the record store,
 /// acknowledged only once stored (redelivered otherwise), until `stop`.
 pub async fn consume_into_store(
     js: JetStream,
@@ -142,7 +142,7 @@ async fn consume_batches(
             "floodgate-analytics",
             consumer::pull::Config {
                 durable_name: Some("floodgate-analytics".into()),
-                filter_subject: js.subject("request"),
+                filter_subject: js.subject(">"),
                 ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: Duration::from_secs(30),
                 ..Default::default()
@@ -163,17 +163,17 @@ async fn consume_batches(
         if got.is_empty() {
             continue;
         }
-        let decisions: Vec<_> = got
+        let events: Vec<Event> = got
             .iter()
             .filter_map(|m| match serde_json::from_slice::<Event>(&m.payload) {
-                Ok(e) => e.decision(),
+                Ok(e) => Some(e),
                 Err(e) => {
                     tracing::error!(error = %e, "analytics: undecodable event skipped");
                     None
                 }
             })
             .collect();
-        records.put_batch(&decisions).await?;
+        super::store_sink::store(records, &events).await?;
         for m in &got {
             m.ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::{DecisionRecord, RouteDecision, TierRun};
+use crate::records::{AdminRecord, DecisionRecord, RouteDecision, TierRun};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -108,18 +108,8 @@ pub struct StageTiming {
     pub ms: f64,
 }
 
-/// Something an operator did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AdminEvent {
-    /// `key.created`, `key.revoked`, `model.updated`, `route.updated`, `config.reloaded`.
-    pub action: String,
-    /// The key that did it (`cli` for the command line, `system` for the server itself).
-    pub actor: String,
-    /// What it was done to (a key id, a model, a route).
-    pub target: String,
-    pub detail: serde_json::Value,
-}
+/// Something an operator did (the store keeps it as an [`AdminRecord`]).
+pub use crate::records::AdminAction as AdminEvent;
 
 impl Event {
     pub fn request(id: String, time_ms: i64, origin: String, r: RequestEvent) -> Self {
@@ -140,6 +130,19 @@ impl Event {
             origin,
             body: EventBody::Admin(a),
         }
+    }
+
+    /// The admin record an admin event becomes in the store.
+    pub fn admin_record(&self) -> Option<AdminRecord> {
+        let EventBody::Admin(a) = &self.body else {
+            return None;
+        };
+        Some(AdminRecord {
+            event_id: self.id.clone(),
+            time_ms: self.time_ms,
+            origin: self.origin.clone(),
+            action: a.clone(),
+        })
     }
 
     /// The decision record a request event becomes in the store.

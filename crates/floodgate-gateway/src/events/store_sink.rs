@@ -1,4 +1,5 @@
-//! The record store as a sink: request events become decision records and usage.
+//! The record store as a sink: request events become decision records and usage, admin
+//! events admin records.
 
 use std::sync::Arc;
 
@@ -23,10 +24,19 @@ impl Sink for StoreSink {
     }
 
     async fn apply(&self, events: &[Event]) -> anyhow::Result<()> {
-        let decisions: Vec<_> = events.iter().filter_map(Event::decision).collect();
-        if !decisions.is_empty() {
-            self.records.put_batch(&decisions).await?;
-        }
-        Ok(())
+        store(self.records.as_ref(), events).await
     }
+}
+
+/// Stores what the events say (idempotent by event id), whichever way they came.
+pub(crate) async fn store(records: &dyn RecordStore, events: &[Event]) -> anyhow::Result<()> {
+    let decisions: Vec<_> = events.iter().filter_map(Event::decision).collect();
+    if !decisions.is_empty() {
+        records.put_batch(&decisions).await?;
+    }
+    let admin: Vec<_> = events.iter().filter_map(Event::admin_record).collect();
+    if !admin.is_empty() {
+        records.put_admin(&admin).await?;
+    }
+    Ok(())
 }

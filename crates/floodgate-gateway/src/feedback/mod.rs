@@ -1,7 +1,8 @@
 //! `POST /v1/feedback`: ratings and corrections that cannot be used to poison anything.
 //!
-//! Only the key that made a request may rate it (ownership is recorded when the request
-//! is admitted). Each key is rate-limited, each item is weighted by its key's reputation,
+//! Only the key that made a request may rate it: its decision record (which reaches the
+//! store through the event log) names the key, and an item names the request by its
+//! event id. Each key is rate-limited, each item is weighted by its key's reputation,
 //! and anomaly checks send suspicious items to a quarantine queue that a reviewer reads
 //! (`GET /admin/feedback?status=quarantined`):
 //! - a flip: the same key rating the same request again with the opposite sign;
@@ -16,11 +17,8 @@
 mod postgres;
 mod sqlite;
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Caller;
 use crate::error::GatewayError;
 
 pub use postgres::PgFeedbackStore;
@@ -57,18 +55,8 @@ pub struct FeedbackItem {
     pub created_at: i64,
 }
 
-/// Who made a request, recorded at admission so that only its owner may rate it.
-#[derive(Debug, Clone)]
-pub struct RequestOwner {
-    pub request_id: String,
-    pub key_id: String,
-    pub model: String,
-}
-
 #[async_trait::async_trait]
 pub trait FeedbackStore: Send + Sync {
-    async fn record_request(&self, owner: &RequestOwner, at: i64) -> Result<(), sqlx::Error>;
-    async fn request_owner(&self, request_id: &str) -> Result<Option<String>, sqlx::Error>;
     /// Stores an item with its correction's fingerprint (see [`fingerprint`]).
     async fn insert(
         &self,
@@ -118,31 +106,4 @@ pub fn reputation(accepted: u64, quarantined: u64) -> f64 {
 
 pub fn db_error(e: sqlx::Error) -> GatewayError {
     GatewayError::Internal(format!("feedback store: {e}"))
-}
-
-/// Records who made a request (called once it is admitted).
-pub fn record_owner(
-    store: &Arc<dyn FeedbackStore>,
-    caller: &Caller,
-    request_id: Option<&str>,
-    model: &str,
-) {
-    let Some(request_id) = request_id else {
-        return;
-    };
-    let owner = RequestOwner {
-        request_id: request_id.to_string(),
-        key_id: caller.key_id().to_string(),
-        model: model.to_string(),
-    };
-    let store = Arc::clone(store);
-    tokio::spawn(async move {
-        if let Err(e) = store
-            .record_request(&owner, crate::clock::unix_secs())
-            .await
-        {
-            metrics::counter!("floodgate_store_errors_total", "store" => "requests").increment(1);
-            tracing::warn!(error = %e, "could not record the request's owner");
-        }
-    });
 }

@@ -2,7 +2,7 @@
 
 use sqlx::{PgPool, Row};
 
-use super::{FeedbackItem, FeedbackStore, RequestOwner};
+use super::{FeedbackItem, FeedbackStore};
 
 pub struct PgFeedbackStore {
     pool: PgPool,
@@ -32,28 +32,6 @@ fn item(row: &sqlx::postgres::PgRow) -> Result<FeedbackItem, sqlx::Error> {
 
 #[async_trait::async_trait]
 impl FeedbackStore for PgFeedbackStore {
-    async fn record_request(&self, owner: &RequestOwner, at: i64) -> Result<(), sqlx::Error> {
-        // The first owner of an id keeps it: a client cannot claim another's request by
-        // sending its id as `x-request-id`.
-        sqlx::query(
-            "INSERT INTO request_owners VALUES ($1, $2, $3, $4) ON CONFLICT (request_id) DO NOTHING",
-        )
-        .bind(&owner.request_id)
-        .bind(&owner.key_id)
-        .bind(&owner.model)
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn request_owner(&self, request_id: &str) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT key_id FROM request_owners WHERE request_id = $1")
-            .bind(request_id)
-            .fetch_optional(&self.pool)
-            .await
-    }
-
     async fn insert(&self, i: &FeedbackItem, fingerprint: Option<&str>) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT INTO feedback VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(&i.id)

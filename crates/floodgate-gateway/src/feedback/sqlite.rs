@@ -5,7 +5,7 @@ use std::path::Path;
 
 use sqlx::{Row, SqlitePool};
 
-use super::{FeedbackItem, FeedbackStore, RequestOwner};
+use super::{FeedbackItem, FeedbackStore};
 
 pub struct SqliteFeedbackStore {
     pool: SqlitePool,
@@ -40,26 +40,6 @@ fn item(row: &sqlx::sqlite::SqliteRow) -> Result<FeedbackItem, sqlx::Error> {
 
 #[async_trait::async_trait]
 impl FeedbackStore for SqliteFeedbackStore {
-    async fn record_request(&self, owner: &RequestOwner, at: i64) -> Result<(), sqlx::Error> {
-        // The first owner of an id keeps it: a client cannot claim another's request by
-        // sending its id as `x-request-id`.
-        sqlx::query("INSERT OR IGNORE INTO request_owners VALUES (?, ?, ?, ?)")
-            .bind(&owner.request_id)
-            .bind(&owner.key_id)
-            .bind(&owner.model)
-            .bind(at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn request_owner(&self, request_id: &str) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT key_id FROM request_owners WHERE request_id = ?")
-            .bind(request_id)
-            .fetch_optional(&self.pool)
-            .await
-    }
-
     async fn insert(&self, i: &FeedbackItem, fingerprint: Option<&str>) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(&i.id)

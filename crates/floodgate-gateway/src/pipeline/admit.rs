@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::admission::Ask;
+use crate::config::OnBackendError;
 use crate::budget::{Budgets, Hold, Reserved};
 use crate::error::GatewayError;
 use crate::AppState;
@@ -71,11 +72,26 @@ async fn budget(
                 0.0
             })
     };
-    let reserved = state
+    let reserved = match state
         .budgets
         .reserve(&key, ttl, limit_usd, reserve_usd, seed)
         .await
-        .map_err(|e| GatewayError::LimiterUnavailable(e.to_string()))?;
+    {
+        Ok(r) => r,
+        // The spend store (Redis) is down: `ratelimit.on_backend_error` decides, as it
+        // does for the rate limits.
+        Err(e) if ctx.config.ratelimit.on_backend_error == OnBackendError::Open => {
+            metrics::counter!("floodgate_budget_backend_errors_total", "action" => "allowed")
+                .increment(1);
+            tracing::warn!(error = %e, key = %key_id, "budget: spend store unavailable; admitted without a reservation (on_backend_error = open)");
+            return Ok(None);
+        }
+        Err(e) => {
+            metrics::counter!("floodgate_budget_backend_errors_total", "action" => "refused")
+                .increment(1);
+            return Err(GatewayError::LimiterUnavailable(e.to_string()));
+        }
+    };
     match reserved {
         Reserved::Exceeded { spent } => Err(GatewayError::BudgetExceeded {
             spent,

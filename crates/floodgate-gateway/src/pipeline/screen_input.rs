@@ -27,12 +27,6 @@ pub async fn screen_input(state: &AppState, ctx: &mut RequestContext) -> Result<
     if let Some(cluster) = cluster {
         state.admission.throttle(&cluster).await?;
     }
-    crate::feedback::record_owner(
-        &state.feedback,
-        &ctx.caller,
-        ctx.request_id.as_ref().map(|r| r.0.as_str()),
-        &ctx.request.model,
-    );
     ctx.input_score = Some(input.score);
     if input.flagged {
         ctx.guard_notes.push("input-flagged");

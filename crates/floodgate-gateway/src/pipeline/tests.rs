@@ -432,3 +432,126 @@ async fn a_reload_that_breaks_the_role_is_refused_and_nothing_changes() {
         "a refused reload changes nothing"
     );
 }
+
+#[tokio::test]
+async fn admin_actions_are_events_that_reach_the_store() {
+    use axum::extract::{Path, State};
+    use axum::Extension;
+    let h = harness(TOML).await;
+    let admin = Caller::Key(Arc::new(KeyRecord {
+        id: "key_admin".into(),
+        prefix: "fg-admin".into(),
+        name: "admin".into(),
+        tenant: "ops".into(),
+        segment: String::new(),
+        scopes: vec![Scope::Admin],
+        limits: KeyLimits::default(),
+        budget_usd: None,
+        created_at: 0,
+        revoked_at: None,
+    }));
+    let new = crate::auth::NewKey {
+        name: "svc".into(),
+        tenant: "acme".into(),
+        segment: "pro".into(),
+        scopes: vec![Scope::Inference],
+        limits: KeyLimits::default(),
+        budget_usd: Some(5.0),
+    };
+    let created = crate::admin::create_key(
+        State(h.state.clone()),
+        Extension(admin.clone()),
+        crate::edge::ValidJson(new),
+    )
+    .await
+    .unwrap();
+    let body = axum::body::to_bytes(created.into_body(), 1 << 20).await.unwrap();
+    let id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["record"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    crate::admin::revoke_key(
+        State(h.state.clone()),
+        Extension(admin.clone()),
+        Path(id.clone()),
+    )
+    .await
+    .unwrap();
+    crate::admin::update_model(
+        State(h.state.clone()),
+        Extension(admin.clone()),
+        Path("m".into()),
+        crate::edge::ValidJson(crate::admin::VariantUpdate {
+            enabled: None,
+            weight: Some(3),
+        }),
+    )
+    .await
+    .unwrap();
+    // An inference key may do none of it, and leaves no admin event.
+    assert!(crate::admin::revoke_key(
+        State(h.state.clone()),
+        Extension(key(1.0)),
+        Path(id.clone()),
+    )
+    .await
+    .is_err());
+    let mut fresh = (*h.state.config()).clone();
+    fresh.model = h
+        .state
+        .registry
+        .configs()
+        .iter()
+        .map(|c| (**c).clone())
+        .collect();
+    fresh.limits.default_max_tokens = 9;
+    crate::reload::apply(&h.state, fresh).await.unwrap();
+
+    let mut stored = Vec::new();
+    for _ in 0..200 {
+        stored = h.state.records.admin_since(0, 100).await.unwrap();
+        if stored.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seen: Vec<(&str, &str, &str)> = stored
+        .iter()
+        .map(|r| {
+            (
+                r.action.action.as_str(),
+                r.action.actor.as_str(),
+                r.action.target.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("key.created", "key_admin", id.as_str()),
+            ("key.revoked", "key_admin", id.as_str()),
+            ("model.updated", "key_admin", "m"),
+            ("config.reloaded", "system", ""),
+        ]
+    );
+    assert_eq!(stored[0].action.detail["tenant"], "acme");
+    assert_eq!(stored[0].action.detail["budget_usd"], 5.0);
+    assert_eq!(stored[2].action.detail["weight"], 3);
+    let applied = stored[3].action.detail["applied"].as_array().unwrap();
+    assert!(applied.contains(&serde_json::json!("[limits]")), "{applied:?}");
+    assert!(stored.iter().all(|r| r.event_id.starts_with("evt_") && r.origin == "test"));
+    // The same events are in the log, in order, for the other sinks.
+    let mut logged = Vec::new();
+    floodgate_eventlog::scan_dir(
+        &crate::events::log_dir(&h.state.config()),
+        0,
+        |record| {
+            let e: crate::events::Event = serde_json::from_slice(&record.payload).unwrap();
+            if let Some(a) = e.admin_record() {
+                logged.push(a);
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(logged, stored);
+}

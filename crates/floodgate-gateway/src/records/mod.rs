@@ -80,6 +80,32 @@ pub struct DecisionRecord {
     pub latency_ms: f64,
 }
 
+/// Something an operator did (create or revoke a key, change a model's weight or a
+/// route, reload the configuration): the body of an admin event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdminAction {
+    /// `key.created`, `key.revoked`, `model.updated`, `route.updated`, `config.reloaded`.
+    pub action: String,
+    /// The key that did it (`cli` for the command line, `system` for the server itself).
+    pub actor: String,
+    /// What it was done to (a key id, a model variant, a route).
+    pub target: String,
+    pub detail: serde_json::Value,
+}
+
+/// An admin action as the store keeps it, under its event id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdminRecord {
+    pub event_id: String,
+    /// Unix milliseconds.
+    pub time_ms: i64,
+    /// The process that did it (`region/host:port`, or `cli/<host>`).
+    pub origin: String,
+    #[serde(flatten)]
+    pub action: AdminAction,
+}
+
 /// One day's usage for one key, route and model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UsageRow {
@@ -111,6 +137,12 @@ pub trait RecordStore: Send + Sync {
         }
         Ok(new)
     }
+    /// Stores the admin records whose event ids are new (a replay stores nothing twice).
+    /// Returns how many were new.
+    async fn put_admin(&self, records: &[AdminRecord]) -> Result<u64, sqlx::Error>;
+    /// Admin records from `since_ms` (unix milliseconds) on, oldest first, at most `limit`.
+    async fn admin_since(&self, since_ms: i64, limit: u32)
+        -> Result<Vec<AdminRecord>, sqlx::Error>;
     /// The record with this event id, else the latest one with this client request id.
     async fn get(&self, id: &str) -> Result<Option<DecisionRecord>, sqlx::Error>;
     /// [`RecordStore::get`] among the records of one key: a client id reused by another

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use sqlx::{PgPool, Row};
 
-use super::{DecisionRecord, RecordStore, UsageRow};
+use super::{AdminAction, AdminRecord, DecisionRecord, RecordStore, UsageRow};
 use crate::config::BudgetPeriod;
 
 pub struct PgRecordStore {
@@ -127,6 +127,66 @@ impl RecordStore for PgRecordStore {
         put_all(&self.pool, records).await
     }
 
+    async fn put_admin(&self, records: &[AdminRecord]) -> Result<u64, sqlx::Error> {
+        let text = |f: fn(&AdminRecord) -> &str| {
+            records.iter().map(|r| f(r).to_string()).collect::<Vec<_>>()
+        };
+        let done = sqlx::query(
+            "INSERT INTO admin_events (event_id, time_ms, origin, action, actor, target, detail)
+             SELECT e, t, o, a, w, g, d::jsonb
+             FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::text[]) AS u(e, t, o, a, w, g, d)
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(text(|r| &r.event_id))
+        .bind(records.iter().map(|r| r.time_ms).collect::<Vec<_>>())
+        .bind(text(|r| &r.origin))
+        .bind(text(|r| &r.action.action))
+        .bind(text(|r| &r.action.actor))
+        .bind(text(|r| &r.action.target))
+        .bind(
+            records
+                .iter()
+                .map(|r| r.action.detail.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn admin_since(
+        &self,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<AdminRecord>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT event_id, time_ms, origin, action, actor, target, detail::text AS detail
+             FROM admin_events WHERE time_ms >= $1 ORDER BY time_ms, event_id LIMIT $2",
+        )
+        .bind(since_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                Ok(AdminRecord {
+                    event_id: r.try_get("event_id")?,
+                    time_ms: r.try_get("time_ms")?,
+                    origin: r.try_get("origin")?,
+                    action: AdminAction {
+                        action: r.try_get("action")?,
+                        actor: r.try_get("actor")?,
+                        target: r.try_get("target")?,
+                        detail: serde_json::from_str(&detail)
+                            .map_err(|e| sqlx::Error::Decode(e.into()))?,
+                    },
+                })
+            })
+            .collect()
+    }
+
     async fn get(&self, id: &str) -> Result<Option<DecisionRecord>, sqlx::Error> {
         if id.is_empty() {
             return Ok(None);
@@ -186,7 +246,7 @@ impl RecordStore for PgRecordStore {
         let rows = sqlx::query(
             "SELECT d.event_id, d.record::text AS record,
                 (SELECT SUM(f.rating * f.weight) / NULLIF(SUM(f.weight), 0) FROM feedback f
-                 WHERE f.request_id = d.request_id AND f.status = 'accepted') AS rating
+                 WHERE f.request_id = d.event_id AND f.status = 'accepted') AS rating
              FROM decisions d
              WHERE (d.route = $1
                     OR (jsonb_typeof(d.record -> 'route') IS DISTINCT FROM 'object'

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use sqlx::{Row, SqlitePool};
 
-use super::{DecisionRecord, RecordStore, UsageRow};
+use super::{AdminAction, AdminRecord, DecisionRecord, RecordStore, UsageRow};
 
 pub struct SqliteRecordStore {
     pool: SqlitePool,
@@ -75,6 +75,22 @@ async fn put_in(
     Ok(true)
 }
 
+/// An `admin_events` row (`detail` is JSON text).
+fn admin_row(r: &sqlx::sqlite::SqliteRow) -> Result<AdminRecord, sqlx::Error> {
+    let detail: String = r.try_get("detail")?;
+    Ok(AdminRecord {
+        event_id: r.try_get("event_id")?,
+        time_ms: r.try_get("time_ms")?,
+        origin: r.try_get("origin")?,
+        action: AdminAction {
+            action: r.try_get("action")?,
+            actor: r.try_get("actor")?,
+            target: r.try_get("target")?,
+            detail: serde_json::from_str(&detail).map_err(|e| sqlx::Error::Decode(e.into()))?,
+        },
+    })
+}
+
 #[async_trait::async_trait]
 impl RecordStore for SqliteRecordStore {
     async fn put(&self, record: &DecisionRecord) -> Result<bool, sqlx::Error> {
@@ -92,6 +108,45 @@ impl RecordStore for SqliteRecordStore {
         }
         tx.commit().await?;
         Ok(new)
+    }
+
+    async fn put_admin(&self, records: &[AdminRecord]) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let mut new = 0;
+        for r in records {
+            new += sqlx::query(
+                "INSERT INTO admin_events (event_id, time_ms, origin, action, actor, target, detail)
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+            )
+            .bind(&r.event_id)
+            .bind(r.time_ms)
+            .bind(&r.origin)
+            .bind(&r.action.action)
+            .bind(&r.action.actor)
+            .bind(&r.action.target)
+            .bind(r.action.detail.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    async fn admin_since(
+        &self,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<AdminRecord>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT event_id, time_ms, origin, action, actor, target, detail FROM admin_events
+             WHERE time_ms >= ? ORDER BY time_ms, event_id LIMIT ?",
+        )
+        .bind(since_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(admin_row).collect()
     }
 
     async fn get(&self, id: &str) -> Result<Option<DecisionRecord>, sqlx::Error> {
@@ -151,7 +206,7 @@ impl RecordStore for SqliteRecordStore {
         let rows = sqlx::query(
             "SELECT d.event_id AS event_id, d.record AS record,
                 (SELECT SUM(f.rating * f.weight) / NULLIF(SUM(f.weight), 0) FROM feedback f
-                 WHERE f.request_id = d.request_id AND f.status = 'accepted') AS rating
+                 WHERE f.request_id = d.event_id AND f.status = 'accepted') AS rating
              FROM decisions d
              WHERE (d.route = ?1
                     OR (json_extract(d.record, '$.route') IS NULL

@@ -26,17 +26,24 @@ pub async fn submit(
     check_request(&req, state.config().feedback.max_text_bytes)?;
     let store = &state.feedback;
     let key_id = caller.key_id().to_string();
-    // Only the request's owner may rate it; a request of someone else's looks unknown.
-    let owner = store
-        .request_owner(&req.request_id)
+    // Only the request's owner may rate it: its decision record, by event id or by the
+    // client's id among this key's records. Someone else's request looks unknown.
+    let Some(record) = state
+        .records
+        .get_for_key(&req.request_id, &key_id)
         .await
-        .map_err(db_error)?;
-    if owner.as_deref() != Some(key_id.as_str()) {
+        .map_err(db_error)?
+    else {
         return Err(GatewayError::NotFound {
             what: "request",
             id: req.request_id,
         });
-    }
+    };
+    // Feedback names the request by its event id: a client id may be reused.
+    let req = FeedbackRequest {
+        request_id: record.event_id,
+        ..req
+    };
     limit_rate(&state, &key_id).await?;
     let now = crate::clock::unix_secs();
     let reason = suspicion(&state, &key_id, &req, now).await?;

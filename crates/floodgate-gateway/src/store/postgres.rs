@@ -6,11 +6,18 @@ use sqlx::PgPool;
 use super::Embedded;
 
 /// The PostgreSQL schema, oldest first.
-pub const POSTGRES_MIGRATIONS: Embedded = Embedded(&[(
-    1,
-    "initial",
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-)]);
+pub const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "admin events",
+        include_str!("../../migrations/postgres/0002_admin_events.sql"),
+    ),
+]);
 
 /// Connects a pool of `max_connections` and applies pending migrations (under
 /// PostgreSQL's advisory lock, so gateways starting together migrate once).
