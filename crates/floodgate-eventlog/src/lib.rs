@@ -91,6 +91,8 @@ pub enum LogError {
     TooLarge(usize),
     #[error("event log: the writer has stopped")]
     Closed,
+    #[error("event log {0}: in use by another process (each process needs its own `events.dir`)")]
+    InUse(PathBuf),
     #[error("event log: sink name {0:?} must be letters, digits, '-' or '_'")]
     BadSinkName(String),
 }

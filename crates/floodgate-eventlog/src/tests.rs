@@ -185,3 +185,20 @@ fn close_writes_what_is_queued() {
     let log = EventLog::open(LogConfig::new(dir.path())).unwrap();
     assert_eq!(*log.written().borrow(), 1000);
 }
+
+#[tokio::test]
+async fn one_writer_per_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(config(dir.path())).unwrap();
+    append_n(&log, 0, 3).await;
+    // A second log over the same directory (another process, or this one) is refused.
+    assert!(matches!(
+        EventLog::open(config(dir.path())),
+        Err(LogError::InUse(_))
+    ));
+    drop(log);
+    // Once the first is gone, the directory is free again and numbering goes on.
+    let log = EventLog::open(config(dir.path())).unwrap();
+    let ack = log.append(payload(3)).unwrap();
+    assert_eq!(ack.written().await, Some(4));
+}

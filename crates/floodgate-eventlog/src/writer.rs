@@ -57,6 +57,9 @@ pub struct EventLog {
     written: watch::Receiver<u64>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Holds the directory's advisory lock (`LOCK`) until the log is closed: one writer
+    /// per directory, so two processes never interleave their sequence numbers.
+    lock: File,
 }
 
 impl EventLog {
@@ -64,6 +67,20 @@ impl EventLog {
     /// crash, and starts the writer thread.
     pub fn open(config: LogConfig) -> Result<Self, LogError> {
         std::fs::create_dir_all(&config.dir).map_err(LogError::io(&config.dir))?;
+        let lock_path = config.dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(LogError::io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(LogError::InUse(config.dir.clone()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(LogError::io(&lock_path)(e)),
+        }
         let shared = Arc::new(Shared {
             dir: config.dir.clone(),
             sinks: Mutex::new(HashMap::new()),
@@ -81,6 +98,7 @@ impl EventLog {
             written,
             shared,
             thread: Mutex::new(Some(thread)),
+            lock,
         })
     }
 
@@ -164,6 +182,7 @@ impl EventLog {
         if let Some(t) = thread {
             let _ = t.join();
         }
+        let _ = self.lock.unlock();
     }
 
     pub fn dir(&self) -> &Path {

@@ -159,7 +159,12 @@ pub async fn watch(path: PathBuf, state: AppState) {
             tracing::error!(error = %e, "configuration reload refused; everything running stays");
             let detail = serde_json::json!({ "error": e.to_string() });
             state
-                .admin_event("config.reload_refused", "system", &path.display().to_string(), detail)
+                .admin_event(
+                    "config.reload_refused",
+                    "system",
+                    &path.display().to_string(),
+                    detail,
+                )
                 .await;
         }
     }

@@ -14,7 +14,9 @@ use floodgate_gateway::auth::{create_key, Auth, Caller, NewKey, Scope};
 use floodgate_gateway::config::BudgetPeriod;
 use floodgate_gateway::error::GatewayError;
 use floodgate_gateway::feedback::FeedbackItem;
-use floodgate_gateway::records::{AdminAction, AdminRecord, DecisionRecord, RouteDecision, TierRun};
+use floodgate_gateway::records::{
+    AdminAction, AdminRecord, DecisionRecord, RouteDecision, TierRun,
+};
 use floodgate_gateway::store::Stores;
 use floodgate_test_support::needs::{self, trial};
 use futures::future::BoxFuture;
@@ -231,14 +233,29 @@ async fn admin_records_are_stored_once_and_listed_in_time_order(db: Db) {
     let created = admin("evt-a1", 1_000, "key.created", "key_1");
     let revoked = admin("evt-a2", 3_000, "key.revoked", "key_1");
     let weighted = admin("evt-a3", 2_000, "model.updated", "m@v1");
-    assert_eq!(records.put_admin(&[created.clone(), revoked.clone()]).await.unwrap(), 2);
+    assert_eq!(
+        records
+            .put_admin(&[created.clone(), revoked.clone()])
+            .await
+            .unwrap(),
+        2
+    );
     // A replay (the same event again, in a batch with a new one) stores only the new one.
-    assert_eq!(records.put_admin(&[revoked.clone(), weighted.clone()]).await.unwrap(), 1);
+    assert_eq!(
+        records
+            .put_admin(&[revoked.clone(), weighted.clone()])
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(
         records.admin_since(0, 100).await.unwrap(),
         vec![created, weighted.clone(), revoked.clone()]
     );
-    assert_eq!(records.admin_since(1_500, 100).await.unwrap(), vec![weighted, revoked]);
+    assert_eq!(
+        records.admin_since(1_500, 100).await.unwrap(),
+        vec![weighted, revoked]
+    );
     assert_eq!(records.admin_since(0, 1).await.unwrap().len(), 1);
 }
 

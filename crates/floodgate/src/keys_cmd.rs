@@ -244,8 +244,13 @@ async fn run_inner(command: KeysCommand) -> Result<(), ExitCode> {
             let (_, store) = open(config.as_deref()).await?;
             let now = floodgate_gateway::clock::unix_secs();
             if store.keys.revoke(&id, now).await.map_err(|e| fail(&e))? {
-                record_admin(store.records.as_ref(), "key.revoked", &id, serde_json::json!({}))
-                    .await?;
+                record_admin(
+                    store.records.as_ref(),
+                    "key.revoked",
+                    &id,
+                    serde_json::json!({}),
+                )
+                .await?;
                 println!("revoked {id}");
             } else {
                 eprintln!("error: no active key `{id}`");

@@ -100,7 +100,9 @@ impl Env {
         via.map_or_else(|| self.nats.clone(), |a| format!("nats://{a}"))
     }
 
-    fn config(&self, upstream: &str, store: &str, nats: &str, extra: &str) -> String {
+    /// A gateway's configuration, its event log in `log` under the test's directory
+    /// (one per process: a restarted process reuses its predecessor's).
+    fn config(&self, log: &str, upstream: &str, store: &str, nats: &str, extra: &str) -> String {
         format!(
             r#"
 [server]
@@ -124,7 +126,7 @@ usd_per_1k_prompt_tokens = 1.0
 usd_per_1k_completion_tokens = 1.0
 {extra}
 "#,
-            events = self.dir.path().join("events").display(),
+            events = self.dir.path().join(log).display(),
             stream = self.stream,
         )
     }
@@ -306,7 +308,13 @@ fn assert_all_once(what: &str, answered: &[String], secs: u64, found: impl Fn() 
 fn kill_9_under_load(pg: &str, nats: &str) {
     let env = Env::new(pg, nats);
     let upstream = bonjour_upstream();
-    let config = env.config(&upstream, &env.store_url(None), &env.nats_url(None), "");
+    let config = env.config(
+        "a",
+        &upstream,
+        &env.store_url(None),
+        &env.nats_url(None),
+        "",
+    );
     let mut first = Server::start(&config);
     let stop = Arc::new(AtomicBool::new(false));
     let handles = load(first.base.clone(), 8, Arc::clone(&stop));
@@ -351,6 +359,7 @@ fn outage(pg: &str, nats: &str, down: Down) {
     );
     let nats_proxy = Proxy::start(env.nats.trim_start_matches("nats://"));
     let config = env.config(
+        "a",
         &upstream,
         &env.store_url(Some(pg_proxy.addr)),
         &env.nats_url(Some(nats_proxy.addr)),
@@ -398,9 +407,17 @@ fn two_gateways(pg: &str, nats: &str, redis: &str) {
     let extra = format!(
         "[auth]\nrequired = true\n\n[ratelimit]\nbackend = \"redis\"\nredis_url = \"{redis}\"\n\n[costs]\nbudget_period = \"day\"\n"
     );
-    let config = env.config(&upstream, &env.store_url(None), &env.nats_url(None), &extra);
-    let a = Server::start(&config);
-    let b = Server::start(&config);
+    let config = |log| {
+        env.config(
+            log,
+            &upstream,
+            &env.store_url(None),
+            &env.nats_url(None),
+            &extra,
+        )
+    };
+    let a = Server::start(&config("a"));
+    let b = Server::start(&config("b"));
     let http = client();
     let ask = |server: &Server, key: &str| {
         http.post(server.url("/v1/chat/completions"))
@@ -556,10 +573,16 @@ fn analytics_role(pg: &str, nats: &str) {
     // One gateway keeps its records locally (SQLite) and publishes to NATS; another
     // reads the shared PostgreSQL but writes nothing to it (`store_sink = false`): both
     // reach PostgreSQL only through the stream and the analytics role.
-    let local = Server::start(&env.config(&upstream, "", &env.nats_url(None), ""));
+    let local = Server::start(&env.config("local", &upstream, "", &env.nats_url(None), ""));
     let shared = Server::start(
-        &env.config(&upstream, &env.store_url(None), &env.nats_url(None), "")
-            .replace("[events]\n", "[events]\nstore_sink = false\n"),
+        &env.config(
+            "shared",
+            &upstream,
+            &env.store_url(None),
+            &env.nats_url(None),
+            "",
+        )
+        .replace("[events]\n", "[events]\nstore_sink = false\n"),
     );
     let analytics_config = format!(
         "[server]\nrole = \"analytics\"\n\n[store]\nurl = \"{}\"\n\n[events]\nnats_url = \"{}\"\nnats_stream = \"{}\"\nnats_subject_prefix = \"fgt.{}\"\n",

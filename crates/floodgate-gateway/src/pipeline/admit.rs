@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use crate::admission::Ask;
-use crate::config::OnBackendError;
 use crate::budget::{Budgets, Hold, Reserved};
+use crate::config::OnBackendError;
 use crate::error::GatewayError;
 use crate::AppState;
 

@@ -465,7 +465,9 @@ async fn admin_actions_are_events_that_reach_the_store() {
     )
     .await
     .unwrap();
-    let body = axum::body::to_bytes(created.into_body(), 1 << 20).await.unwrap();
+    let body = axum::body::to_bytes(created.into_body(), 1 << 20)
+        .await
+        .unwrap();
     let id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["record"]["id"]
         .as_str()
         .unwrap()
@@ -538,20 +540,21 @@ async fn admin_actions_are_events_that_reach_the_store() {
     assert_eq!(stored[0].action.detail["budget_usd"], 5.0);
     assert_eq!(stored[2].action.detail["weight"], 3);
     let applied = stored[3].action.detail["applied"].as_array().unwrap();
-    assert!(applied.contains(&serde_json::json!("[limits]")), "{applied:?}");
-    assert!(stored.iter().all(|r| r.event_id.starts_with("evt_") && r.origin == "test"));
+    assert!(
+        applied.contains(&serde_json::json!("[limits]")),
+        "{applied:?}"
+    );
+    assert!(stored
+        .iter()
+        .all(|r| r.event_id.starts_with("evt_") && r.origin == "test"));
     // The same events are in the log, in order, for the other sinks.
     let mut logged = Vec::new();
-    floodgate_eventlog::scan_dir(
-        &crate::events::log_dir(&h.state.config()),
-        0,
-        |record| {
-            let e: crate::events::Event = serde_json::from_slice(&record.payload).unwrap();
-            if let Some(a) = e.admin_record() {
-                logged.push(a);
-            }
-        },
-    )
+    floodgate_eventlog::scan_dir(&crate::events::log_dir(&h.state.config()), 0, |record| {
+        let e: crate::events::Event = serde_json::from_slice(&record.payload).unwrap();
+        if let Some(a) = e.admin_record() {
+            logged.push(a);
+        }
+    })
     .unwrap();
     assert_eq!(logged, stored);
 }
