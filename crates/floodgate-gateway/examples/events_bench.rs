@@ -1,7 +1,8 @@
 //! The event path, measured (`bench/events.sh` runs it; not a test):
-//! 1. the request path's added cost per request: build, serialize and queue the event
-//!    (the request thread's CPU), then wait for the writer to hand it to the OS — p50/p99
-//!    per event, and the process's CPU per event (writer thread included);
+//! 1. the request path's added cost per request, one request at a time and 64 at a
+//!    time: the request thread's CPU to build, serialize and queue the event (p50/p99,
+//!    from the thread's CPU clock), the wall time until the writer has handed it to the
+//!    OS (p50/p99), and the whole process's CPU per event (writer thread included);
 //! 2. events per second the log sustains (fsync `interval` and `always`);
 //! 3. events per second each sink sustains from the log: SQLite, PostgreSQL
 //!    (`FLOODGATE_TEST_POSTGRES_URL`) and NATS JetStream (`FLOODGATE_TEST_NATS_URL`);
@@ -94,29 +95,52 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// The request path's figures, one request at a time.
+/// This thread's CPU time, in µs (the request thread's own work, whatever else runs).
+fn thread_cpu_us() -> f64 {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3
+}
+
+/// The request path's figures.
 struct PathCost {
-    /// Building the event, serializing it and queueing it: the request thread's own
-    /// work (no waiting in it), in µs.
+    /// The request thread's CPU for building, serializing and queueing one event, µs.
     emit_p50: f64,
     emit_p99: f64,
-    /// Emit plus the wait for the writer to hand the event to the OS, in µs.
+    /// Emit plus the wait for the writer to hand the event to the OS (wall), µs.
     settled_p50: f64,
     settled_p99: f64,
-    /// The whole process's CPU per event (the writer thread included), in µs.
+    /// The whole process's CPU per event (writer thread and wake-ups included), µs.
     cpu: f64,
 }
 
-async fn request_path(spine: &Spine, n: u64) -> PathCost {
+/// `concurrency` requests at a time, each emitting its event and waiting for the write,
+/// `n` events in all.
+async fn request_path(spine: &Arc<Spine>, n: u64, concurrency: u64) -> PathCost {
+    let cpu0 = cpu_seconds();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|t| {
+            let spine = Arc::clone(spine);
+            tokio::spawn(async move {
+                let mut emit = Vec::new();
+                let mut settled = Vec::new();
+                for i in (t..n).step_by(concurrency as usize) {
+                    let t0 = Instant::now();
+                    let c0 = thread_cpu_us();
+                    let ack = spine.emit(&event(i));
+                    emit.push(thread_cpu_us() - c0);
+                    spine.settle(ack).await;
+                    settled.push(t0.elapsed().as_secs_f64() * 1e6);
+                }
+                (emit, settled)
+            })
+        })
+        .collect();
     let mut emit = Vec::with_capacity(n as usize);
     let mut settled = Vec::with_capacity(n as usize);
-    let cpu0 = cpu_seconds();
-    for i in 0..n {
-        let t = Instant::now();
-        let ack = spine.emit(&event(i));
-        emit.push(t.elapsed().as_secs_f64() * 1e6);
-        spine.settle(ack).await;
-        settled.push(t.elapsed().as_secs_f64() * 1e6);
+    for t in tasks {
+        let (e, s) = t.await.unwrap();
+        emit.extend(e);
+        settled.extend(s);
     }
     let cpu = (cpu_seconds() - cpu0) / n as f64 * 1e6;
     emit.sort_by(f64::total_cmp);
@@ -134,10 +158,36 @@ impl std::fmt::Display for PathCost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "event built+serialized+queued p50 {:.1} µs p99 {:.1} µs; with the wait for the write p50 {:.1} µs p99 {:.1} µs; process CPU {:.1} µs/event",
+            "request thread CPU to build+serialize+queue p50 {:.1} µs p99 {:.1} µs; emit+wait for the write p50 {:.1} µs p99 {:.1} µs; process CPU {:.1} µs/event",
             self.emit_p50, self.emit_p99, self.settled_p50, self.settled_p99, self.cpu
         )
     }
+}
+
+/// Where the request thread's CPU goes, one event at a time: (build, serialize, queue,
+/// and reading the CPU clock itself, the floor of every figure here) as (p50, p99) in µs.
+async fn breakdown(spine: &Spine, n: u64) -> [(f64, f64); 4] {
+    let mut parts = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    let log = spine.log().unwrap();
+    for i in 0..n {
+        let c0 = thread_cpu_us();
+        let e = event(i);
+        let c1 = thread_cpu_us();
+        let bytes = serde_json::to_vec(&e).unwrap();
+        let c2 = thread_cpu_us();
+        let ack = log.append(bytes);
+        let c3 = thread_cpu_us();
+        let c4 = thread_cpu_us();
+        parts[0].push(c1 - c0);
+        parts[1].push(c2 - c1);
+        parts[2].push(c3 - c2);
+        parts[3].push(c4 - c3);
+        spine.settle(ack).await;
+    }
+    parts.map(|mut p| {
+        p.sort_by(f64::total_cmp);
+        (percentile(&p, 0.5), percentile(&p, 0.99))
+    })
 }
 
 /// Appends `n` events as fast as the log takes them; events per second.
@@ -176,25 +226,38 @@ async fn main() {
         serde_json::to_vec(&event(0)).unwrap().len()
     );
 
-    let spine = Spine::open(
-        &config(&dir.path().join("a"), FsyncPolicy::Interval),
-        "bench".into(),
-    )
-    .unwrap();
-    let cost = request_path(&spine, n.min(50_000)).await;
-    println!("request path, fsync=interval: {cost}");
+    let spine = Arc::new(
+        Spine::open(
+            &config(&dir.path().join("a"), FsyncPolicy::Interval),
+            "bench".into(),
+        )
+        .unwrap(),
+    );
+    for concurrency in [1, 64] {
+        let cost = request_path(&spine, n.min(50_000), concurrency).await;
+        println!("request path, fsync=interval, {concurrency} at a time: {cost}");
+    }
+    let [build, ser, queue, clock] = breakdown(&spine, n.min(20_000)).await;
+    println!(
+        "  of which (p50/p99 µs): build {:.1}/{:.1}, serialize {:.1}/{:.1}, queue and wake the writer {:.1}/{:.1}; reading the CPU clock {:.1}/{:.1}",
+        build.0, build.1, ser.0, ser.1, queue.0, queue.1, clock.0, clock.1
+    );
     let rate = log_throughput(&spine, n).await;
     println!("log, fsync=interval: {rate:.0} events/s");
     spine.close();
-    let spine = Spine::open(
-        &config(&dir.path().join("b"), FsyncPolicy::Always),
-        "bench".into(),
-    )
-    .unwrap();
+    let spine = Arc::new(
+        Spine::open(
+            &config(&dir.path().join("b"), FsyncPolicy::Always),
+            "bench".into(),
+        )
+        .unwrap(),
+    );
     let rate = log_throughput(&spine, n).await;
     println!("log, fsync=always (group commit): {rate:.0} events/s");
-    let cost = request_path(&spine, 2_000).await;
-    println!("request path, fsync=always: {cost}");
+    for concurrency in [1, 64] {
+        let cost = request_path(&spine, 5_000, concurrency).await;
+        println!("request path, fsync=always, {concurrency} at a time: {cost}");
+    }
     spine.close();
 
     let sqlite = floodgate_gateway::records::SqliteRecordStore::open(&dir.path().join("s.db"))
@@ -257,7 +320,7 @@ async fn main() {
             FsyncPolicy::Interval,
         );
         c.events.sink_retry_max_ms = 200;
-        let spine = Spine::open(&c, "bench".into()).unwrap();
+        let spine = Arc::new(Spine::open(&c, "bench".into()).unwrap());
         let records: Arc<dyn floodgate_gateway::records::RecordStore> = match url {
             None => Arc::new(
                 floodgate_gateway::records::SqliteRecordStore::open(
@@ -278,8 +341,10 @@ async fn main() {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let cost = request_path(&spine, 20_000).await;
-        println!("request path, {label}: {cost}");
+        for concurrency in [1, 64] {
+            let cost = request_path(&spine, 20_000, concurrency).await;
+            println!("request path, {label}, {concurrency} at a time: {cost}");
+        }
         drop(sinks);
         spine.close();
     }

@@ -101,8 +101,10 @@ impl Spine {
     /// Queues `event` for the log; never waits.
     pub fn emit(&self, event: &Event) -> Option<Ack> {
         let log = self.log.as_ref()?;
-        match serde_json::to_vec(event) {
-            Ok(bytes) => log.append(bytes),
+        // Sized for a typical event (about 1 kB), so serializing does not reallocate.
+        let mut bytes = Vec::with_capacity(1536);
+        match serde_json::to_writer(&mut bytes, event) {
+            Ok(()) => log.append(bytes),
             Err(e) => {
                 tracing::error!(error = %e, id = %event.id, "event not serializable");
                 None
