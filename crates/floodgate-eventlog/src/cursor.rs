@@ -189,15 +189,13 @@ pub fn scan_dir(
         }
         let file = File::open(path).map_err(LogError::io(path))?;
         let mut r = BufReader::new(file);
-        loop {
-            match segment::read(&mut r).map_err(LogError::io(path))? {
-                Next::Record { seq, payload } => {
-                    if seq >= from_seq {
-                        n += 1;
-                        each(Record { seq, payload });
-                    }
-                }
-                Next::End | Next::Bad(_) => break,
+        // To the end, or to the first bad record (a torn tail the writer cuts on open).
+        while let Next::Record { seq, payload } =
+            segment::read(&mut r).map_err(LogError::io(path))?
+        {
+            if seq >= from_seq {
+                n += 1;
+                each(Record { seq, payload });
             }
         }
     }

@@ -25,7 +25,7 @@ fn event(i: u64) -> Event {
         segment: "pro".into(),
         client_ip: Some("3f2a9c0d1e4b5a6c".into()),
         requested: "auto".into(),
-        stream: i % 2 == 0,
+        stream: i.is_multiple_of(2),
         route: Some(RouteDecision {
             route: "auto".into(),
             policy: "cascade".into(),

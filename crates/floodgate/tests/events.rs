@@ -347,16 +347,7 @@ fn outage_seconds() -> u64 {
 fn outage(pg: &str, nats: &str, down: Down) {
     let env = Env::new(pg, nats);
     let upstream = bonjour_upstream();
-    let pg_proxy = Proxy::start(
-        &env.pg
-            .split('@')
-            .nth(1)
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string(),
-    );
+    let pg_proxy = Proxy::start(env.pg.split('@').nth(1).unwrap().split('/').next().unwrap());
     let nats_proxy = Proxy::start(env.nats.trim_start_matches("nats://"));
     let config = env.config(
         "a",

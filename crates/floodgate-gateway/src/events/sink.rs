@@ -102,7 +102,7 @@ async fn apply_until_done(
                 failures += 1;
                 metrics::counter!("floodgate_events_sink_errors_total", "sink" => name)
                     .increment(1);
-                if failures == 1 || failures % 20 == 0 {
+                if failures == 1 || failures.is_multiple_of(20) {
                     tracing::warn!(sink = name, failures, error = %e, "event sink failing; requests are unaffected, events wait in the log");
                 }
             }

@@ -193,6 +193,18 @@ async fn record(state: &AppState, id: &str) -> crate::records::DecisionRecord {
     panic!("no decision record for {id}");
 }
 
+/// The running configuration as its file would say it now: the models stay.
+fn running_file(state: &AppState) -> Config {
+    let mut fresh = (*state.config()).clone();
+    fresh.model = state
+        .registry
+        .configs()
+        .iter()
+        .map(|c| (**c).clone())
+        .collect();
+    fresh
+}
+
 /// Long enough for the spawned limiter settlement to run.
 async fn settle_in_background() {
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -374,14 +386,7 @@ async fn a_reload_applies_guard_and_limit_changes_and_keeps_what_needs_a_restart
 
     // The running file, edited: the models stay; the listener, the guard's input
     // policy, the key rate and the default completion length change.
-    let mut fresh = (*h.state.config()).clone();
-    fresh.model = h
-        .state
-        .registry
-        .configs()
-        .iter()
-        .map(|c| (**c).clone())
-        .collect();
+    let mut fresh = running_file(&h.state);
     fresh.server.listen = "127.0.0.1:9".into();
     fresh.guard.input_policy = crate::config::Policy::Flag;
     fresh.ratelimit.key_requests_per_minute = 1.0;
@@ -479,7 +484,7 @@ async fn admin_actions_are_events_that_reach_the_store() {
     )
     .await
     .unwrap();
-    crate::admin::update_model(
+    let view = crate::admin::update_model(
         State(h.state.clone()),
         Extension(admin.clone()),
         Path("m".into()),
@@ -490,6 +495,7 @@ async fn admin_actions_are_events_that_reach_the_store() {
     )
     .await
     .unwrap();
+    assert_eq!(view.0.weight, 3);
     // An inference key may do none of it, and leaves no admin event.
     assert!(crate::admin::revoke_key(
         State(h.state.clone()),
@@ -498,14 +504,7 @@ async fn admin_actions_are_events_that_reach_the_store() {
     )
     .await
     .is_err());
-    let mut fresh = (*h.state.config()).clone();
-    fresh.model = h
-        .state
-        .registry
-        .configs()
-        .iter()
-        .map(|c| (**c).clone())
-        .collect();
+    let mut fresh = running_file(&h.state);
     fresh.limits.default_max_tokens = 9;
     crate::reload::apply(&h.state, fresh).await.unwrap();
 

@@ -106,6 +106,25 @@ pub struct AdminRecord {
     pub action: AdminAction,
 }
 
+/// An `admin_events` row as both backends select it: event id, time, origin, action,
+/// actor, target, and the detail as JSON text.
+pub(crate) type AdminRow = (String, i64, String, String, String, String, String);
+
+pub(crate) fn admin_from_row(row: AdminRow) -> Result<AdminRecord, sqlx::Error> {
+    let (event_id, time_ms, origin, action, actor, target, detail) = row;
+    Ok(AdminRecord {
+        event_id,
+        time_ms,
+        origin,
+        action: AdminAction {
+            action,
+            actor,
+            target,
+            detail: serde_json::from_str(&detail).map_err(|e| sqlx::Error::Decode(e.into()))?,
+        },
+    })
+}
+
 /// One day's usage for one key, route and model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UsageRow {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use sqlx::{PgPool, Row};
 
-use super::{AdminAction, AdminRecord, DecisionRecord, RecordStore, UsageRow};
+use super::{AdminRecord, DecisionRecord, RecordStore, UsageRow};
 use crate::config::BudgetPeriod;
 
 pub struct PgRecordStore {
@@ -160,31 +160,15 @@ impl RecordStore for PgRecordStore {
         since_ms: i64,
         limit: u32,
     ) -> Result<Vec<AdminRecord>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT event_id, time_ms, origin, action, actor, target, detail::text AS detail
+        let rows: Vec<super::AdminRow> = sqlx::query_as(
+            "SELECT event_id, time_ms, origin, action, actor, target, detail::text
              FROM admin_events WHERE time_ms >= $1 ORDER BY time_ms, event_id LIMIT $2",
         )
         .bind(since_ms)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let detail: String = r.try_get("detail")?;
-                Ok(AdminRecord {
-                    event_id: r.try_get("event_id")?,
-                    time_ms: r.try_get("time_ms")?,
-                    origin: r.try_get("origin")?,
-                    action: AdminAction {
-                        action: r.try_get("action")?,
-                        actor: r.try_get("actor")?,
-                        target: r.try_get("target")?,
-                        detail: serde_json::from_str(&detail)
-                            .map_err(|e| sqlx::Error::Decode(e.into()))?,
-                    },
-                })
-            })
-            .collect()
+        rows.into_iter().map(super::admin_from_row).collect()
     }
 
     async fn get(&self, id: &str) -> Result<Option<DecisionRecord>, sqlx::Error> {

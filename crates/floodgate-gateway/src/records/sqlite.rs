@@ -6,7 +6,7 @@ use std::path::Path;
 
 use sqlx::{Row, SqlitePool};
 
-use super::{AdminAction, AdminRecord, DecisionRecord, RecordStore, UsageRow};
+use super::{AdminRecord, DecisionRecord, RecordStore, UsageRow};
 
 pub struct SqliteRecordStore {
     pool: SqlitePool,
@@ -75,22 +75,6 @@ async fn put_in(
     Ok(true)
 }
 
-/// An `admin_events` row (`detail` is JSON text).
-fn admin_row(r: &sqlx::sqlite::SqliteRow) -> Result<AdminRecord, sqlx::Error> {
-    let detail: String = r.try_get("detail")?;
-    Ok(AdminRecord {
-        event_id: r.try_get("event_id")?,
-        time_ms: r.try_get("time_ms")?,
-        origin: r.try_get("origin")?,
-        action: AdminAction {
-            action: r.try_get("action")?,
-            actor: r.try_get("actor")?,
-            target: r.try_get("target")?,
-            detail: serde_json::from_str(&detail).map_err(|e| sqlx::Error::Decode(e.into()))?,
-        },
-    })
-}
-
 #[async_trait::async_trait]
 impl RecordStore for SqliteRecordStore {
     async fn put(&self, record: &DecisionRecord) -> Result<bool, sqlx::Error> {
@@ -138,7 +122,7 @@ impl RecordStore for SqliteRecordStore {
         since_ms: i64,
         limit: u32,
     ) -> Result<Vec<AdminRecord>, sqlx::Error> {
-        let rows = sqlx::query(
+        let rows: Vec<super::AdminRow> = sqlx::query_as(
             "SELECT event_id, time_ms, origin, action, actor, target, detail FROM admin_events
              WHERE time_ms >= ? ORDER BY time_ms, event_id LIMIT ?",
         )
@@ -146,7 +130,7 @@ impl RecordStore for SqliteRecordStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(admin_row).collect()
+        rows.into_iter().map(super::admin_from_row).collect()
     }
 
     async fn get(&self, id: &str) -> Result<Option<DecisionRecord>, sqlx::Error> {
