@@ -361,17 +361,31 @@ fn outage(pg: &str, nats: &str, down: Down) {
         Down::Postgres => &pg_proxy,
         Down::Nats => &nats_proxy,
     };
-    // Requests at a steady pace through the outage: every one must be answered.
-    proxy.cut();
     let http = client();
-    let (mut answered, mut refused) = (Vec::new(), 0);
-    let until = Instant::now() + Duration::from_secs(outage_seconds());
-    while Instant::now() < until {
+    let timed = || {
+        let t = Instant::now();
         let r = http
             .post(server.url("/v1/chat/completions"))
             .json(&chat())
             .send()
             .unwrap();
+        (r, t.elapsed())
+    };
+    // The same steady pace with every sink up, for the latency printed below.
+    let mut up = Vec::new();
+    for _ in 0..30 {
+        let (r, took) = timed();
+        assert_eq!(r.status(), 200);
+        up.push(took);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Requests at a steady pace through the outage: every one must be answered.
+    proxy.cut();
+    let (mut answered, mut refused, mut down_latency) = (Vec::new(), 0, Vec::new());
+    let until = Instant::now() + Duration::from_secs(outage_seconds());
+    while Instant::now() < until {
+        let (r, took) = timed();
+        down_latency.push(took);
         if r.status() == 200 {
             answered.push(
                 r.headers()["x-floodgate-request-id"]
@@ -385,6 +399,21 @@ fn outage(pg: &str, nats: &str, down: Down) {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(refused, 0, "requests refused during the outage");
+    // A figure to read, not a timed assertion (the benchmark is bench/events.sh).
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    eprintln!(
+        "request latency, median: {:?} with the sinks up, {:?} with {} down ({} requests)",
+        median(&mut up),
+        median(&mut down_latency),
+        match down {
+            Down::Postgres => "PostgreSQL",
+            Down::Nats => "NATS",
+        },
+        down_latency.len()
+    );
     let errors = server.metric("floodgate_events_sink_errors_total");
     assert!(errors > 0.0, "the sink noticed the outage");
     proxy.restore();
