@@ -55,6 +55,7 @@ fn main() -> ExitCode {
         keys_insert_find_list_revoke_and_move_the_epoch,
         a_replayed_event_is_stored_and_counted_once,
         admin_records_are_stored_once_and_listed_in_time_order,
+        a_batch_stores_each_new_event_once_and_counts_its_usage_once,
         client_request_ids_may_repeat_without_losing_records,
         usage_adds_up_per_day_key_route_model_and_budgets_read_their_period,
         route_records_carry_their_weighted_feedback_rating,
@@ -212,6 +213,41 @@ async fn a_replayed_event_is_stored_and_counted_once(db: Db) {
         .put(&record("", "x", "k1", DAY1, vec![]))
         .await
         .is_err());
+}
+
+async fn a_batch_stores_each_new_event_once_and_counts_its_usage_once(db: Db) {
+    let records = db.open().await.records;
+    let old = record("evt-old", "", "k1", DAY1, vec![run("small", 0.01, true)]);
+    assert!(records.put(&old).await.unwrap());
+    // More than one statement's worth of rows, an event twice within the batch, and one
+    // already stored: 1,200 new records.
+    let mut batch: Vec<DecisionRecord> = (0..1_200)
+        .map(|i| {
+            record(
+                &format!("evt-{i}"),
+                "",
+                "k1",
+                DAY1,
+                vec![run("small", 0.01, true)],
+            )
+        })
+        .collect();
+    batch.insert(600, batch[3].clone());
+    batch.push(old.clone());
+    assert_eq!(records.put_batch(&batch).await.unwrap(), 1_200);
+    assert_eq!(
+        records.put_batch(&batch).await.unwrap(),
+        0,
+        "a replayed batch"
+    );
+    let rows = records.usage_since("2023-11-14").await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].requests, 1_201);
+    assert!(close(rows[0].cost_usd, 12.01), "{}", rows[0].cost_usd);
+    assert_eq!(
+        records.get("evt-1199").await.unwrap().unwrap(),
+        batch[1_200]
+    );
 }
 
 fn admin(event: &str, time_ms: i64, action: &str, target: &str) -> AdminRecord {

@@ -203,6 +203,34 @@ pub fn route_of(record: &DecisionRecord) -> &str {
         .map_or(record.requested.as_str(), |r| r.route.as_str())
 }
 
+/// The usage of the given records, one row per (day, key, route, model): one upsert may
+/// not touch a row twice, so rows of the same key are summed first.
+pub(crate) fn merged_usage<'a>(records: impl Iterator<Item = &'a DecisionRecord>) -> Vec<UsageRow> {
+    let mut rows: std::collections::BTreeMap<(String, String, String, String), UsageRow> =
+        std::collections::BTreeMap::new();
+    for u in records.flat_map(usage_of) {
+        let key = (
+            u.day.clone(),
+            u.key_id.clone(),
+            u.route.clone(),
+            u.model.clone(),
+        );
+        match rows.get_mut(&key) {
+            Some(r) => {
+                r.requests += u.requests;
+                r.prompt_tokens += u.prompt_tokens;
+                r.completion_tokens += u.completion_tokens;
+                r.compute_seconds += u.compute_seconds;
+                r.cost_usd += u.cost_usd;
+            }
+            None => {
+                rows.insert(key, u);
+            }
+        }
+    }
+    rows.into_values().collect()
+}
+
 /// The usage rows one record adds, one per run. A request counts once, on the model
 /// that served it (or its last run); every run counts its tokens and cost.
 pub fn usage_of(record: &DecisionRecord) -> Vec<UsageRow> {

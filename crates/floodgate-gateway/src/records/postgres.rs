@@ -2,7 +2,7 @@
 //! Records are JSONB; the columns queries filter on are kept beside them. Days are
 //! computed by the gateway ([`super::utc_day`]), in UTC.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use sqlx::{PgPool, Row};
 
@@ -29,33 +29,6 @@ const UPSERT_USAGE: &str = "INSERT INTO usage_daily
       completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens,
       compute_seconds = usage_daily.compute_seconds + excluded.compute_seconds,
       cost_usd = usage_daily.cost_usd + excluded.cost_usd";
-
-/// The usage of the given records, one row per (day, key, route, model): one upsert may
-/// not touch a row twice, so rows of the same key are summed first.
-fn merged_usage<'a>(records: impl Iterator<Item = &'a DecisionRecord>) -> Vec<UsageRow> {
-    let mut rows: BTreeMap<(String, String, String, String), UsageRow> = BTreeMap::new();
-    for u in records.flat_map(super::usage_of) {
-        let key = (
-            u.day.clone(),
-            u.key_id.clone(),
-            u.route.clone(),
-            u.model.clone(),
-        );
-        match rows.get_mut(&key) {
-            Some(r) => {
-                r.requests += u.requests;
-                r.prompt_tokens += u.prompt_tokens;
-                r.completion_tokens += u.completion_tokens;
-                r.compute_seconds += u.compute_seconds;
-                r.cost_usd += u.cost_usd;
-            }
-            None => {
-                rows.insert(key, u);
-            }
-        }
-    }
-    rows.into_values().collect()
-}
 
 /// Adds usage rows in one statement (the rows arrive as parallel arrays).
 async fn add_usage(tx: &mut sqlx::PgConnection, rows: &[UsageRow]) -> Result<(), sqlx::Error> {
@@ -112,7 +85,7 @@ async fn put_all(pool: &PgPool, records: &[DecisionRecord]) -> Result<u64, sqlx:
     // Within a batch the first record of an event id is the one stored.
     let mut new: HashSet<&str> = inserted.iter().map(String::as_str).collect();
     let stored = records.iter().filter(|r| new.remove(r.event_id.as_str()));
-    add_usage(&mut tx, &merged_usage(stored)).await?;
+    add_usage(&mut tx, &super::merged_usage(stored)).await?;
     tx.commit().await?;
     Ok(inserted.len() as u64)
 }

@@ -4,7 +4,9 @@
 use crate::config::BudgetPeriod;
 use std::path::Path;
 
-use sqlx::{Row, SqlitePool};
+use std::collections::HashSet;
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{AdminRecord, DecisionRecord, RecordStore, UsageRow};
 
@@ -24,74 +26,82 @@ impl SqliteRecordStore {
     }
 }
 
-const UPSERT_USAGE: &str = "INSERT INTO usage_daily VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (day, key_id, route, model) DO UPDATE SET
+/// A usage row already there is added to, never replaced.
+const USAGE_CONFLICT: &str = " ON CONFLICT (day, key_id, route, model) DO UPDATE SET
       requests = requests + excluded.requests,
       prompt_tokens = prompt_tokens + excluded.prompt_tokens,
       completion_tokens = completion_tokens + excluded.completion_tokens,
       compute_seconds = compute_seconds + excluded.compute_seconds,
       cost_usd = cost_usd + excluded.cost_usd";
 
-/// Inserts the record if its event id is new and, if so, adds its usage; in the
-/// caller's transaction. Returns whether it was new.
-async fn put_in(
-    tx: &mut sqlx::SqliteConnection,
-    record: &DecisionRecord,
-) -> Result<bool, sqlx::Error> {
-    let json = super::encode(record)?;
-    let inserted = sqlx::query(
-        "INSERT INTO decisions (event_id, request_id, key_id, tenant, route, created_at, record)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(&record.event_id)
-    .bind(&record.request_id)
-    .bind(&record.key_id)
-    .bind(&record.tenant)
-    .bind(super::route_of(record))
-    .bind(record.created_at)
-    .bind(json)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        > 0;
-    if !inserted {
-        return Ok(false);
+/// Rows per multi-row statement: 7 bound values a decision row (10 a usage row), well
+/// under SQLite's limit of 32,766 bound values.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Inserts the records whose event ids are new, and their usage, in one transaction of a
+/// few multi-row statements (not two per record: each statement is a round trip to
+/// sqlx's SQLite worker thread). Returns how many were new.
+async fn put_all(pool: &SqlitePool, records: &[DecisionRecord]) -> Result<u64, sqlx::Error> {
+    if records.is_empty() {
+        return Ok(0);
     }
-    for u in super::usage_of(record) {
-        sqlx::query(UPSERT_USAGE)
-            .bind(&u.day)
-            .bind(&u.key_id)
-            .bind(&u.tenant)
-            .bind(&u.route)
-            .bind(&u.model)
-            .bind(u.requests as i64)
-            .bind(u.prompt_tokens as i64)
-            .bind(u.completion_tokens as i64)
-            .bind(u.compute_seconds)
-            .bind(u.cost_usd)
-            .execute(&mut *tx)
-            .await?;
+    let json = records
+        .iter()
+        .map(super::encode)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut tx = pool.begin().await?;
+    let mut new: HashSet<String> = HashSet::new();
+    let rows: Vec<(&DecisionRecord, &String)> = records.iter().zip(&json).collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO decisions (event_id, request_id, key_id, tenant, route, created_at, record) ",
+        );
+        q.push_values(chunk, |mut b, (r, j)| {
+            b.push_bind(&r.event_id)
+                .push_bind(&r.request_id)
+                .push_bind(&r.key_id)
+                .push_bind(&r.tenant)
+                .push_bind(super::route_of(r))
+                .push_bind(r.created_at)
+                .push_bind(j.as_str());
+        });
+        q.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+        let inserted: Vec<String> = q.build_query_scalar().fetch_all(&mut *tx).await?;
+        new.extend(inserted);
     }
-    Ok(true)
+    let count = new.len() as u64;
+    // Within a batch the first record of an event id is the one stored and counted.
+    let stored = records.iter().filter(|r| new.remove(r.event_id.as_str()));
+    let usage = super::merged_usage(stored);
+    for chunk in usage.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO usage_daily ");
+        q.push_values(chunk, |mut b, u| {
+            b.push_bind(&u.day)
+                .push_bind(&u.key_id)
+                .push_bind(&u.tenant)
+                .push_bind(&u.route)
+                .push_bind(&u.model)
+                .push_bind(u.requests as i64)
+                .push_bind(u.prompt_tokens as i64)
+                .push_bind(u.completion_tokens as i64)
+                .push_bind(u.compute_seconds)
+                .push_bind(u.cost_usd);
+        });
+        q.push(USAGE_CONFLICT);
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(count)
 }
 
 #[async_trait::async_trait]
 impl RecordStore for SqliteRecordStore {
     async fn put(&self, record: &DecisionRecord) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let new = put_in(&mut tx, record).await?;
-        tx.commit().await?;
-        Ok(new)
+        Ok(put_all(&self.pool, std::slice::from_ref(record)).await? > 0)
     }
 
     async fn put_batch(&self, records: &[DecisionRecord]) -> Result<u64, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let mut new = 0;
-        for record in records {
-            new += u64::from(put_in(&mut tx, record).await?);
-        }
-        tx.commit().await?;
-        Ok(new)
+        put_all(&self.pool, records).await
     }
 
     async fn put_admin(&self, records: &[AdminRecord]) -> Result<u64, sqlx::Error> {
