@@ -20,6 +20,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::Mutex;
 
 use crate::config::BudgetPeriod;
+use crate::records::{civil_from_days, days_from_civil};
 
 /// Reserve atomically: seed if absent, refuse at or over the limit, else add.
 /// KEYS[1] = spend key; ARGV = seed, ttl seconds, limit, amount. Returns {admitted, spent}.
@@ -232,31 +233,6 @@ impl Budgets {
             .map_err(|_| BudgetUnavailable("timed out".into()))?
             .map_err(|e| BudgetUnavailable(e.to_string()))
     }
-}
-
-/// (year, month, day) of a day number since 1970-01-01 (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// The day number of a date (inverse of [`civil_from_days`]).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -224,6 +224,21 @@ fn delete_stream(url: &str, stream: &str) {
     });
 }
 
+/// The server's own id for the request (`x-floodgate-request-id`).
+fn server_id(r: &reqwest::blocking::Response) -> String {
+    r.headers()["x-floodgate-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// One upstream model, `remote`, and nothing else configured.
+fn remote_config(upstream: &str) -> String {
+    format!(
+        "[[model]]\nname = \"remote\"\nbackend = \"upstream\"\nendpoints = [{{ url = \"{upstream}\", model = \"m\" }}]\n"
+    )
+}
+
 fn chat() -> Value {
     json!({"model": "remote", "messages": [{"role": "user", "content": "Bonjour ?"}]})
 }
@@ -252,10 +267,7 @@ fn load(
                     };
                     // Answered or refused (a 429 is an answer too): each has its event,
                     // once the whole body has arrived.
-                    let id = r.headers()["x-floodgate-request-id"]
-                        .to_str()
-                        .unwrap()
-                        .to_string();
+                    let id = server_id(&r);
                     if r.json::<Value>().is_ok() {
                         answered.push(id);
                     }
@@ -387,12 +399,7 @@ fn outage(pg: &str, nats: &str, down: Down) {
         let (r, took) = timed();
         down_latency.push(took);
         if r.status() == 200 {
-            answered.push(
-                r.headers()["x-floodgate-request-id"]
-                    .to_str()
-                    .unwrap()
-                    .to_string(),
-            );
+            answered.push(server_id(&r));
         } else {
             refused += 1;
         }
@@ -622,12 +629,7 @@ fn analytics_role(pg: &str, nats: &str) {
             .send()
             .unwrap();
         assert_eq!(r.status(), 200);
-        ids.push(
-            r.headers()["x-floodgate-request-id"]
-                .to_str()
-                .unwrap()
-                .to_string(),
-        );
+        ids.push(server_id(&r));
     }
     assert_all_once("postgres via analytics", &ids, 30, || env.stored_ids());
     // Every request's decision from the analytics process and from the gateway that
@@ -643,9 +645,7 @@ fn analytics_role(pg: &str, nats: &str) {
 
 fn reused_request_id() {
     let upstream = bonjour_upstream();
-    let config = format!(
-        "[[model]]\nname = \"remote\"\nbackend = \"upstream\"\nendpoints = [{{ url = \"{upstream}\", model = \"m\" }}]\n"
-    );
+    let config = remote_config(&upstream);
     let server = Server::start(&config);
     let http = client();
     let mut server_ids = Vec::new();
@@ -658,12 +658,7 @@ fn reused_request_id() {
             .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-request-id"], "same-id");
-        server_ids.push(
-            r.headers()["x-floodgate-request-id"]
-                .to_str()
-                .unwrap()
-                .to_string(),
-        );
+        server_ids.push(server_id(&r));
     }
     assert_ne!(server_ids[0], server_ids[1]);
     for id in &server_ids {
@@ -678,10 +673,7 @@ fn reused_request_id() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 404);
-    let id = r.headers()["x-floodgate-request-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = server_id(&r);
     let v = decision(&server, &id);
     assert!(v["status"].as_str().unwrap().starts_with("refused"), "{v}");
 }
@@ -704,9 +696,7 @@ fn decision(server: &Server, id: &str) -> Value {
 
 fn export() {
     let upstream = bonjour_upstream();
-    let config = format!(
-        "[[model]]\nname = \"remote\"\nbackend = \"upstream\"\nendpoints = [{{ url = \"{upstream}\", model = \"m\" }}]\n"
-    );
+    let config = remote_config(&upstream);
     let server = Server::start(&config);
     let http = client();
     for _ in 0..5 {
