@@ -82,6 +82,11 @@ impl Cursor {
         self.written.borrow().saturating_sub(self.committed())
     }
 
+    /// Records written that this cursor has not read yet.
+    pub fn pending(&self) -> u64 {
+        (*self.written.borrow() + 1).saturating_sub(self.next)
+    }
+
     /// Waits until there is a record after the ones already read.
     pub async fn wait(&mut self) {
         let next = self.next;

@@ -1,10 +1,14 @@
 //! A durable local append-only log, the first stop of every event.
 //!
-//! The request path hands a payload to [`EventLog::append`], which only puts it on a
-//! bounded in-process queue. One writer thread drains the queue in batches and appends
-//! them to segment files: each record is `[len u32][crc32 u32][seq u64][payload]`
+//! The request path hands a payload to [`EventLog::append`]. When the writer is idle
+//! (its lock is free, nothing is queued, the segment has room and the policy is not
+//! `Fsync::Always`) the caller appends the record itself with one `write` and gets an
+//! [`Ack`] that is already done: no hand-off, no wake-up. Otherwise the record goes on
+//! a bounded in-process queue, and one writer thread drains the queue in batches and
+//! appends them to segment files: each record is `[len u32][crc32 u32][seq u64][payload]`
 //! (little-endian; the CRC covers the sequence number and the payload), and a segment
-//! is named after its first sequence number. The writer fsyncs by policy ([`Fsync`]),
+//! is named after its first sequence number. Either way records keep the order of the
+//! `append` calls. The writer thread fsyncs by policy ([`Fsync`]),
 //! rotates segments at a size, and keeps the directory under a size cap by deleting
 //! segments every sink has committed.
 //!

@@ -1,4 +1,14 @@
 //! The writer thread and the producers' side of the queue.
+//!
+//! A producer that finds the writer idle writes its record itself, under the writer's
+//! lock, with one `write` to the current segment: no hand-off to the thread and no
+//! wake-up to wait for, so the record is with the OS when `append` returns. Whenever
+//! that is not a plain append — the lock is held (the thread is writing a batch or
+//! syncing), the segment is full, the log is at its cap, a write failed, or every record
+//! must be fsynced (`Fsync::Always`, which the thread's group commit serves) — the
+//! record goes through the bounded queue to the writer thread as before. Producers never
+//! wait for the lock. While any record is queued, producers queue too, so records keep
+//! the order in which they were appended.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -19,16 +29,33 @@ enum Msg {
         payload: Vec<u8>,
         ack: oneshot::Sender<u64>,
     },
+    /// A producer wrote to a clean segment: the fsync interval starts now.
+    Dirty,
     Stop,
 }
 
 /// Resolves when the record has been handed to the OS (and fsynced, with
 /// `Fsync::Always`), with its sequence number; `None` if it was dropped.
-pub struct Ack(oneshot::Receiver<u64>);
+pub struct Ack(AckState);
+
+enum AckState {
+    /// Written by the producer itself.
+    Written(u64),
+    /// Queued for the writer thread.
+    Queued(oneshot::Receiver<u64>),
+}
 
 impl Ack {
     pub async fn written(self) -> Option<u64> {
-        self.0.await.ok()
+        match self.0 {
+            AckState::Written(seq) => Some(seq),
+            AckState::Queued(rx) => rx.await.ok(),
+        }
+    }
+
+    /// Whether the record is already with the OS (nothing to wait for).
+    pub fn is_written(&self) -> bool {
+        matches!(self.0, AckState::Written(_))
     }
 }
 
@@ -55,6 +82,14 @@ pub struct EventLog {
     tx: flume::Sender<Msg>,
     overflow: Overflow,
     written: watch::Receiver<u64>,
+    written_tx: Arc<watch::Sender<u64>>,
+    /// The writer's state: the thread holds it while it writes a batch, syncs or
+    /// rotates; a producer that finds it free appends its record itself.
+    state: Arc<Mutex<Writer>>,
+    /// Producers may write themselves (not with `Fsync::Always`).
+    inline: bool,
+    /// Records handed to the queue and not yet written by the thread.
+    queued: Arc<AtomicU64>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Holds the directory's advisory lock (`LOCK`) until the log is closed: one writer
@@ -87,15 +122,27 @@ impl EventLog {
         });
         let writer = Writer::open(config.clone(), Arc::clone(&shared))?;
         let (written_tx, written) = watch::channel(writer.next_seq - 1);
+        let written_tx = Arc::new(written_tx);
+        let state = Arc::new(Mutex::new(writer));
         let (tx, rx) = flume::bounded(config.queue_capacity.max(1));
-        let thread = std::thread::Builder::new()
-            .name("event-log".into())
-            .spawn(move || writer.run(&rx, &written_tx))
-            .map_err(LogError::io(&config.dir))?;
+        let queued = Arc::new(AtomicU64::new(0));
+        let thread = {
+            let (state, written_tx) = (Arc::clone(&state), Arc::clone(&written_tx));
+            let queued = Arc::clone(&queued);
+            let fsync = config.fsync;
+            std::thread::Builder::new()
+                .name("event-log".into())
+                .spawn(move || Writer::run(&state, fsync, &rx, &written_tx, &queued))
+                .map_err(LogError::io(&config.dir))?
+        };
         Ok(Self {
             tx,
             overflow: config.overflow,
             written,
+            written_tx,
+            state,
+            inline: config.fsync != Fsync::Always,
+            queued,
             shared,
             thread: Mutex::new(Some(thread)),
             lock,
@@ -110,27 +157,38 @@ impl EventLog {
             dropped("too large", 1);
             return None;
         }
+        if let Some(seq) = self.write_inline(&payload) {
+            return Some(Ack(AckState::Written(seq)));
+        }
         let (ack_tx, ack_rx) = oneshot::channel();
+        self.queued.fetch_add(1, Ordering::SeqCst);
         match self.tx.try_send(Msg::Append {
             payload,
             ack: ack_tx,
         }) {
-            Ok(()) => Some(Ack(ack_rx)),
+            Ok(()) => Some(Ack(AckState::Queued(ack_rx))),
             Err(flume::TrySendError::Full(msg)) if self.overflow == Overflow::Block => {
                 let Ok(handle) = tokio::runtime::Handle::try_current() else {
+                    self.queued.fetch_sub(1, Ordering::SeqCst);
                     dropped("queue full", 1);
                     return None;
                 };
                 metrics::counter!("floodgate_events_delayed_total").increment(1);
-                let tx = self.tx.clone();
-                handle.spawn(async move { tx.send_async(msg).await });
-                Some(Ack(ack_rx))
+                let (tx, queued) = (self.tx.clone(), Arc::clone(&self.queued));
+                handle.spawn(async move {
+                    if tx.send_async(msg).await.is_err() {
+                        queued.fetch_sub(1, Ordering::SeqCst);
+                    }
+                });
+                Some(Ack(AckState::Queued(ack_rx)))
             }
             Err(flume::TrySendError::Full(_)) => {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
                 dropped("queue full", 1);
                 None
             }
             Err(flume::TrySendError::Disconnected(_)) => {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
                 dropped("closed", 1);
                 None
             }
@@ -142,6 +200,9 @@ impl EventLog {
         if self.overflow == Overflow::Drop || payload.len() > MAX_PAYLOAD {
             return self.append(payload);
         }
+        if let Some(seq) = self.write_inline(&payload) {
+            return Some(Ack(AckState::Written(seq)));
+        }
         let (ack_tx, ack_rx) = oneshot::channel();
         let msg = Msg::Append {
             payload,
@@ -150,13 +211,37 @@ impl EventLog {
         if self.tx.len() >= self.tx.capacity().unwrap_or(usize::MAX) {
             metrics::counter!("floodgate_events_delayed_total").increment(1);
         }
+        self.queued.fetch_add(1, Ordering::SeqCst);
         match self.tx.send_async(msg).await {
-            Ok(()) => Some(Ack(ack_rx)),
+            Ok(()) => Some(Ack(AckState::Queued(ack_rx))),
             Err(_) => {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
                 dropped("closed", 1);
                 None
             }
         }
+    }
+
+    /// Appends `payload` on the caller's thread if the writer is idle and the record is a
+    /// plain append (see the module's notes); its sequence number, else `None`.
+    fn write_inline(&self, payload: &[u8]) -> Option<u64> {
+        if !self.inline {
+            return None;
+        }
+        let mut w = self.state.try_lock().ok()?;
+        // Records are queued: this one goes behind them.
+        if self.queued.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        let (seq, was_clean) = w.append_one(payload)?;
+        self.written_tx.send_replace(seq);
+        drop(w);
+        metrics::counter!("floodgate_events_written_total").increment(1);
+        if was_clean {
+            // The thread starts the fsync interval's clock (once per interval at most).
+            let _ = self.tx.try_send(Msg::Dirty);
+        }
+        Some(seq)
     }
 
     /// The highest sequence number handed to the OS so far.
@@ -177,6 +262,7 @@ impl EventLog {
 
     /// Stops taking records, writes and fsyncs what is queued, and joins the writer.
     pub fn close(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
         let _ = self.tx.send(Msg::Stop);
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(t) = thread {
@@ -223,6 +309,10 @@ struct Writer {
     next_seq: u64,
     /// Written since the last fsync.
     dirty_since: Option<Instant>,
+    /// Closed: producers no longer write themselves.
+    closed: bool,
+    /// A producer's record, framed (reused).
+    frame: Vec<u8>,
 }
 
 impl Writer {
@@ -263,31 +353,88 @@ impl Writer {
             bytes,
             next_seq,
             dirty_since: None,
+            closed: false,
+            frame: Vec::new(),
         })
     }
 
-    fn run(mut self, rx: &flume::Receiver<Msg>, written: &watch::Sender<u64>) {
+    /// A producer's append: one record at the end of the current segment, with one
+    /// write. `None` (nothing written) when it is not a plain append — the log is closed,
+    /// the segment is full (the thread rotates), the cap is near (the thread reclaims)
+    /// or the write failed (the thread retries per the overflow policy). Else the
+    /// record's sequence number, and whether the segment was clean before it.
+    fn append_one(&mut self, payload: &[u8]) -> Option<(u64, bool)> {
+        let len = (payload.len() + segment::HEADER) as u64;
+        if self.closed
+            || self.pos >= self.config.segment_bytes
+            || self.bytes + len > self.config.max_bytes
+        {
+            return None;
+        }
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.clear();
+        segment::encode(&mut frame, self.next_seq, payload);
+        let ok = self.file.write_all(&frame).is_ok();
+        self.frame = frame;
+        if !ok {
+            // Never leave part of a record: cut back to the last whole one.
+            let _ = self.file.set_len(self.pos);
+            return None;
+        }
+        self.pos += len;
+        self.bytes += len;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let was_clean = self.dirty_since.is_none();
+        if self.config.fsync != Fsync::Never {
+            self.dirty_since.get_or_insert_with(Instant::now);
+        }
+        Some((seq, was_clean && self.config.fsync != Fsync::Never))
+    }
+
+    /// The writer thread: writes queued batches (group commit), rotates full segments
+    /// and runs the fsync policy, for its own writes and the producers' alike.
+    fn run(
+        state: &Mutex<Writer>,
+        fsync: Fsync,
+        rx: &flume::Receiver<Msg>,
+        written: &watch::Sender<u64>,
+        queued: &AtomicU64,
+    ) {
+        let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
         let mut batch = Vec::new();
         let mut stop = false;
         while !stop {
-            match rx.recv_timeout(self.until_fsync()) {
+            let wait = lock().until_fsync();
+            let first = rx.recv_timeout(wait);
+            let mut w = lock();
+            match first {
                 Ok(Msg::Append { payload, ack }) => batch.push((payload, ack)),
+                Ok(Msg::Dirty) => {}
                 Ok(Msg::Stop) | Err(flume::RecvTimeoutError::Disconnected) => stop = true,
-                Err(flume::RecvTimeoutError::Timeout) => {
-                    self.sync();
-                    continue;
-                }
+                Err(flume::RecvTimeoutError::Timeout) => {}
             }
-            while !stop && batch.len() < self.config.batch_max {
+            while !stop && batch.len() < w.config.batch_max {
                 match rx.try_recv() {
                     Ok(Msg::Append { payload, ack }) => batch.push((payload, ack)),
+                    Ok(Msg::Dirty) => {}
                     Ok(Msg::Stop) => stop = true,
                     Err(_) => break,
                 }
             }
-            self.write_batch(&mut batch, written);
+            let taken = batch.len() as u64;
+            w.write_batch(&mut batch, written);
+            // Under the lock: a producer that sees 0 may write itself, after these.
+            queued.fetch_sub(taken, Ordering::SeqCst);
+            // Producers' writes may have filled the segment.
+            if w.pos >= w.config.segment_bytes {
+                w.rotate();
+            }
+            if matches!(fsync, Fsync::Interval(_)) && w.until_fsync().is_zero() {
+                w.sync();
+            }
         }
-        self.sync();
+        lock().sync();
     }
 
     fn until_fsync(&self) -> Duration {

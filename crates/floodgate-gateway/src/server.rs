@@ -60,7 +60,7 @@ async fn build_state(
         let (routes, config) = (Arc::clone(&routes), Arc::clone(config));
         tokio::spawn(async move { routes.load(config).await });
     }
-    Ok(AppState {
+    Ok(AppState::new(crate::state::Services {
         config: Arc::new(arc_swap::ArcSwap::new(Arc::clone(config))),
         registry: Arc::clone(registry),
         metrics: crate::telemetry::recorder(),
@@ -72,7 +72,7 @@ async fn build_state(
         records: stores.records,
         budgets: Arc::new(crate::budget::Budgets::from_config(config)?),
         events: Arc::new(events),
-    })
+    }))
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish for up to
@@ -138,6 +138,12 @@ pub async fn serve(
     };
     let app =
         crate::app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // No Nagle delay: an SSE token or a small answer goes out as soon as it is written.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
     let deadline = async move {

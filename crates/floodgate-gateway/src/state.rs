@@ -7,9 +7,28 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::{admission, auth, cascade, events, feedback, guard, records, registry};
 
-/// Shared, read-mostly state handed to every handler.
+/// Shared, read-mostly state handed to every handler: one reference-counted pointer,
+/// so the per-request clones that axum's layers and extractors make cost one atomic
+/// increment, not one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// What [`AppState`] points to.
+pub struct Services {
     /// The running configuration; a reload swaps it whole ([`AppState::config`] reads it).
     pub config: Arc<arc_swap::ArcSwap<Config>>,
     pub registry: Arc<registry::ModelRegistry>,
@@ -26,7 +45,7 @@ pub struct AppState {
     pub events: Arc<events::Spine>,
 }
 
-impl AppState {
+impl Services {
     /// The configuration as it is now. A request takes it once per use; a reload that
     /// lands meanwhile applies from the next read.
     pub fn config(&self) -> Arc<Config> {

@@ -14,6 +14,12 @@ use floodgate_gateway::config::{Config, LogFormat, Role};
 use floodgate_gateway::server;
 use floodgate_models::{catalog, PullOptions};
 
+/// mimalloc rather than glibc's malloc: the request path allocates and frees many small
+/// objects across threads, where glibc's arenas spend a tenth of the gateway's CPU
+/// (bench/README.md, "Gateway overhead").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "floodgate",

@@ -11,12 +11,14 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::services::{
+    assert_all_once, delete_stream, jetstream_ids, jetstream_payloads, psql, rand_u32, server_id,
+};
 use common::{bonjour_upstream, client, Proxy, Server};
 use floodgate_test_support::needs::{self, trial, Need};
 use serde_json::{json, Value};
@@ -158,80 +160,6 @@ impl Drop for Env {
     }
 }
 
-fn rand_u32() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    nanos ^ std::process::id().rotate_left(16)
-}
-
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .arg(url)
-        .args(["-v", "ON_ERROR_STOP=1", "-Atc", sql])
-        .output()
-        .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Event ids of the messages in the stream, one per message.
-fn jetstream_ids(url: &str, stream: &str) -> Vec<String> {
-    jetstream_payloads(url, stream)
-        .iter()
-        .map(|v| v["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// Every message in the stream, as JSON.
-fn jetstream_payloads(url: &str, stream: &str) -> Vec<Value> {
-    runtime().block_on(async {
-        let client = async_nats::connect(url).await.unwrap();
-        let js = async_nats::jetstream::new(client);
-        let Ok(mut s) = js.get_stream(stream).await else {
-            return Vec::new();
-        };
-        let last = s.info().await.unwrap().state.last_sequence;
-        let mut all = Vec::new();
-        for seq in 1..=last {
-            if let Ok(m) = s.get_raw_message(seq).await {
-                all.push(serde_json::from_slice(&m.payload).unwrap());
-            }
-        }
-        all
-    })
-}
-
-fn delete_stream(url: &str, stream: &str) {
-    runtime().block_on(async {
-        if let Ok(client) = async_nats::connect(url).await {
-            let _ = async_nats::jetstream::new(client)
-                .delete_stream(stream)
-                .await;
-        }
-    });
-}
-
-/// The server's own id for the request (`x-floodgate-request-id`).
-fn server_id(r: &reqwest::blocking::Response) -> String {
-    r.headers()["x-floodgate-request-id"]
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
 /// One upstream model, `remote`, and nothing else configured.
 fn remote_config(upstream: &str) -> String {
     format!(
@@ -283,37 +211,6 @@ fn collect(handles: Vec<std::thread::JoinHandle<Vec<String>>>) -> Vec<String> {
         .into_iter()
         .flat_map(|h| h.join().unwrap())
         .collect()
-}
-
-/// Waits (up to `secs`) until every id in `answered` is in `found()`; then checks that
-/// none is there twice.
-fn assert_all_once(what: &str, answered: &[String], secs: u64, found: impl Fn() -> Vec<String>) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let ids = found();
-        let have: HashSet<&String> = ids.iter().collect();
-        let missing = answered.iter().filter(|id| !have.contains(id)).count();
-        if missing == 0 {
-            let mut counts: HashMap<&String, usize> = HashMap::new();
-            for id in &ids {
-                *counts.entry(id).or_default() += 1;
-            }
-            let duplicated = counts.values().filter(|&&n| n > 1).count();
-            assert_eq!(duplicated, 0, "{what}: {duplicated} events stored twice");
-            eprintln!(
-                "{what}: {} answered, 0 lost, 0 duplicated ({} stored)",
-                answered.len(),
-                ids.len()
-            );
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {missing} of {} answered requests have no event after {secs} s",
-            answered.len()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 fn kill_9_under_load(pg: &str, nats: &str) {

@@ -57,8 +57,11 @@ impl std::fmt::Debug for ApiKey {
 /// One upstream server of a model.
 #[derive(Debug)]
 pub struct Endpoint {
-    /// Base URL without a trailing `/` (with or without a final `/v1`).
-    base: String,
+    /// `…/v1/chat/completions`, `…/v1/completions` and `…/v1/models` under the base
+    /// URL (with or without a final `/v1`), parsed once rather than per request.
+    chat_url: reqwest::Url,
+    completions_url: reqwest::Url,
+    models_url: reqwest::Url,
     /// `host:port`: the label in logs and metrics (never the full URL, which could
     /// carry credentials).
     pub label: String,
@@ -118,22 +121,25 @@ impl Endpoint {
             Some(port) => format!("{host}:{port}"),
             None => host.to_string(),
         };
+        let base = url.trim_end_matches('/');
+        let under = |path: &str| {
+            let full = if base.ends_with("/v1") {
+                format!("{base}{path}")
+            } else {
+                format!("{base}/v1{path}")
+            };
+            reqwest::Url::parse(&full).map_err(|e| format!("`{url}`: {e}"))
+        };
         Ok(Self {
-            base: url.trim_end_matches('/').to_string(),
+            chat_url: under("/chat/completions")?,
+            completions_url: under("/completions")?,
+            models_url: under("/models")?,
             label,
             region: region.to_string(),
             model: model.to_string(),
             api_key: api_key.filter(|k| !k.is_empty()).map(ApiKey),
             health: std::sync::Arc::new(health),
         })
-    }
-
-    fn url(&self, path: &str) -> String {
-        if self.base.ends_with("/v1") {
-            format!("{}{path}", self.base)
-        } else {
-            format!("{}/v1{path}", self.base)
-        }
     }
 
     fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -145,7 +151,7 @@ impl Endpoint {
 
     /// An active health check: `GET /v1/models` answers 2xx within `timeout`.
     pub async fn check(&self, client: &reqwest::Client, timeout: Duration) -> bool {
-        let req = self.authorize(client.get(self.url("/models")));
+        let req = self.authorize(client.get(self.models_url.clone()));
         matches!(
             tokio::time::timeout(timeout, req.send()).await,
             Ok(Ok(r)) if r.status().is_success()
@@ -162,12 +168,12 @@ impl Endpoint {
         let started = Instant::now();
         let mut body = request.body.clone();
         body.insert("model".into(), Value::String(self.model.clone()));
-        let path = if request.chat {
-            "/chat/completions"
+        let url = if request.chat {
+            &self.chat_url
         } else {
-            "/completions"
+            &self.completions_url
         };
-        let req = self.authorize(client.post(self.url(path)).json(&body));
+        let req = self.authorize(client.post(url.clone()).json(&body));
         let response = match tokio::time::timeout(timeouts.first_byte, req.send()).await {
             Err(_) => return Err(self.timed_out(timeouts.first_byte)),
             Ok(Err(e)) => {
@@ -797,7 +803,23 @@ mod tests {
             EndpointHealth::new(3, Duration::from_secs(1)),
         )
         .unwrap();
-        assert_eq!(e.url("/models"), "http://127.0.0.1:9/v1/models");
+        assert_eq!(e.models_url.as_str(), "http://127.0.0.1:9/v1/models");
+        assert_eq!(
+            e.chat_url.as_str(),
+            "http://127.0.0.1:9/v1/chat/completions"
+        );
+        let bare = Endpoint::new(
+            "http://127.0.0.1:9/",
+            "eu",
+            "m",
+            None,
+            EndpointHealth::new(3, Duration::from_secs(1)),
+        )
+        .unwrap();
+        assert_eq!(
+            bare.completions_url.as_str(),
+            "http://127.0.0.1:9/v1/completions"
+        );
         assert!(!format!("{e:?}").contains("sk-secret"));
         let bad = e.classify(
             StatusCode::BAD_REQUEST,

@@ -66,8 +66,9 @@ pub struct EventsConfig {
     /// Events waiting for the writer thread, at most.
     pub queue_capacity: usize,
     pub overflow: OverflowPolicy,
-    /// How long a request waits, at most, for its event to reach the log before its
-    /// answer is completed (the writer's group commit takes microseconds; a slow disk
+    /// How long a request waits, at most, for its queued event to reach the log before
+    /// its answer is completed (an event the request wrote itself needs no wait; the
+    /// writer's group commit takes microseconds; a slow disk
     /// never holds a request longer than this). 0: never wait.
     pub ack_timeout_ms: u64,
     /// Put the prompt and answer text in request events.
@@ -91,6 +92,10 @@ pub struct EventsConfig {
     pub sink_batch: usize,
     /// Longest pause between a failing sink's retries (ms); it backs off from 100 ms.
     pub sink_retry_max_ms: u64,
+    /// How long a sink lets events gather before it applies them (ms), unless a whole
+    /// `sink_batch` is waiting: one store transaction per batch instead of one per
+    /// event at low rates. Records reach the store this much later. 0: apply at once.
+    pub sink_linger_ms: u64,
 }
 
 impl Default for EventsConfig {
@@ -115,6 +120,7 @@ impl Default for EventsConfig {
             nats_dedup_window_seconds: 600,
             sink_batch: 512,
             sink_retry_max_ms: 5_000,
+            sink_linger_ms: 50,
         }
     }
 }

@@ -29,7 +29,7 @@ pub use nats::{consume_into_store, JetStream};
 pub use schema::{
     AdminEvent, Event, EventBody, RequestEvent, StageTiming, Timings, Usage, SCHEMA_VERSION,
 };
-pub use sink::{run_sink, Sink};
+pub use sink::{run_sink, Sink, SinkPacing};
 pub use store_sink::StoreSink;
 pub use trace::Trace;
 
@@ -115,7 +115,8 @@ impl Spine {
     /// Waits, at most `events.ack_timeout_ms`, for a queued event to reach the log.
     pub async fn settle(&self, ack: Option<Ack>) {
         let Some(ack) = ack else { return };
-        if self.ack_timeout.is_zero() {
+        // Written by the request's own thread (the usual case): nothing to wait for.
+        if ack.is_written() || self.ack_timeout.is_zero() {
             return;
         }
         if tokio::time::timeout(self.ack_timeout, ack.written())
@@ -211,13 +212,17 @@ impl Sinks {
         let drain = Duration::from_secs(config.server.shutdown_grace_seconds.min(10));
         for sink in sinks {
             tracing::info!(sink = sink.name(), "event sink started");
+            let pacing = SinkPacing {
+                batch: e.sink_batch,
+                retry_max: Duration::from_millis(e.sink_retry_max_ms),
+                linger: Duration::from_millis(e.sink_linger_ms),
+                drain,
+            };
             tasks.push(tokio::spawn(run_sink(
                 Arc::clone(log),
                 sink,
-                e.sink_batch,
-                Duration::from_millis(e.sink_retry_max_ms),
+                pacing,
                 stop_rx.clone(),
-                drain,
             )));
         }
         Ok(Self { stop, tasks })

@@ -18,16 +18,33 @@ pub trait Sink: Send + Sync {
     async fn apply(&self, events: &[Event]) -> anyhow::Result<()>;
 }
 
+/// How a sink takes events from the log.
+#[derive(Debug, Clone, Copy)]
+pub struct SinkPacing {
+    /// Events per batch, at most.
+    pub batch: usize,
+    /// Longest pause between retries of a failing batch.
+    pub retry_max: Duration,
+    /// How long events may gather before a batch smaller than `batch` is applied.
+    pub linger: Duration,
+    /// After `stop`, how long the sink may go on catching up.
+    pub drain: Duration,
+}
+
 /// Feeds `sink` from the log until `stop` turns true and the sink has caught up (or
 /// `stop` has been true for `drain` — what is left is applied after the restart).
 pub async fn run_sink(
     log: Arc<EventLog>,
     sink: Arc<dyn Sink>,
-    batch: usize,
-    retry_max: Duration,
+    pacing: SinkPacing,
     mut stop: watch::Receiver<bool>,
-    drain: Duration,
 ) {
+    let SinkPacing {
+        batch,
+        retry_max,
+        linger,
+        drain,
+    } = pacing;
     let name = sink.name();
     let mut cursor = match log.cursor(name) {
         Ok(c) => c,
@@ -38,7 +55,40 @@ pub async fn run_sink(
     };
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
-        let records = match cursor.read(batch) {
+        if cursor.pending() == 0 {
+            if *stop.borrow() {
+                return;
+            }
+            tokio::select! {
+                () = cursor.wait() => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        // Let a batch gather (one transaction and one offset commit for many events),
+        // unless a whole one is already waiting or the process is stopping.
+        if !linger.is_zero()
+            && cursor.pending() < batch as u64
+            && !*stop.borrow()
+        {
+            tokio::select! {
+                () = tokio::time::sleep(linger) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        // File reads, decoding and the offset commit are blocking work: off the async
+        // workers that serve requests.
+        let Ok((back, read)) = tokio::task::spawn_blocking(move || {
+            let read = read_batch(&mut cursor, batch, name);
+            (cursor, read)
+        })
+        .await
+        else {
+            tracing::error!(sink = name, "event sink reader panicked; the sink stops");
+            return;
+        };
+        cursor = back;
+        let (events, last) = match read {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(sink = name, error = %e, "event log unreadable");
@@ -46,7 +96,7 @@ pub async fn run_sink(
                 continue;
             }
         };
-        if records.is_empty() {
+        if last == 0 {
             if *stop.borrow() {
                 return;
             }
@@ -59,23 +109,43 @@ pub async fn run_sink(
         if *stop.borrow() && deadline.is_none() {
             deadline = Some(tokio::time::Instant::now() + drain);
         }
-        let last = records.last().map_or(0, |r| r.seq);
-        let events: Vec<Event> = records
-            .iter()
-            .filter_map(|r| match serde_json::from_slice(&r.payload) {
-                Ok(e) => Some(e),
-                Err(e) => {
-                    metrics::counter!("floodgate_events_undecodable_total", "sink" => name).increment(1);
-                    tracing::error!(sink = name, seq = r.seq, error = %e, "skipping an undecodable event");
-                    None
-                }
-            })
-            .collect();
         if !apply_until_done(sink.as_ref(), &events, retry_max, deadline).await {
             return;
         }
-        commit(&mut cursor, last, name);
+        let Ok(back) = tokio::task::spawn_blocking(move || {
+            commit(&mut cursor, last, name);
+            cursor
+        })
+        .await
+        else {
+            tracing::error!(sink = name, "event sink commit panicked; the sink stops");
+            return;
+        };
+        cursor = back;
     }
+}
+
+/// Up to `max` records after those already read, decoded (undecodable ones are counted
+/// and skipped), and the last one's sequence number (0: none).
+fn read_batch(
+    cursor: &mut Cursor,
+    max: usize,
+    name: &'static str,
+) -> Result<(Vec<Event>, u64), floodgate_eventlog::LogError> {
+    let records = cursor.read(max)?;
+    let last = records.last().map_or(0, |r| r.seq);
+    let events = records
+        .iter()
+        .filter_map(|r| match serde_json::from_slice(&r.payload) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                metrics::counter!("floodgate_events_undecodable_total", "sink" => name).increment(1);
+                tracing::error!(sink = name, seq = r.seq, error = %e, "skipping an undecodable event");
+                None
+            }
+        })
+        .collect();
+    Ok((events, last))
 }
 
 /// Applies one batch, retrying with backoff; false when the drain deadline passed.

@@ -154,6 +154,25 @@ pub struct AnswerStream {
     /// Pieces still to hand out before reading the backend again.
     queue: VecDeque<Piece>,
     done: bool,
+    _open: OpenStream,
+}
+
+/// Counts a streamed answer in `floodgate_streams_open` while it exists (its headers
+/// went out, so it has left `floodgate_requests_in_flight`): with it, in-flight work
+/// for an autoscaler is the sum of the two.
+struct OpenStream;
+
+impl OpenStream {
+    fn new() -> Self {
+        metrics::gauge!("floodgate_streams_open").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        metrics::gauge!("floodgate_streams_open").decrement(1.0);
+    }
 }
 
 pub fn stream(
@@ -178,6 +197,7 @@ pub fn stream(
         logprobs: LogprobGate::default(),
         queue,
         done: false,
+        _open: OpenStream::new(),
     }
 }
 

@@ -95,7 +95,7 @@ async fn harness(toml: &str) -> Harness {
     let sinks = crate::events::Sinks::start(&config, &events, Arc::clone(&records))
         .await
         .unwrap();
-    let state = AppState {
+    let state = AppState::new(crate::state::Services {
         config: Arc::new(arc_swap::ArcSwap::from_pointee(config.clone())),
         registry: Arc::new(registry),
         metrics: crate::telemetry::recorder(),
@@ -114,7 +114,7 @@ async fn harness(toml: &str) -> Harness {
         records,
         budgets: Arc::new(crate::budget::Budgets::memory()),
         events,
-    };
+    });
     Harness {
         state,
         backend,

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use floodgate_test_support::tiny_llama::{write_tiny_llama, TinyModelOptions};
 
+pub mod services;
+
 /// A tiny chat model (ChatML template) shared by all tests of one binary.
 pub fn tiny_chat_model() -> &'static Path {
     static PATH: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
@@ -110,13 +112,29 @@ impl Server {
 
     /// A server run by the `floodgate` binary at `bin` (another build of it).
     pub fn start_binary(bin: &Path, config: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::spawn(bin, config, "127.0.0.1:0", args, env)
+    }
+
+    /// A server on a fixed address (`HOST:PORT`), e.g. one restarted where its
+    /// predecessor listened.
+    pub fn start_on(listen: &str, config: &str, args: &[&str]) -> Server {
+        Self::spawn(
+            Path::new(env!("CARGO_BIN_EXE_floodgate")),
+            config,
+            listen,
+            args,
+            &[],
+        )
+    }
+
+    fn spawn(bin: &Path, config: &str, listen: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("floodgate.toml");
         std::fs::write(&cfg, config).unwrap();
         let mut child = Command::new(bin)
             .args(["serve", "--config"])
             .arg(&cfg)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(args)
             .env("FLOODGATE_HOME", dir.path().join("home"))
             .env("RUST_LOG", "info,llama-cpp-2=warn")
@@ -242,6 +260,12 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A loopback address no one listens on yet (`127.0.0.1:PORT`).
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
 }
 
 pub fn client() -> reqwest::blocking::Client {
