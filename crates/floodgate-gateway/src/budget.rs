@@ -9,6 +9,13 @@
 //! process meets a key in a period it seeds the number from the record store (what was
 //! spent before it started): one store read per key and period, never one per request.
 //!
+//! If Redis loses its data mid-period (a restart without persistence, a failover to an
+//! empty replica, an eviction), the next reservation finds the key missing and seeds it
+//! again from the store (`floodgate_budget_reseeded_total`), so spend does not restart
+//! at zero; what the store has not yet received (the sinks' lag, reservations in flight)
+//! is the only spend forgotten. Settlements of a key that is gone are skipped (the store
+//! already counts them). While Redis is unreachable `ratelimit.on_backend_error` decides.
+//!
 //! Worst-case overshoot: a request is admitted while the spend is below the budget, so
 //! the spend can pass it by at most that request's own cost, plus the compute-time cost
 //! (not reservable: unknown before the run) of the requests running concurrently.
@@ -17,7 +24,8 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use redis::aio::ConnectionManager;
-use tokio::sync::Mutex;
+
+use crate::redis_conn::RedisConn;
 
 use crate::config::BudgetPeriod;
 use crate::records::{civil_from_days, days_from_civil};
@@ -26,12 +34,21 @@ use crate::records::{civil_from_days, days_from_civil};
 /// KEYS[1] = spend key; ARGV = seed, ttl seconds, limit, amount. Returns {admitted, spent}.
 const RESERVE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then
+  if ARGV[1] == '' then return {2, '0'} end
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 end
 local cur = tonumber(redis.call('GET', KEYS[1]))
 if cur >= tonumber(ARGV[3]) then return {0, tostring(cur)} end
 redis.call('INCRBYFLOAT', KEYS[1], ARGV[4])
 return {1, tostring(cur)}
+"#;
+
+/// Settle: correct the spend by ARGV[1], unless the key is gone (Redis lost it: the next
+/// reservation seeds it again from the store, which counts this request).
+const ADJUST: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+return 1
 "#;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,9 +74,9 @@ pub struct Hold {
 enum Ledger {
     Memory(DashMap<String, f64>),
     Redis {
-        client: redis::Client,
-        conn: Mutex<Option<ConnectionManager>>,
+        conn: Box<RedisConn>,
         script: redis::Script,
+        adjust: redis::Script,
         timeout: Duration,
     },
 }
@@ -82,9 +99,9 @@ impl Budgets {
     pub fn redis(url: &str, timeout: Duration) -> anyhow::Result<Self> {
         Ok(Self {
             ledger: Ledger::Redis {
-                client: redis::Client::open(url)?,
-                conn: Mutex::new(None),
+                conn: Box::new(RedisConn::new(redis::Client::open(url)?, timeout)),
                 script: redis::Script::new(RESERVE),
+                adjust: redis::Script::new(ADJUST),
                 timeout,
             },
             seeded: DashMap::new(),
@@ -136,13 +153,14 @@ impl Budgets {
     where
         F: std::future::Future<Output = f64>,
     {
-        let seed = if self.seeded.contains_key(key) {
-            None
-        } else {
-            let s = seed.await;
+        let mut unread = Some(seed);
+        let mut seed = None;
+        if !self.seeded.contains_key(key) {
+            if let Some(read) = unread.take() {
+                seed = Some(read.await);
+            }
             self.seeded.insert(key.to_string(), ());
-            Some(s)
-        };
+        }
         match &self.ledger {
             Ledger::Memory(map) => {
                 let mut spent = map.entry(key.to_string()).or_insert(seed.unwrap_or(0.0));
@@ -157,14 +175,32 @@ impl Budgets {
             }
             Ledger::Redis { script, .. } => {
                 let mut conn = self.connection().await?;
-                let mut inv = script.prepare_invoke();
-                inv.key(key)
-                    .arg(seed.unwrap_or(0.0))
-                    .arg(ttl)
-                    .arg(limit)
-                    .arg(amount);
-                let (admitted, spent): (i64, String) =
-                    self.bounded(inv.invoke_async(&mut conn)).await?;
+                let (admitted, spent) = loop {
+                    let mut inv = script.prepare_invoke();
+                    inv.key(key)
+                        .arg(seed.map_or_else(String::new, |s| s.to_string()))
+                        .arg(ttl)
+                        .arg(limit)
+                        .arg(amount);
+                    let (code, spent): (i64, String) =
+                        self.bounded(inv.invoke_async(&mut conn)).await?;
+                    if code != 2 {
+                        break (code, spent);
+                    }
+                    // The ledger entry is gone although this process seeded it: Redis
+                    // lost its data (a restart without persistence, a failover, an
+                    // eviction). Seed it again from the store, or spend would restart
+                    // at zero mid-period.
+                    metrics::counter!("floodgate_budget_reseeded_total").increment(1);
+                    tracing::warn!(
+                        key,
+                        "budget: the ledger lost this key's spend; seeding it again from the store"
+                    );
+                    seed = Some(match unread.take() {
+                        Some(read) => read.await,
+                        None => 0.0,
+                    });
+                };
                 let spent = spent.parse::<f64>().unwrap_or(0.0);
                 Ok(if admitted == 1 {
                     Reserved::Ok {
@@ -189,49 +225,46 @@ impl Budgets {
                 }
                 Ok(())
             }
-            Ledger::Redis { .. } => {
+            Ledger::Redis { adjust, .. } => {
                 let mut conn = self.connection().await?;
-                let cmd = redis::cmd("INCRBYFLOAT").arg(key).arg(delta).to_owned();
-                let _: String = self.bounded(cmd.query_async(&mut conn)).await?;
+                let mut inv = adjust.prepare_invoke();
+                inv.key(key).arg(delta);
+                let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
                 Ok(())
             }
         }
     }
 
     async fn connection(&self) -> Result<ConnectionManager, BudgetUnavailable> {
-        let Ledger::Redis {
-            client,
-            conn,
-            timeout,
-            ..
-        } = &self.ledger
-        else {
+        let Ledger::Redis { conn, timeout, .. } = &self.ledger else {
             return Err(BudgetUnavailable("not a Redis ledger".into()));
         };
-        let mut slot = conn.lock().await;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
+        match tokio::time::timeout(*timeout, conn.get()).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(BudgetUnavailable(e)),
+            Err(_) => Err(BudgetUnavailable("no connection yet".into())),
         }
-        let c = tokio::time::timeout(*timeout * 4, ConnectionManager::new(client.clone()))
-            .await
-            .map_err(|_| BudgetUnavailable("connect timed out".into()))?
-            .map_err(|e| BudgetUnavailable(e.to_string()))?;
-        *slot = Some(c.clone());
-        Ok(c)
     }
 
     async fn bounded<T>(
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, BudgetUnavailable> {
-        let timeout = match &self.ledger {
-            Ledger::Redis { timeout, .. } => *timeout,
-            Ledger::Memory(_) => Duration::from_secs(1),
+        let (timeout, conn) = match &self.ledger {
+            Ledger::Redis { timeout, conn, .. } => (*timeout, Some(conn)),
+            Ledger::Memory(_) => (Duration::from_secs(1), None),
         };
-        tokio::time::timeout(timeout, call)
-            .await
-            .map_err(|_| BudgetUnavailable("timed out".into()))?
-            .map_err(|e| BudgetUnavailable(e.to_string()))
+        let result = match tokio::time::timeout(timeout, call).await {
+            Err(_) => Err(BudgetUnavailable("timed out".into())),
+            Ok(r) => r.map_err(|e| BudgetUnavailable(e.to_string())),
+        };
+        if result.is_err() {
+            // Reconnect from scratch next time (crate::redis_conn).
+            if let Some(c) = conn {
+                c.failed();
+            }
+        }
+        result
     }
 }
 

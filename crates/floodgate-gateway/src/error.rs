@@ -56,6 +56,8 @@ pub enum GatewayError {
     ConcurrencyLimited(u32),
     #[error("The rate limiter is unavailable ({0}); retry shortly.")]
     LimiterUnavailable(String),
+    #[error("The key store is unavailable ({0}); retry shortly.")]
+    StoreUnavailable(String),
     #[error("The prompt was blocked by the input guard as a likely prompt injection (score {score:.2}; {rules}).")]
     PromptBlocked { score: f32, rules: String },
     #[error(
@@ -106,7 +108,9 @@ impl GatewayError {
             Self::PromptBlocked { .. } => StatusCode::BAD_REQUEST,
             Self::AbuseThrottled(_) | Self::BudgetExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::RateLimited { .. } | Self::ConcurrencyLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::LimiterUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::LimiterUnavailable(_) | Self::StoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::ModelLoading(_) | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooBusy(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -150,6 +154,7 @@ impl GatewayError {
             Self::RateLimited { .. } => "rate_limit_exceeded",
             Self::ConcurrencyLimited(_) => "concurrency_limit_exceeded",
             Self::LimiterUnavailable(_) => "rate_limiter_unavailable",
+            Self::StoreUnavailable(_) => "store_unavailable",
             Self::NotFound { .. } => "not_found",
             Self::PromptBlocked { .. } => "prompt_blocked",
             Self::AbuseBlocked(_) => "abuse_blocked",

@@ -32,6 +32,7 @@ pub mod loading;
 pub mod model_cache;
 pub mod pipeline;
 pub mod records;
+pub mod redis_conn;
 pub mod registry;
 pub mod reload;
 pub mod routes;

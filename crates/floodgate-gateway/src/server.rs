@@ -44,7 +44,10 @@ async fn build_state(
     let stores = crate::store::Stores::open(config).await?;
     tracing::info!(store = %crate::store::Stores::describe(config), "state store open");
     let auth = Arc::new(crate::auth::Auth::new(stores.keys, config.auth_required()));
-    auth.spawn_refresh(Duration::from_millis(config.store.key_cache_refresh_ms));
+    auth.spawn_refresh(
+        Duration::from_millis(config.store.key_cache_refresh_ms),
+        Duration::from_secs(config.store.key_cache_stale_seconds),
+    );
     let admission = crate::admission::Admission::from_config(&config.ratelimit)?;
     let guard = crate::guard::Guard::new(config, learned_scorer(config))?;
     let origin = format!(

@@ -10,11 +10,92 @@ use floodgate_gateway::limits::{Charge, Limiter, Quota, RedisLimiter, Verdict};
 use floodgate_test_support::needs::{self, trial};
 
 fn main() -> ExitCode {
-    needs::run(vec![trial(
-        "script_admits_the_burst_refuses_atomically_and_settles",
-        needs::redis(),
-        |url| block_on(script_admits_the_burst_refuses_atomically_and_settles(url)),
-    )])
+    needs::run(vec![
+        trial(
+            "script_admits_the_burst_refuses_atomically_and_settles",
+            needs::redis(),
+            |url| block_on(script_admits_the_burst_refuses_atomically_and_settles(url)),
+        ),
+        trial(
+            "a_budget_ledger_lost_by_redis_is_seeded_again_from_the_store",
+            needs::redis(),
+            |url| block_on(a_lost_budget_ledger_is_seeded_again(url)),
+        ),
+    ])
+}
+
+/// Redis loses a key's spend mid-period (here: the key is deleted, as a restart
+/// without persistence would): the next reservation reads the store again instead of
+/// starting from zero, and a settlement of the lost key does not recreate it.
+async fn a_lost_budget_ledger_is_seeded_again(url: String) {
+    use floodgate_gateway::budget::{Budgets, Reserved};
+    let budgets = Budgets::redis(&url, Duration::from_secs(2)).unwrap();
+    let key = format!("floodgate:budget:t-{}:total", uuid::Uuid::new_v4().simple());
+    let reads = std::sync::atomic::AtomicUsize::new(0);
+    let store = |spent: f64| {
+        reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move { spent }
+    };
+    // Seeded once from the store ($0.40 spent), then $0.10 reserved and settled at $0.05.
+    let r = budgets
+        .reserve(&key, 600, 1.0, 0.1, store(0.4))
+        .await
+        .unwrap();
+    assert_eq!(r, Reserved::Ok { spent_before: 0.4 });
+    budgets.adjust(&key, -0.05).await.unwrap();
+    let r = budgets
+        .reserve(&key, 600, 1.0, 0.1, store(9.9))
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, Reserved::Ok { spent_before } if (spent_before - 0.45).abs() < 1e-9),
+        "{r:?}"
+    );
+    assert_eq!(
+        reads.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "seeded once"
+    );
+    // Redis loses the key; a settlement arriving now must not recreate it at -0.1.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    budgets.adjust(&key, -0.1).await.unwrap();
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "a settlement does not recreate a lost key");
+    // The next reservation seeds again from the store: $0.95 spent, so $0.10 more is
+    // admitted and the one after is refused.
+    let r = budgets
+        .reserve(&key, 600, 1.0, 0.1, store(0.95))
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, Reserved::Ok { spent_before } if (spent_before - 0.95).abs() < 1e-9),
+        "{r:?}"
+    );
+    assert_eq!(
+        reads.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "seeded again"
+    );
+    let r = budgets
+        .reserve(&key, 600, 1.0, 0.1, store(0.0))
+        .await
+        .unwrap();
+    assert!(matches!(r, Reserved::Exceeded { .. }), "{r:?}");
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
 }
 
 fn block_on<F: std::future::Future>(test: F) -> F::Output {

@@ -524,7 +524,7 @@ async fn identified(auth: &Auth, key: &str) -> Result<Caller, GatewayError> {
 /// A gateway's identity stage over its own connection to the store, as `serve` builds it.
 async fn gateway(db: &Db) -> Arc<Auth> {
     let auth = Arc::new(Auth::new(db.open().await.keys, true));
-    auth.spawn_refresh(Duration::from_millis(250));
+    auth.spawn_refresh(Duration::from_millis(250), Duration::from_secs(300));
     auth
 }
 

@@ -11,9 +11,9 @@
 //!   harness restarts them as their clients see it). Requests keep being served (the
 //!   limiter fails open, as configured) and no event is lost: every answered request's
 //!   event reaches PostgreSQL (through the analytics role) and JetStream exactly once;
-//! - one key's rate limit holds across three gateways (Redis) within 1 % of the
-//!   configured rate, and one key's budget is overshot by at most one request per
-//!   gateway.
+//! - one key's rate limit holds across three gateways in two regions (one Redis)
+//!   within 1 % of the configured rate, and one key's budget is overshot by at most one
+//!   request per gateway.
 //!
 //! Every figure is printed. Needs `FLOODGATE_TEST_POSTGRES_URL`,
 //! `FLOODGATE_TEST_NATS_URL` and `FLOODGATE_TEST_REDIS_URL`; without them the trials are
@@ -28,9 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::services::{
-    assert_all_once, delete_stream, jetstream_ids, psql, rand_u32, server_id,
-};
+use common::services::{assert_all_once, delete_stream, jetstream_ids, psql, rand_u32, server_id};
 use common::{bonjour_upstream, free_addr, metric_value, tiny_chat_model, Proxy, Server};
 use floodgate_test_support::needs::{self, trial, Need};
 use serde_json::{json, Value};
@@ -93,7 +91,9 @@ impl Env {
     /// The store URL in the trial's schema, through `via` (a proxy) if given.
     fn store_url(&self, via: Option<std::net::SocketAddr>) -> String {
         let base = match via {
-            Some(addr) => self.pg.replace(&Self::host_port(&self.pg), &addr.to_string()),
+            Some(addr) => self
+                .pg
+                .replace(&Self::host_port(&self.pg), &addr.to_string()),
             None => self.pg.clone(),
         };
         let sep = if base.contains('?') { '&' } else { '?' };
@@ -238,7 +238,7 @@ fn load(
                             }
                         }
                     };
-                    out.lock().unwrap().push(outcome);
+                    out.lock().unwrap_or_else(|e| e.into_inner()).push(outcome);
                 }
             })
         })
@@ -321,7 +321,14 @@ idle_timeout_ms = 5000
     let stop = Arc::new(AtomicBool::new(false));
     let outcomes = Arc::new(Mutex::new(Vec::new()));
     let bases: Vec<String> = gateways.iter().map(|g| g.base.clone()).collect();
-    let handles = load(bases, key, 6, Some(4), Arc::clone(&stop), Arc::clone(&outcomes));
+    let handles = load(
+        bases,
+        key,
+        6,
+        Some(4),
+        Arc::clone(&stop),
+        Arc::clone(&outcomes),
+    );
     let count = || outcomes.lock().unwrap().len();
     let phase = |name: &str, secs: u64, from: usize| {
         std::thread::sleep(Duration::from_secs(secs));
@@ -381,12 +388,16 @@ idle_timeout_ms = 5000
         let all = outcomes.lock().unwrap();
         let ok = all[from..].iter().filter(|o| o.result == "200").count();
         let n = all.len() - from;
-        drop(all);
-        eprintln!("fleet: {name} down {down} s: {n} requests, {ok} answered 200");
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for o in &all[from..] {
+            *seen.entry(o.result.as_str()).or_default() += 1;
+        }
+        eprintln!("fleet: {name} down {down} s: {n} requests, {ok} answered 200: {seen:?}");
         assert!(
             ok * 10 >= n * 9 && ok > 0,
-            "requests kept being served while {name} was down: {ok} of {n}"
+            "requests kept being served while {name} was down: {ok} of {n}: {seen:?}"
         );
+        drop(all);
         phase(&format!("{name} back"), 2, count());
     }
     stop.store(true, Ordering::Relaxed);
@@ -410,7 +421,10 @@ idle_timeout_ms = 5000
         })
         .collect();
     assert_eq!(hung, 0, "hung requests");
-    assert!(unclear.is_empty(), "requests without a clear answer: {unclear:?}");
+    assert!(
+        unclear.is_empty(),
+        "requests without a clear answer: {unclear:?}"
+    );
     let answered: Vec<String> = all.iter().filter_map(|o| o.id.clone()).collect();
     assert!(
         by_result.get("200").copied().unwrap_or(0) * 10 >= all.len() * 9,
@@ -427,6 +441,29 @@ idle_timeout_ms = 5000
         all.len(),
         answered.len()
     );
+    // What the processes logged at warning level or above, once per message.
+    let mut warned: BTreeMap<String, usize> = BTreeMap::new();
+    for (who, server) in gateways.iter().map(|g| ("gateway", g)).chain([
+        ("analytics", &analytics),
+        ("worker eu", &eu),
+        ("worker us", &us),
+    ]) {
+        for line in server.logs.lock().unwrap().iter() {
+            if line.contains("WARN") || line.contains("ERROR") {
+                let text: String = line
+                    .split_once("floodgate")
+                    .map_or(line.as_str(), |(_, rest)| rest)
+                    .chars()
+                    .filter(|c| !c.is_ascii_digit())
+                    .take(400)
+                    .collect();
+                *warned.entry(format!("{who}: {text}")).or_default() += 1;
+            }
+        }
+    }
+    for (line, n) in &warned {
+        eprintln!("fleet: logged {n}×: {line}");
+    }
     drop(analytics);
 }
 
@@ -434,10 +471,14 @@ fn shared_limits(pg: &str, nats: &str, redis: &str) {
     let env = Env::new(pg, nats);
     let upstream = bonjour_upstream();
     let store = env.store_url(None);
-    // Bursts of one second's worth, so the long-run rate dominates the count.
-    let config = |log: &str| {
+    // Bursts of one second's worth, so the long-run rate dominates the count. The
+    // gateways are in two regions; the limits and budgets are one through Redis.
+    let config = |log: &str, region: &str| {
         format!(
             r#"
+[server]
+region = "{region}"
+
 [auth]
 required = true
 
@@ -465,9 +506,9 @@ usd_per_1k_completion_tokens = 1.0
             events = env.events(log, "", true),
         )
     };
-    let gateways: Vec<Server> = ["l1", "l2", "l3"]
+    let gateways: Vec<Server> = [("l1", "eu"), ("l2", "eu"), ("l3", "us")]
         .iter()
-        .map(|log| Server::start(&config(log)))
+        .map(|(log, region)| Server::start(&config(log, region)))
         .collect();
     let bases: Vec<String> = gateways.iter().map(|g| g.base.clone()).collect();
 
@@ -501,7 +542,11 @@ usd_per_1k_completion_tokens = 1.0
         .iter()
         .filter(|o| o.result != "200" && o.result != "429 rate_limit_exceeded")
         .collect();
-    assert!(other.is_empty(), "unexpected answers: {:?}", &other[..other.len().min(5)]);
+    assert!(
+        other.is_empty(),
+        "unexpected answers: {:?}",
+        &other[..other.len().min(5)]
+    );
     // GCRA: a burst of one second's worth, then the rate.
     let expected = rpm / 60.0 * (1.0 + window);
     let error = (admitted - expected).abs() / expected;
@@ -510,17 +555,35 @@ usd_per_1k_completion_tokens = 1.0
         error * 100.0
     );
     assert!(refused > 0, "the load exceeded the limit");
-    assert!(error <= 0.01, "rate limit error {:.2} % > 1 %", error * 100.0);
+    assert!(
+        error <= 0.01,
+        "rate limit error {:.2} % > 1 %",
+        error * 100.0
+    );
 
     // Budget: $0.30 a day; a request costs 12 tokens at $1/1k = $0.012. Admission
     // reserves the most a request can cost (the default max_tokens), so concurrent
     // requests through the three gateways cannot all slip under the limit at once.
     let budget = 0.3;
     let per_request = 0.012;
-    let (key, id) = gateways[0].create_key(&["--budget-usd", "0.3", "--tpm", "100000000000"]);
+    let (key, id) = gateways[0].create_key(&[
+        "--budget-usd",
+        "0.3",
+        "--rpm",
+        "100000000",
+        "--tpm",
+        "100000000000",
+    ]);
     let stop = Arc::new(AtomicBool::new(false));
     let outcomes = Arc::new(Mutex::new(Vec::new()));
-    let handles = load(bases, key, 6, None, Arc::clone(&stop), Arc::clone(&outcomes));
+    let handles = load(
+        bases,
+        key,
+        6,
+        None,
+        Arc::clone(&stop),
+        Arc::clone(&outcomes),
+    );
     std::thread::sleep(Duration::from_secs(5));
     stop.store(true, Ordering::Relaxed);
     for h in handles {
@@ -529,10 +592,14 @@ usd_per_1k_completion_tokens = 1.0
     let all = outcomes.lock().unwrap().clone();
     let admitted = all.iter().filter(|o| o.result == "200").count();
     let ids: Vec<String> = all.iter().filter_map(|o| o.id.clone()).collect();
+    let unexpected: Vec<&Outcome> = all
+        .iter()
+        .filter(|o| o.result != "200" && o.result != "429 budget_exceeded")
+        .collect();
     assert!(
-        all.iter()
-            .all(|o| o.result == "200" || o.result == "429 budget_exceeded"),
-        "only answers and budget refusals"
+        unexpected.is_empty(),
+        "only answers and budget refusals: {:?}",
+        &unexpected[..unexpected.len().min(5)]
     );
     // Spend as the store settled it, once every request's event is in.
     assert_all_once("limits: postgres", &ids, 30, || env.stored_ids());

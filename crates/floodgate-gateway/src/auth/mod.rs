@@ -11,7 +11,9 @@
 //! insert and revoke moves in its own transaction; each gateway polls it every
 //! `store.key_cache_refresh_ms` (and PostgreSQL also pushes a notification) and drops its
 //! cache when it moved. A revocation — from the CLI, the admin API or another gateway —
-//! is thus refused everywhere within that interval.
+//! is thus refused everywhere within that interval. While the store cannot be read,
+//! cached keys keep being served for at most `store.key_cache_stale_seconds`, so a store
+//! outage or restart does not stop the gateways; a key not cached meanwhile is 503.
 //!
 //! **Architecture invariant:** nothing past this stage sees a secret; handlers get a
 //! [`Caller`] with the key's record.
@@ -307,21 +309,39 @@ impl Auth {
 
     /// Keeps the cache in step with the store until the last `Arc` of `self` is gone:
     /// polls [`Auth::refresh`] every `every` and, where the store pushes changes,
-    /// forgets on each. A poll that fails forgets too, so that a store this process
-    /// cannot read is never trusted to be unchanged.
-    pub fn spawn_refresh(self: &Arc<Self>, every: Duration) {
+    /// forgets on each. While the store cannot be read, the keys already cached keep
+    /// being served for at most `stale` (a store outage does not take the gateway
+    /// down; a revocation made meanwhile elsewhere applies once the store is back);
+    /// past that the cache is dropped and keys not cached are answered 503.
+    pub fn spawn_refresh(self: &Arc<Self>, every: Duration, stale: Duration) {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_read = tokio::time::Instant::now();
+            let mut failing = false;
             loop {
                 tick.tick().await;
                 let Some(auth) = weak.upgrade() else { return };
-                if let Err(e) = auth.refresh().await {
-                    metrics::counter!("floodgate_store_errors_total", "store" => "keys")
-                        .increment(1);
-                    tracing::warn!(error = %e, "could not check the key store for changes");
-                    auth.forget();
+                match auth.refresh().await {
+                    Ok(_) => {
+                        if failing {
+                            tracing::info!("the key store is readable again");
+                        }
+                        failing = false;
+                        last_read = tokio::time::Instant::now();
+                    }
+                    Err(e) => {
+                        metrics::counter!("floodgate_store_errors_total", "store" => "keys")
+                            .increment(1);
+                        if !failing {
+                            tracing::warn!(error = %e, stale_seconds = stale.as_secs(), "could not check the key store for changes; serving cached keys meanwhile");
+                        }
+                        failing = true;
+                        if last_read.elapsed() > stale {
+                            auth.forget();
+                        }
+                    }
                 }
             }
         });
@@ -382,7 +402,7 @@ impl Auth {
             Some(prefix) if secret.starts_with("fg-") => self
                 .lookup(prefix)
                 .await
-                .map_err(|e| GatewayError::Internal(e.to_string()))?,
+                .map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?,
             _ => None,
         };
         let matched = found.filter(|(_, hash)| bool::from(sha256(secret).ct_eq(hash)));

@@ -135,8 +135,21 @@ impl KeyStore for PgKeyStore {
     async fn subscribe(&self) -> Result<Option<BoxStream<'static, ()>>, StoreError> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(KEYS_CHANNEL).await?;
-        // An error item (a dropped connection, which the listener re-opens) may hide a
-        // missed notification, so it counts as a change too.
-        Ok(Some(Box::pin(listener.into_stream().map(|_| ()))))
+        // An error item is a dropped connection, which the listener re-opens on the next
+        // poll. It is not a change: a notification missed meanwhile is caught by the
+        // epoch poll once the store is readable again, and counting errors as changes
+        // would empty the key cache for as long as the store is down. Errors are paced,
+        // so a store that stays down is not redialled in a tight loop.
+        Ok(Some(Box::pin(listener.into_stream().filter_map(
+            |item| async move {
+                match item {
+                    Ok(_) => Some(()),
+                    Err(_) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        None
+                    }
+                }
+            },
+        ))))
     }
 }

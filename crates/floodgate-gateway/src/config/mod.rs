@@ -302,6 +302,20 @@ impl Config {
                 m.redact_input_pii = None;
                 m.redact_output_pii = None;
             }
+            // Admission limits are the gateways' job too: a worker sees all its
+            // traffic from a few gateway addresses (and one worker key), which the
+            // per-IP and per-key defaults would throttle. A worker protects itself
+            // with its queue (`max_queue`, the estimated queue wait); a key's own limits
+            // (`keys create --rpm ...`) still apply.
+            let r = &mut self.ratelimit;
+            r.key_requests_per_minute = 0.0;
+            r.key_tokens_per_minute = 0.0;
+            r.key_cost_usd_per_day = 0.0;
+            r.key_max_concurrent = 0;
+            r.ip_requests_per_minute = 0.0;
+            r.ip_tokens_per_minute = 0.0;
+            r.tenant_requests_per_minute = 0.0;
+            r.tenant_tokens_per_minute = 0.0;
         }
         self
     }

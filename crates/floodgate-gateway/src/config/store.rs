@@ -18,6 +18,11 @@ pub struct StoreConfig {
     /// How often each gateway asks the key store whether a key was created or revoked
     /// (and drops its cached keys if so): the bound on how long a revocation takes.
     pub key_cache_refresh_ms: u64,
+    /// While the key store cannot be read, how long cached keys keep being served (s):
+    /// a store outage does not stop the gateways; a revocation made elsewhere meanwhile
+    /// applies once the store is readable again. 0: cached keys are dropped at the first
+    /// failed check, which makes the store a dependency of every request.
+    pub key_cache_stale_seconds: u64,
 }
 
 impl Default for StoreConfig {
@@ -26,6 +31,7 @@ impl Default for StoreConfig {
             url: String::new(),
             max_connections: 8,
             key_cache_refresh_ms: 250,
+            key_cache_stale_seconds: 300,
         }
     }
 }
@@ -165,6 +171,7 @@ mod tests {
             url: "redis://x".into(),
             max_connections: 0,
             key_cache_refresh_ms: 5000,
+            key_cache_stale_seconds: 300,
         };
         let mut errors = Vec::new();
         c.validate(&mut errors);

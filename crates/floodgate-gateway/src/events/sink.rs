@@ -67,10 +67,7 @@ pub async fn run_sink(
         }
         // Let a batch gather (one transaction and one offset commit for many events),
         // unless a whole one is already waiting or the process is stopping.
-        if !linger.is_zero()
-            && cursor.pending() < batch as u64
-            && !*stop.borrow()
-        {
+        if !linger.is_zero() && cursor.pending() < batch as u64 && !*stop.borrow() {
             tokio::select! {
                 () = tokio::time::sleep(linger) => {}
                 _ = stop.changed() => {}

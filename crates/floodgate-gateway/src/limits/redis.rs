@@ -6,14 +6,14 @@
 //! TATs are stored as integer microseconds with a TTL of when the bucket is full again,
 //! so idle buckets cost no memory.
 //!
-//! The connection is made on first use and re-made after failures; every call is
-//! bounded by `timeout`, after which the limiter reports itself unavailable and the
-//! caller applies the configured fail-open or fail-closed policy.
+//! The connection is made on first use and re-made after failures, in the background
+//! (`crate::redis_conn`); every call is bounded by `timeout`, after which the limiter
+//! reports itself unavailable and the caller applies the configured fail-open or
+//! fail-closed policy.
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-use tokio::sync::Mutex;
+use crate::redis_conn::RedisConn;
 
 use super::{BucketState, Charge, Limiter, LimiterError, Verdict};
 
@@ -52,8 +52,7 @@ return out
 "#;
 
 pub struct RedisLimiter {
-    client: redis::Client,
-    conn: Mutex<Option<ConnectionManager>>,
+    conn: RedisConn,
     script: redis::Script,
     timeout: Duration,
     prefix: String,
@@ -65,29 +64,16 @@ impl RedisLimiter {
         let client =
             redis::Client::open(url).map_err(|e| LimiterError::Unavailable(e.to_string()))?;
         Ok(Self {
-            client,
-            conn: Mutex::new(None),
+            conn: RedisConn::new(client, timeout),
             script: redis::Script::new(SCRIPT),
             timeout,
             prefix: "floodgate:rl:".into(),
         })
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, LimiterError> {
-        let mut slot = self.conn.lock().await;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        let c = ConnectionManager::new(self.client.clone())
-            .await
-            .map_err(|e| LimiterError::Unavailable(e.to_string()))?;
-        *slot = Some(c.clone());
-        Ok(c)
-    }
-
     async fn run(&self, mode: &str, charges: &[Charge]) -> Result<Vec<i64>, LimiterError> {
         let call = async {
-            let mut conn = self.connection().await?;
+            let mut conn = self.conn.get().await.map_err(LimiterError::Unavailable)?;
             let mut inv = self.script.prepare_invoke();
             inv.arg(mode);
             for c in charges {
@@ -98,15 +84,15 @@ impl RedisLimiter {
             }
             let out: Result<Vec<i64>, _> = inv.invoke_async(&mut conn).await;
             if out.is_err() {
-                // Reconnect from scratch next time; ConnectionManager retries on its
-                // own, but a dead server should not be waited on twice.
-                *self.conn.lock().await = None;
+                // Reconnect from scratch next time: a dead server is not waited on twice.
+                self.conn.failed();
             }
             out.map_err(|e| LimiterError::Unavailable(e.to_string()))
         };
         tokio::time::timeout(self.timeout, call)
             .await
             .map_err(|_| {
+                self.conn.failed();
                 LimiterError::Unavailable(format!(
                     "no answer within {} ms",
                     self.timeout.as_millis()

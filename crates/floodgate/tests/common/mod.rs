@@ -127,7 +127,13 @@ impl Server {
         )
     }
 
-    fn spawn(bin: &Path, config: &str, listen: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+    fn spawn(
+        bin: &Path,
+        config: &str,
+        listen: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("floodgate.toml");
         std::fs::write(&cfg, config).unwrap();

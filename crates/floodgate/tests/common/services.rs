@@ -84,7 +84,12 @@ pub fn server_id(r: &reqwest::blocking::Response) -> String {
 
 /// Waits (up to `secs`) until every id in `answered` is in `found()`; then checks that
 /// none is there twice.
-pub fn assert_all_once(what: &str, answered: &[String], secs: u64, found: impl Fn() -> Vec<String>) {
+pub fn assert_all_once(
+    what: &str,
+    answered: &[String],
+    secs: u64,
+    found: impl Fn() -> Vec<String>,
+) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let ids = found();
