@@ -32,9 +32,13 @@ async fn a_lost_budget_ledger_is_seeded_again(url: String) {
     let budgets = Budgets::redis(&url, Duration::from_secs(2)).unwrap();
     let key = format!("floodgate:budget:t-{}:total", uuid::Uuid::new_v4().simple());
     let reads = std::sync::atomic::AtomicUsize::new(0);
+    // A store read counts when the reservation awaits it.
     let store = |spent: f64| {
-        reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        async move { spent }
+        let reads = &reads;
+        async move {
+            reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            spent
+        }
     };
     // Seeded once from the store ($0.40 spent), then $0.10 reserved and settled at $0.05.
     let r = budgets

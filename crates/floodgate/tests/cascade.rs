@@ -477,15 +477,24 @@ fn decisions_are_for_their_owner_pins_apply_and_budgets_stop_spending() {
         200
     );
 
-    // The usage table feeds `floodgate cost project`.
-    let out = server.cli(&[
-        "cost",
-        "project",
-        "--users",
-        "1000",
-        "--queries-per-user-day",
-        "2",
-    ]);
+    // The usage table feeds `floodgate cost project`. Usage reaches the store through
+    // the event sink (`events.sink_linger_ms` after the answer): poll briefly.
+    let project = || {
+        server.cli(&[
+            "cost",
+            "project",
+            "--users",
+            "1000",
+            "--queries-per-user-day",
+            "2",
+        ])
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut out = project();
+    while !(out.contains("| keep |") && out.contains("| small |")) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        out = project();
+    }
     assert!(out.contains("60000 requests/month"), "{out}");
     assert!(
         out.contains("| keep |") && out.contains("| small |"),
