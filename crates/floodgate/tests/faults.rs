@@ -5,6 +5,9 @@
 //! - the preferred region's worker is killed with SIGKILL mid-load: every request is
 //!   answered or ends with a clear OpenAI-format error, none hangs; the gateways fail
 //!   over to the other region and come back when the worker returns on its address;
+//! - the same worker is stopped with SIGTERM mid-load: it drains, and no request fails
+//!   (those it had not started are retried on the other region before their first
+//!   token);
 //! - Redis, then PostgreSQL, then NATS "restart" mid-load: each service's connections
 //!   are all cut and new ones refused for a few seconds (a TCP proxy in front of each;
 //!   the services themselves are shared with the other tests on the machine, so the
@@ -359,21 +362,46 @@ idle_timeout_ms = 5000
     );
 
     // It comes back on its address; the gateways return to it.
-    let restarted = Instant::now();
-    eu = Server::start_on(&eu_addr, &worker_config(), &["--role", "worker"]);
-    let back = loop {
-        let before = served(&eu);
-        std::thread::sleep(Duration::from_millis(200));
-        if served(&eu) > before {
-            break restarted.elapsed();
+    let restart = || {
+        let restarted = Instant::now();
+        let worker = Server::start_on(&eu_addr, &worker_config(), &["--role", "worker"]);
+        loop {
+            let before = served(&worker);
+            std::thread::sleep(Duration::from_millis(200));
+            if served(&worker) > before {
+                return (worker, restarted.elapsed());
+            }
+            assert!(
+                restarted.elapsed() < Duration::from_secs(20),
+                "the gateways did not come back to the restarted eu worker"
+            );
         }
-        assert!(
-            restarted.elapsed() < Duration::from_secs(20),
-            "the gateways did not come back to the restarted eu worker"
-        );
     };
+    let (worker, back) = restart();
+    eu = worker;
     eprintln!("fleet: the restarted eu worker serves again {back:?} after its restart began");
-    phase("eu worker back", 2, mark);
+    let mark = phase("eu worker back", 2, mark);
+
+    // A worker that is stopped (SIGTERM) drains: what it runs finishes, what it has not
+    // started is retried on the other region before its first token; no request fails.
+    let from = count();
+    eu.terminate();
+    eu.child.wait().unwrap();
+    phase("eu worker drained on SIGTERM", 1, mark);
+    {
+        let all = outcomes.lock().unwrap();
+        let failed: Vec<&Outcome> = all[from..].iter().filter(|o| o.result != "200").collect();
+        assert!(
+            failed.is_empty(),
+            "requests failed while a worker drained: {:?}",
+            &failed[..failed.len().min(5)]
+        );
+    }
+    let (worker, back) = restart();
+    eu = worker;
+    eprintln!(
+        "fleet: after its drain, the eu worker serves again {back:?} after its restart began"
+    );
 
     let down = restart_seconds();
     for (name, proxy) in [
