@@ -16,9 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::services::{
-    assert_all_once, delete_stream, jetstream_ids, jetstream_payloads, psql, rand_u32, server_id,
-};
+use common::services::{assert_all_once, jetstream_payloads, psql, server_id, Env};
 use common::{bonjour_upstream, client, Proxy, Server};
 use floodgate_test_support::needs::{self, trial, Need};
 use serde_json::{json, Value};
@@ -61,47 +59,12 @@ fn main() -> ExitCode {
     ])
 }
 
-/// A PostgreSQL schema and a JetStream stream of the test's own.
-struct Env {
-    schema: String,
-    stream: String,
-    pg: String,
-    nats: String,
-    dir: tempfile::TempDir,
+/// The events tests' gateway configuration.
+trait GatewayConfig {
+    fn config(&self, log: &str, upstream: &str, store: &str, nats: &str, extra: &str) -> String;
 }
 
-impl Env {
-    fn new(pg: &str, nats: &str) -> Env {
-        let tag = format!("{:08x}", rand_u32());
-        let env = Env {
-            schema: format!("fgt_{tag}"),
-            stream: format!("FGT_{tag}"),
-            pg: pg.to_string(),
-            nats: nats.to_string(),
-            dir: tempfile::tempdir().unwrap(),
-        };
-        psql(&env.pg, &format!("CREATE SCHEMA {}", env.schema));
-        env
-    }
-
-    /// The store URL, through `host:port` (a proxy) if given.
-    fn store_url(&self, via: Option<std::net::SocketAddr>) -> String {
-        let base = match via {
-            Some(addr) => {
-                let (scheme_user, rest) = self.pg.split_once('@').unwrap();
-                let path = &rest[rest.find('/').unwrap()..];
-                format!("{scheme_user}@{addr}{path}")
-            }
-            None => self.pg.clone(),
-        };
-        let sep = if base.contains('?') { '&' } else { '?' };
-        format!("{base}{sep}options=-c%20search_path%3D{}", self.schema)
-    }
-
-    fn nats_url(&self, via: Option<std::net::SocketAddr>) -> String {
-        via.map_or_else(|| self.nats.clone(), |a| format!("nats://{a}"))
-    }
-
+impl GatewayConfig for Env {
     /// A gateway's configuration, its event log in `log` under the test's directory
     /// (one per process: a restarted process reuses its predecessor's).
     fn config(&self, log: &str, upstream: &str, store: &str, nats: &str, extra: &str) -> String {
@@ -131,32 +94,6 @@ usd_per_1k_completion_tokens = 1.0
             events = self.dir.path().join(log).display(),
             stream = self.stream,
         )
-    }
-
-    /// Event ids in the decisions table.
-    fn stored_ids(&self) -> Vec<String> {
-        psql(
-            &self.pg,
-            &format!("SELECT event_id FROM {}.decisions", self.schema),
-        )
-        .lines()
-        .map(str::to_string)
-        .collect()
-    }
-
-    /// Event ids of the messages in the stream, one per message.
-    fn streamed_ids(&self) -> Vec<String> {
-        jetstream_ids(&self.nats, &self.stream)
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        psql(
-            &self.pg,
-            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
-        );
-        delete_stream(&self.nats, &self.stream);
     }
 }
 
@@ -214,7 +151,7 @@ fn collect(handles: Vec<std::thread::JoinHandle<Vec<String>>>) -> Vec<String> {
 }
 
 fn kill_9_under_load(pg: &str, nats: &str) {
-    let env = Env::new(pg, nats);
+    let env = Env::new(pg, nats, "fgt");
     let upstream = bonjour_upstream();
     // Loopback load: the per-address limit high enough that most requests are served.
     let config = env.config(
@@ -254,7 +191,7 @@ fn outage_seconds() -> u64 {
 }
 
 fn outage(pg: &str, nats: &str, down: Down) {
-    let env = Env::new(pg, nats);
+    let env = Env::new(pg, nats, "fgt");
     let upstream = bonjour_upstream();
     let pg_proxy = Proxy::start(env.pg.split('@').nth(1).unwrap().split('/').next().unwrap());
     let nats_proxy = Proxy::start(env.nats.trim_start_matches("nats://"));
@@ -326,7 +263,7 @@ fn outage(pg: &str, nats: &str, down: Down) {
 }
 
 fn two_gateways(pg: &str, nats: &str, redis: &str) {
-    let env = Env::new(pg, nats);
+    let env = Env::new(pg, nats, "fgt");
     let upstream = bonjour_upstream();
     let extra = format!(
         "[auth]\nrequired = true\n\n[ratelimit]\nbackend = \"redis\"\nredis_url = \"{redis}\"\n\n[costs]\nbudget_period = \"day\"\n"
@@ -492,7 +429,7 @@ fn jetstream_kinds(url: &str, stream: &str) -> Vec<String> {
 }
 
 fn analytics_role(pg: &str, nats: &str) {
-    let env = Env::new(pg, nats);
+    let env = Env::new(pg, nats, "fgt");
     let upstream = bonjour_upstream();
     // One gateway keeps its records locally (SQLite) and publishes to NATS; another
     // reads the shared PostgreSQL but writes nothing to it (`store_sink = false`): both

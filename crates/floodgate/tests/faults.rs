@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::services::{assert_all_once, delete_stream, jetstream_ids, psql, rand_u32, server_id};
+use common::services::{assert_all_once, jetstream_ids, psql, server_id, Env};
 use common::{bonjour_upstream, free_addr, metric_value, tiny_chat_model, Proxy, Server};
 use floodgate_test_support::needs::{self, trial, Need};
 use serde_json::{json, Value};
@@ -61,74 +61,18 @@ fn restart_seconds() -> u64 {
         .unwrap_or(3)
 }
 
-/// A PostgreSQL schema, a JetStream stream and a directory of the trial's own.
-struct Env {
-    schema: String,
-    stream: String,
-    pg: String,
-    nats: String,
-    dir: tempfile::TempDir,
+/// The `[events]` section of a process in the fleet.
+trait EventsSection {
+    fn events(&self, log: &str, nats: &str, store_sink: bool) -> String;
 }
 
-impl Env {
-    fn new(pg: &str, nats: &str) -> Env {
-        let tag = format!("{:08x}", rand_u32());
-        let env = Env {
-            schema: format!("fgf_{tag}"),
-            stream: format!("FGF_{tag}"),
-            pg: pg.to_string(),
-            nats: nats.to_string(),
-            dir: tempfile::tempdir().unwrap(),
-        };
-        psql(&env.pg, &format!("CREATE SCHEMA {}", env.schema));
-        env
-    }
-
-    /// `host:port` of a `scheme://[user@]host:port/...` URL.
-    fn host_port(url: &str) -> String {
-        let rest = url.split("://").nth(1).unwrap();
-        let rest = rest.rsplit('@').next().unwrap();
-        rest.split(['/', '?']).next().unwrap().to_string()
-    }
-
-    /// The store URL in the trial's schema, through `via` (a proxy) if given.
-    fn store_url(&self, via: Option<std::net::SocketAddr>) -> String {
-        let base = match via {
-            Some(addr) => self
-                .pg
-                .replace(&Self::host_port(&self.pg), &addr.to_string()),
-            None => self.pg.clone(),
-        };
-        let sep = if base.contains('?') { '&' } else { '?' };
-        format!("{base}{sep}options=-c%20search_path%3D{}", self.schema)
-    }
-
+impl EventsSection for Env {
     fn events(&self, log: &str, nats: &str, store_sink: bool) -> String {
         format!(
             "[events]\ndir = \"{}\"\nstore_sink = {store_sink}\nnats_url = \"{nats}\"\nnats_stream = \"{s}\"\nnats_subject_prefix = \"fgf.{s}\"\nsink_retry_max_ms = 500\n",
             self.dir.path().join(log).display(),
             s = self.stream,
         )
-    }
-
-    fn stored_ids(&self) -> Vec<String> {
-        psql(
-            &self.pg,
-            &format!("SELECT event_id FROM {}.decisions", self.schema),
-        )
-        .lines()
-        .map(str::to_string)
-        .collect()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        psql(
-            &self.pg,
-            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
-        );
-        delete_stream(&self.nats, &self.stream);
     }
 }
 
@@ -260,7 +204,7 @@ fn served(worker: &Server) -> f64 {
 }
 
 fn fleet(pg: &str, nats: &str, redis: &str) {
-    let env = Env::new(pg, nats);
+    let env = Env::new(pg, nats, "fgf");
     let pg_proxy = Proxy::start(&Env::host_port(&env.pg));
     let nats_proxy = Proxy::start(&Env::host_port(&env.nats));
     let redis_proxy = Proxy::start(&Env::host_port(redis));
@@ -496,7 +440,7 @@ idle_timeout_ms = 5000
 }
 
 fn shared_limits(pg: &str, nats: &str, redis: &str) {
-    let env = Env::new(pg, nats);
+    let env = Env::new(pg, nats, "fgf");
     let upstream = bonjour_upstream();
     let store = env.store_url(None);
     // Bursts of one second's worth, so the long-run rate dominates the count. The

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -115,5 +116,80 @@ pub fn assert_all_once(
             answered.len()
         );
         std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A PostgreSQL schema, a JetStream stream and a directory of the test's own; the
+/// schema and the stream are removed when it is dropped.
+pub struct Env {
+    pub schema: String,
+    pub stream: String,
+    pub pg: String,
+    pub nats: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// Names start with `prefix` (`<prefix>_<tag>` and `<PREFIX>_<TAG>`).
+    pub fn new(pg: &str, nats: &str, prefix: &str) -> Env {
+        let tag = format!("{:08x}", rand_u32());
+        let env = Env {
+            schema: format!("{prefix}_{tag}"),
+            stream: format!("{}_{}", prefix.to_uppercase(), tag.to_uppercase()),
+            pg: pg.to_string(),
+            nats: nats.to_string(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        psql(&env.pg, &format!("CREATE SCHEMA {}", env.schema));
+        env
+    }
+
+    /// `host:port` of a `scheme://[user@]host:port/...` URL.
+    pub fn host_port(url: &str) -> String {
+        let rest = url.split("://").nth(1).unwrap();
+        let rest = rest.rsplit('@').next().unwrap();
+        rest.split(['/', '?']).next().unwrap().to_string()
+    }
+
+    /// The store URL in the test's schema, through `via` (a proxy) if given.
+    pub fn store_url(&self, via: Option<SocketAddr>) -> String {
+        let base = match via {
+            Some(addr) => self
+                .pg
+                .replace(&Self::host_port(&self.pg), &addr.to_string()),
+            None => self.pg.clone(),
+        };
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}options=-c%20search_path%3D{}", self.schema)
+    }
+
+    pub fn nats_url(&self, via: Option<SocketAddr>) -> String {
+        via.map_or_else(|| self.nats.clone(), |a| format!("nats://{a}"))
+    }
+
+    /// Event ids in the decisions table.
+    pub fn stored_ids(&self) -> Vec<String> {
+        psql(
+            &self.pg,
+            &format!("SELECT event_id FROM {}.decisions", self.schema),
+        )
+        .lines()
+        .map(str::to_string)
+        .collect()
+    }
+
+    /// Event ids of the messages in the stream, one per message.
+    pub fn streamed_ids(&self) -> Vec<String> {
+        jetstream_ids(&self.nats, &self.stream)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        psql(
+            &self.pg,
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
+        );
+        delete_stream(&self.nats, &self.stream);
     }
 }
