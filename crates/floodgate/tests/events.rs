@@ -329,16 +329,7 @@ fn two_gateways(pg: &str, nats: &str, redis: &str) {
         }
     }
     std::thread::sleep(Duration::from_secs(2));
-    let spent: f64 = psql(
-        &env.pg,
-        &format!(
-            "SELECT COALESCE(SUM(cost_usd), 0) FROM {}.usage_daily WHERE key_id = '{id}'",
-            env.schema
-        ),
-    )
-    .trim()
-    .parse()
-    .unwrap();
+    let spent = env.spent_usd(&id);
     let per_request = 0.012;
     eprintln!("budget ${budget}: {served} requests served across two gateways, ${spent:.4} spent");
     assert!(

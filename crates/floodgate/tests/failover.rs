@@ -10,28 +10,13 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{client, joined, metric_value, sse_data, stream_chunks, tiny_chat_model, Server};
+use common::{client, joined, metric_value, sse_data, stream_chunks, tiny_worker_config, Server};
 use serde_json::{json, Value};
 
 const CHAT: &str = "floodgate_http_requests_total{route=\"/v1/chat/completions\"";
 
 fn worker() -> Server {
-    let config = format!(
-        r#"
-[server]
-shutdown_grace_seconds = 1
-
-[[model]]
-name = "tiny"
-path = "{}"
-kv_cache_tokens = 4096
-context_length = 2048
-max_batch_size = 8
-threads = 1
-"#,
-        tiny_chat_model().display()
-    );
-    Server::start_with_args(&config, &["--role", "worker"])
+    Server::start_with_args(&tiny_worker_config(), &["--role", "worker"])
 }
 
 /// A gateway whose model `remote` is served by `endpoints` (url, region); its own

@@ -31,8 +31,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::services::{assert_all_once, jetstream_ids, psql, server_id, Env};
-use common::{bonjour_upstream, free_addr, metric_value, tiny_chat_model, Proxy, Server};
+use common::services::{assert_all_once, jetstream_ids, server_id, Env};
+use common::{bonjour_upstream, free_addr, metric_value, tiny_worker_config, Proxy, Server};
 use floodgate_test_support::needs::{self, trial, Need};
 use serde_json::{json, Value};
 
@@ -74,24 +74,6 @@ impl EventsSection for Env {
             s = self.stream,
         )
     }
-}
-
-fn worker_config() -> String {
-    format!(
-        r#"
-[server]
-shutdown_grace_seconds = 1
-
-[[model]]
-name = "tiny"
-path = "{}"
-kv_cache_tokens = 4096
-context_length = 2048
-max_batch_size = 8
-threads = 1
-"#,
-        tiny_chat_model().display()
-    )
 }
 
 /// What one request came to.
@@ -214,8 +196,8 @@ fn fleet(pg: &str, nats: &str, redis: &str) {
     // Two workers, one per region, on fixed addresses so a restarted one comes back
     // where the gateways expect it.
     let (eu_addr, us_addr) = (free_addr(), free_addr());
-    let mut eu = Server::start_on(&eu_addr, &worker_config(), &["--role", "worker"]);
-    let us = Server::start_on(&us_addr, &worker_config(), &["--role", "worker"]);
+    let mut eu = Server::start_on(&eu_addr, &tiny_worker_config(), &["--role", "worker"]);
+    let us = Server::start_on(&us_addr, &tiny_worker_config(), &["--role", "worker"]);
 
     // Three gateways in region eu: they prefer the eu worker. Events go to NATS only
     // (`store_sink = false`); the analytics role writes them into PostgreSQL.
@@ -308,7 +290,7 @@ idle_timeout_ms = 5000
     // It comes back on its address; the gateways return to it.
     let restart = || {
         let restarted = Instant::now();
-        let worker = Server::start_on(&eu_addr, &worker_config(), &["--role", "worker"]);
+        let worker = Server::start_on(&eu_addr, &tiny_worker_config(), &["--role", "worker"]);
         loop {
             let before = served(&worker);
             std::thread::sleep(Duration::from_millis(200));
@@ -575,16 +557,7 @@ usd_per_1k_completion_tokens = 1.0
     );
     // Spend as the store settled it, once every request's event is in.
     assert_all_once("limits: postgres", &ids, 30, || env.stored_ids());
-    let spent: f64 = psql(
-        &env.pg,
-        &format!(
-            "SELECT COALESCE(SUM(cost_usd), 0) FROM {}.usage_daily WHERE key_id = '{id}'",
-            env.schema
-        ),
-    )
-    .trim()
-    .parse()
-    .unwrap();
+    let spent = env.spent_usd(&id);
     let overshoot = (spent - budget).max(0.0) / per_request;
     eprintln!(
         "limits: budget ${budget} through 3 gateways: {admitted} requests served, ${spent:.4} spent, overshoot {overshoot:.2} requests (at most 3 allowed: one per gateway)"

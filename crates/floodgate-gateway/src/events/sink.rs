@@ -56,12 +56,8 @@ pub async fn run_sink(
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
         if cursor.pending() == 0 {
-            if *stop.borrow() {
+            if !wait_for_more(&mut cursor, &mut stop).await {
                 return;
-            }
-            tokio::select! {
-                () = cursor.wait() => {}
-                _ = stop.changed() => {}
             }
             continue;
         }
@@ -94,12 +90,8 @@ pub async fn run_sink(
             }
         };
         if last == 0 {
-            if *stop.borrow() {
+            if !wait_for_more(&mut cursor, &mut stop).await {
                 return;
-            }
-            tokio::select! {
-                () = cursor.wait() => {}
-                _ = stop.changed() => {}
             }
             continue;
         }
@@ -120,6 +112,18 @@ pub async fn run_sink(
         };
         cursor = back;
     }
+}
+
+/// Waits for a record after those read, or for `stop`; false when stopping.
+async fn wait_for_more(cursor: &mut Cursor, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::select! {
+        () = cursor.wait() => {}
+        _ = stop.changed() => {}
+    }
+    true
 }
 
 /// Up to `max` records after those already read, decoded (undecodable ones are counted

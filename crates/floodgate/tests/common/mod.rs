@@ -54,6 +54,25 @@ pub fn tiny_base_model() -> &'static Path {
         .1
 }
 
+/// A `--role worker` config serving the tiny chat model as `tiny`.
+pub fn tiny_worker_config() -> String {
+    format!(
+        r#"
+[server]
+shutdown_grace_seconds = 1
+
+[[model]]
+name = "tiny"
+path = "{}"
+kv_cache_tokens = 4096
+context_length = 2048
+max_batch_size = 8
+threads = 1
+"#,
+        tiny_chat_model().display()
+    )
+}
+
 /// The standard test config: `tiny` (chat) and `tiny-base` (completions only).
 pub fn tiny_config(extra: &str) -> String {
     format!(

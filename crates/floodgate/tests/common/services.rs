@@ -178,6 +178,20 @@ impl Env {
         .collect()
     }
 
+    /// What `key_id` spent, as the store's usage rows say.
+    pub fn spent_usd(&self, key_id: &str) -> f64 {
+        psql(
+            &self.pg,
+            &format!(
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM {}.usage_daily WHERE key_id = '{key_id}'",
+                self.schema
+            ),
+        )
+        .trim()
+        .parse()
+        .unwrap()
+    }
+
     /// Event ids of the messages in the stream, one per message.
     pub fn streamed_ids(&self) -> Vec<String> {
         jetstream_ids(&self.nats, &self.stream)
