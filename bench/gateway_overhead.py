@@ -174,6 +174,7 @@ http {{
   server {{
     listen 127.0.0.1:{UPSTREAM_PORT} backlog=4096;
     location = /v1/models {{ default_type application/json; return 200 '{MODELS}'; }}
+    location = /v1/traces {{ default_type application/x-protobuf; return 200 ''; }}
     location = /sse/v1/models {{ default_type application/json; return 200 '{MODELS}'; }}
     location /sse/ {{ default_type text/event-stream; return 200 '{SSE}'; }}
     location / {{ default_type application/json; return 200 '{COMPLETION}'; }}
@@ -189,13 +190,14 @@ http {{
         self.proc.wait()
 
 
-def start_floodgate(work):
+def start_floodgate(work, telemetry=""):
     home = os.path.join(work, "floodgate-home")
     conf = os.path.join(work, "floodgate.toml")
     with open(conf, "w") as f:
         f.write(f"""
 [server]
 log_format = "json"
+{telemetry}
 
 [auth]
 required = true
@@ -227,6 +229,15 @@ endpoints = [{{ url = "http://127.0.0.1:{UPSTREAM_PORT}/sse", model = "m" }}]
         raise RuntimeError("floodgate did not become ready")
     return proc, f"http://127.0.0.1:{FLOODGATE_PORT}/v1/chat/completions", {
         "authorization": f"Bearer {key}"}
+
+
+def start_floodgate_traced(work):
+    """Floodgate with traces at 10 % sampling, exported over OTLP to the fake upstream."""
+    return start_floodgate(work, telemetry=f"""
+[telemetry]
+otlp_endpoint = "http://127.0.0.1:{UPSTREAM_PORT}/v1/traces"
+trace_sample_ratio = 0.1
+""")
 
 
 def start_litellm(work):
@@ -277,10 +288,12 @@ def main():
     starters = {
         "direct": None,
         "floodgate": start_floodgate,
+        "floodgate-traced": start_floodgate_traced,
         "litellm": start_litellm,
         "portkey": start_portkey,
     }
-    needs = {"floodgate": FLOODGATE, "litellm": LITELLM, "portkey": PORTKEY}
+    needs = {"floodgate": FLOODGATE, "floodgate-traced": FLOODGATE, "litellm": LITELLM,
+             "portkey": PORTKEY}
     results = {}
     try:
         for peer in PEERS:

@@ -9,7 +9,9 @@
 #   c) the Terraform module parses (python-hcl2) and its references are declared;
 #   d) the image builds with buildah where this machine can (it needs the base images
 #      from a container registry); otherwise it says why, and hadolint lints the Dockerfile
-#      (hadolint runs in every case).
+#      (hadolint runs in every case);
+#   e) the Grafana dashboard (deploy/grafana/floodgate.json) is valid and every query names
+#      a metric of docs/metrics.md (deploy/grafana/check.py, standard library only).
 # Tools are installed once into $FLOODGATE_DEPLOY_TOOLS (default
 # ~/.cache/floodgate-deploy-tools) from PyPI, npm and Debian only. Exits non-zero on any
 # failure; the last lines summarise what was checked.
@@ -215,6 +217,21 @@ if [ "${FLOODGATE_DEPLOY_IMAGE:-1}" != 0 ]; then
 fi
 echo "  $image_status"
 summary+=("$image_status")
+
+# --- e) Grafana dashboard -------------------------------------------------------------------
+step "e) Grafana dashboard: JSON, panels, and every query's metrics against docs/metrics.md"
+# The checker's PromQL tokenizer tests itself first; see deploy/grafana/README.md.
+if python3 deploy/grafana/check.py --self-test; then
+  if python3 deploy/grafana/check.py deploy/grafana/floodgate.json --metrics docs/metrics.md >"$WORK/grafana.log" 2>&1; then
+    cat "$WORK/grafana.log"
+    summary+=("grafana: $(tail -1 "$WORK/grafana.log" | sed 's/^[^:]*: //')")
+  else
+    cat "$WORK/grafana.log"
+    fail "deploy/grafana/floodgate.json: $(tail -1 "$WORK/grafana.log" | sed 's/^[^:]*: //')"
+  fi
+else
+  fail "deploy/grafana/check.py --self-test"
+fi
 
 # --- summary ------------------------------------------------------------------------------
 step "summary"

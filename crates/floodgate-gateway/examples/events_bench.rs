@@ -126,7 +126,7 @@ async fn request_path(spine: &Arc<Spine>, n: u64, concurrency: u64) -> PathCost 
                 for i in (t..n).step_by(concurrency as usize) {
                     let t0 = Instant::now();
                     let c0 = thread_cpu_us();
-                    let ack = spine.emit(&event(i));
+                    let ack = spine.emit(&event(i), None);
                     emit.push(thread_cpu_us() - c0);
                     spine.settle(ack).await;
                     settled.push(t0.elapsed().as_secs_f64() * 1e6);
@@ -196,7 +196,7 @@ async fn log_throughput(spine: &Spine, n: u64) -> f64 {
     let t = Instant::now();
     let mut last = None;
     for e in &payloads {
-        last = spine.emit(e).or(last);
+        last = spine.emit(e, None).or(last);
     }
     if let Some(a) = last {
         a.written().await;

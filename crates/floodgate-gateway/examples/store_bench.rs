@@ -120,6 +120,10 @@ fn synthetic(i: usize, now: i64) -> DecisionRecord {
         guard: vec![],
         status: "completed".into(),
         latency_ms: 350.0,
+        endpoint: "POST /v1/chat/completions".into(),
+        http_status: 200,
+        time_to_first_token_ms: Some(80.0),
+        ..DecisionRecord::default()
     }
 }
 

@@ -221,3 +221,72 @@ pub async fn list_admin_events(
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
     Ok(Json(serde_json::json!({ "object": "list", "data": data })))
 }
+
+/// `GET /admin/drift`: per route or model, its reference profile (source, size, window,
+/// thresholds) and its drift state (the latest window's report, windows and alarms so
+/// far), and the newest "retrain suggested" records; for admins and auditors. Read
+/// from the store, so it answers the same on every gateway.
+pub async fn drift_status(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<serde_json::Value>, GatewayError> {
+    if caller.require(Scope::Auditor).is_err() {
+        caller.require(Scope::Admin)?;
+    }
+    let internal = |e: sqlx::Error| GatewayError::Internal(e.to_string());
+    let a = &state.analytics;
+    let (profiles, states, suggestions) = tokio::try_join!(
+        async { a.profiles().await.map_err(internal) },
+        async { a.drift_states().await.map_err(internal) },
+        async { a.suggestions(20).await.map_err(internal) },
+    )?;
+    Ok(Json(drift_json(&profiles, &states, &suggestions)))
+}
+
+/// The body of `GET /admin/drift` (the dashboard renders the same).
+pub fn drift_json(
+    profiles: &[crate::analytics::StoredProfile],
+    states: &[crate::analytics::DriftState],
+    suggestions: &[crate::analytics::RetrainSuggestion],
+) -> serde_json::Value {
+    let mut keys: std::collections::BTreeSet<&str> = profiles.iter().map(|p| p.key.as_str()).collect();
+    keys.extend(states.iter().map(|s| s.key.as_str()));
+    let data: Vec<serde_json::Value> = keys
+        .into_iter()
+        .map(|key| {
+            let profile = profiles.iter().find(|p| p.key == key).map(|p| {
+                let parsed: Option<floodgate_drift::Profile> = serde_json::from_str(&p.profile).ok();
+                serde_json::json!({
+                    "source": p.source,
+                    "created_at": p.created_at,
+                    "samples": parsed.as_ref().map(|x| x.n),
+                    "window": parsed.as_ref().map(|x| x.window),
+                    "false_alarm_rate": parsed.as_ref().map(|x| x.false_alarm_rate),
+                    "thresholds": parsed.as_ref().map(|x| x.thresholds().into_iter()
+                        .map(|(name, test, t)| serde_json::json!({"feature": name, "test": test, "threshold": t}))
+                        .collect::<Vec<_>>()),
+                })
+            });
+            let state = states.iter().find(|s| s.key == key);
+            serde_json::json!({
+                "key": key,
+                "status": match state {
+                    None if profile.is_none() => "no profile",
+                    None => "waiting for a full window",
+                    Some(s) if s.drifted => "drift",
+                    Some(_) => "ok",
+                },
+                "profile": profile,
+                "windows": state.map_or(0, |s| s.windows),
+                "alarms": state.map_or(0, |s| s.alarms),
+                "updated_at": state.map(|s| s.updated_at),
+                "latest": state.map(|s| &s.report),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "object": "list",
+        "data": data,
+        "retrain_suggestions": suggestions,
+    })
+}

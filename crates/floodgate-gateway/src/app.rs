@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/keys/{id}", delete(crate::admin::revoke_key))
         .route("/admin/events", get(crate::admin::list_admin_events))
+        .route("/admin/drift", get(crate::admin::drift_status))
         .route("/admin/routes", get(crate::admin::list_routes))
         .route("/admin/models", get(crate::admin::list_models))
         .route(
@@ -51,6 +52,8 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .merge(api)
+        // Outside `identify`: a browser without a session is sent to the login form.
+        .merge(crate::routes::dashboard::router(&state))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -61,7 +64,10 @@ pub fn router(state: AppState) -> Router {
             crate::edge::header_limit,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), record))
-        .layer(middleware::from_fn(crate::edge::request_id))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::edge::request_id,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         .with_state(state)
 }
@@ -130,7 +136,7 @@ async fn record(State(state): State<AppState>, req: Request<Body>, next: Next) -
     if let Some(trace) = trace.filter(|t| !probe && t.claim()) {
         state
             .events
-            .record(&unclaimed_event(&state, &trace, &response))
+            .record(&unclaimed_event(&state, &trace, &response), Some(&trace))
             .await;
     }
     let model = response

@@ -175,7 +175,11 @@ pub struct RequestId(pub String);
 /// echoes it back, with the server's id as `x-floodgate-request-id`, and opens the
 /// request's tracing span. The server's id ([`Trace`]) is unique whatever the client
 /// sends: a reused `x-request-id` leaves two events and two decision records.
-pub async fn request_id(mut req: Request<Body>, next: Next) -> Response {
+pub async fn request_id(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request<Body>,
+    next: Next,
+) -> Response {
     use tracing::Instrument;
     let client_id = req
         .headers()
@@ -184,7 +188,12 @@ pub async fn request_id(mut req: Request<Body>, next: Next) -> Response {
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string);
     let endpoint = format!("{} {}", req.method(), req.uri().path());
-    let trace = std::sync::Arc::new(Trace::new(client_id.clone(), endpoint));
+    let otel = state.events.begin_trace(
+        req.headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok()),
+    );
+    let trace = std::sync::Arc::new(Trace::new(client_id.clone(), endpoint, otel.clone()));
     let id = client_id.unwrap_or_else(|| trace.id.clone());
     let server_id = trace.id.clone();
     req.extensions_mut().insert(trace);
@@ -195,7 +204,11 @@ pub async fn request_id(mut req: Request<Body>, next: Next) -> Response {
         method = %req.method(),
         path = %req.uri().path()
     );
-    let mut response = next.run(req).instrument(span).await;
+    let run = next.run(req).instrument(span);
+    let mut response = match otel {
+        Some(otel) => crate::otel::CURRENT.scope(otel, run).await,
+        None => run.await,
+    };
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }

@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod analytics;
 pub mod app;
 pub mod auth;
 pub mod backend;
@@ -30,7 +31,9 @@ pub mod learned;
 pub mod limits;
 pub mod loading;
 pub mod model_cache;
+pub mod otel;
 pub mod pipeline;
+pub mod prompt_features;
 pub mod records;
 pub mod redis_conn;
 pub mod registry;

@@ -34,6 +34,8 @@ pub const RESTART_ONLY: &[&str] = &[
     "ratelimit.backend_timeout_ms",
     "guard.classifier_dir",
     "guard.toxicity_probe",
+    "dashboard.session_secret",
+    "dashboard.stats_retention_days",
 ];
 
 /// Puts the running value of every restart-only setting back into `fresh`; returns the
@@ -51,6 +53,8 @@ pub fn keep_restart_only(fresh: &mut Config, running: &Config) -> Vec<&'static s
     keep!("[server]", server);
     keep!("[models]", models);
     keep!("[events]", events);
+    keep!("[telemetry]", telemetry);
+    keep!("[drift]", drift);
     keep!("[auth]", auth);
     keep!("[abuse]", abuse);
     keep!("[store]", store);
@@ -59,6 +63,8 @@ pub fn keep_restart_only(fresh: &mut Config, running: &Config) -> Vec<&'static s
     keep!("ratelimit.backend_timeout_ms", ratelimit.backend_timeout_ms);
     keep!("guard.classifier_dir", guard.classifier_dir);
     keep!("guard.toxicity_probe", guard.toxicity_probe);
+    keep!("dashboard.session_secret", dashboard.session_secret);
+    keep!("dashboard.stats_retention_days", dashboard.stats_retention_days);
     kept
 }
 
@@ -75,6 +81,7 @@ fn changed_sections(fresh: &Config, running: &Config) -> Vec<&'static str> {
     check("[guard]", fresh.guard != running.guard);
     check("[feedback]", fresh.feedback != running.feedback);
     check("[costs]", fresh.costs != running.costs);
+    check("[dashboard]", fresh.dashboard != running.dashboard);
     check("[[model]]", fresh.model != running.model);
     check("[[route]]", fresh.route != running.route);
     changed

@@ -73,6 +73,7 @@ async fn build_state(
         feedback: stores.feedback,
         routes,
         records: stores.records,
+        analytics: stores.analytics,
         budgets: Arc::new(crate::budget::Budgets::from_config(config)?),
         events: Arc::new(events),
     }))
@@ -103,10 +104,29 @@ pub async fn serve(
     let state = build_state(&config, &registry).await?;
     let mut sinks =
         crate::events::Sinks::start(&config, &state.events, Arc::clone(&state.records)).await?;
+    // Drift runs where the whole stream is: the analytics role when NATS carries the
+    // events, else every process that stores its own events.
+    let watcher = config.drift.enabled.then(|| {
+        crate::analytics::DriftWatcher::new(
+            &config,
+            Arc::clone(&state.analytics),
+            Some(Arc::clone(&state.events)),
+        )
+    });
     if config.server.role == crate::config::Role::Analytics {
         let js = crate::events::JetStream::connect(&config.events).await?;
-        sinks.add_consumer(js, Arc::clone(&state.records), config.events.sink_batch);
+        let also = watcher.map(|w| {
+            Arc::new(crate::analytics::DriftSink(w)) as Arc<dyn crate::events::Sink>
+        });
+        sinks.add_consumer(js, Arc::clone(&state.records), config.events.sink_batch, also);
         tracing::info!("analytics: consuming JetStream events into the store");
+    } else if let Some(w) = watcher.filter(|_| {
+        config.events.nats_url.is_empty() && config.events.store_sink
+    }) {
+        sinks.add_log_sink(&config, &state.events, Arc::new(crate::analytics::DriftSink(w)));
+    }
+    if let Some(sampler) = &state.events.prompts {
+        crate::prompt_features::spawn_embedder_load(Arc::clone(&config), sampler);
     }
     let events = Arc::clone(&state.events);
     if let Some(path) = config.source.clone() {

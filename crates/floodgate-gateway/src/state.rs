@@ -39,6 +39,8 @@ pub struct Services {
     pub feedback: Arc<dyn feedback::FeedbackStore>,
     pub routes: Arc<cascade::Routes>,
     pub records: Arc<dyn records::RecordStore>,
+    /// Drift profiles and state, retrain suggestions, evaluation runs.
+    pub analytics: Arc<dyn crate::analytics::AnalyticsStore>,
     /// Keys' spend against their budgets (shared through Redis with a Redis limiter).
     pub budgets: Arc<crate::budget::Budgets>,
     /// Where every request's event goes (the durable local log, then the sinks).
@@ -71,6 +73,6 @@ impl Services {
                 detail,
             },
         );
-        self.events.record(&event).await;
+        self.events.record(&event, None).await;
     }
 }

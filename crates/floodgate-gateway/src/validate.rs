@@ -45,6 +45,33 @@ impl PromptInput {
 
     /// The prompt as text for a request's event (`events.include_text`): chat messages
     /// one per line as `role: content`, token ids as numbers.
+    /// What the user wrote — a chat's user messages (joined by newlines), a completion's
+    /// prompt; nothing for token prompts — and the number of user turns, for the drift
+    /// features.
+    pub fn user_text(&self) -> (std::borrow::Cow<'_, str>, u32) {
+        use std::borrow::Cow;
+        match self {
+            PromptInput::Chat(messages) => {
+                let mut users = messages.iter().filter(|m| m.role == "user");
+                let turns = u32::try_from(users.clone().count()).unwrap_or(u32::MAX);
+                match (users.next(), users.next()) {
+                    (None, _) => (Cow::Borrowed(""), 0),
+                    (Some(only), None) => (Cow::Borrowed(only.content.as_str()), turns),
+                    (Some(first), Some(second)) => {
+                        let mut text = format!("{}\n{}", first.content, second.content);
+                        for m in users {
+                            text.push('\n');
+                            text.push_str(&m.content);
+                        }
+                        (Cow::Owned(text), turns)
+                    }
+                }
+            }
+            PromptInput::Text(t) => (Cow::Borrowed(t.as_str()), 1),
+            PromptInput::Tokens(_) => (Cow::Borrowed(""), 1),
+        }
+    }
+
     pub fn text_for_events(&self) -> String {
         match self {
             PromptInput::Chat(messages) => messages

@@ -14,6 +14,7 @@ use floodgate_gateway::auth::{create_key, Auth, Caller, NewKey, Scope};
 use floodgate_gateway::config::BudgetPeriod;
 use floodgate_gateway::error::GatewayError;
 use floodgate_gateway::feedback::FeedbackItem;
+use floodgate_gateway::records::stats::{bucket_bound, bucket_of, Totals};
 use floodgate_gateway::records::{
     AdminAction, AdminRecord, DecisionRecord, RouteDecision, TierRun,
 };
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
         feedback_counts_fingerprints_quarantine_and_history,
         opening_twice_migrates_once,
         two_gateways_share_keys_and_see_a_revocation_within_a_second,
+        per_minute_stats_count_each_event_once_and_give_percentiles_within_a_bucket,
     ];
     let mut trials = Vec::new();
     for (name, test) in tests {
@@ -143,6 +145,10 @@ fn record(event: &str, client_id: &str, key: &str, at: i64, runs: Vec<TierRun>) 
         guard: vec![],
         status: "completed".into(),
         latency_ms: 12.0,
+        endpoint: "POST /v1/chat/completions".into(),
+        http_status: 200,
+        time_to_first_token_ms: Some(4.0),
+        ..DecisionRecord::default()
     }
 }
 
@@ -159,6 +165,92 @@ fn run(model: &str, cost: f64, served: bool) -> TierRun {
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
+}
+
+async fn per_minute_stats_count_each_event_once_and_give_percentiles_within_a_bucket(db: Db) {
+    let records = db.open().await.records;
+    let minute = DAY1 - DAY1.rem_euclid(60);
+    // 200 answered requests over two minutes, latencies 10..=2000 ms, TTFT a tenth;
+    // every tenth escalated; plus refusals and one failure.
+    let mut batch = Vec::new();
+    let mut latencies = Vec::new();
+    for i in 0..200u32 {
+        let latency = 10.0 * f64::from(i + 1);
+        latencies.push(latency);
+        let mut r = record(
+            &format!("evt_s{i}"),
+            "",
+            "key_a",
+            minute + i64::from(i % 2) * 60 + 5,
+            vec![run("small@v1", 0.001, true)],
+        );
+        r.latency_ms = latency;
+        r.time_to_first_token_ms = Some(latency / 10.0);
+        if let Some(route) = r.route.as_mut() {
+            route.escalated = i % 10 == 0;
+        }
+        batch.push(r);
+    }
+    for i in 0..5 {
+        let mut r = record(&format!("evt_r{i}"), "", "key_a", minute + 10, vec![]);
+        r.route = None;
+        r.served_by = String::new();
+        r.requested = "made-up".into();
+        r.http_status = 429;
+        r.status = "refused: abuse_throttled".into();
+        r.error_code = Some("abuse_throttled".into());
+        r.time_to_first_token_ms = None;
+        batch.push(r);
+    }
+    let mut failed = record("evt_f", "", "key_a", minute + 70, vec![run("small@v1", 0.0, true)]);
+    failed.http_status = 502;
+    failed.status = "refused: upstream_error".into();
+    batch.push(failed);
+    assert_eq!(records.put_batch(&batch).await.unwrap(), 206);
+    // Replays, as a batch and one by one, count nothing.
+    assert_eq!(records.put_batch(&batch).await.unwrap(), 0);
+    assert!(!records.put(&batch[3]).await.unwrap());
+
+    let rows = records.stats_since(minute, minute + 120).await.unwrap();
+    let key = |r: &floodgate_gateway::records::MinuteStats| (r.minute, r.route.clone(), r.model.clone());
+    let keys: Vec<_> = rows.iter().map(key).collect();
+    assert_eq!(
+        keys,
+        vec![
+            (minute, "/v1/chat/completions".to_string(), "_refused".to_string()),
+            (minute, "auto".into(), "small@v1".into()),
+            (minute + 60, "auto".into(), "small@v1".into()),
+        ]
+    );
+    let mut answered = Totals::default();
+    for r in rows.iter().filter(|r| r.model == "small@v1") {
+        answered.add(&r.totals);
+    }
+    assert_eq!(answered.requests, 201);
+    assert_eq!(answered.errors, 1);
+    assert_eq!(answered.escalated, 20);
+    assert_eq!(answered.prompt_tokens, 201 * 10);
+    assert_eq!(answered.completion_tokens, 201 * 5);
+    assert!(close(answered.cost_usd, 0.2));
+    let refused = &rows[0].totals;
+    assert_eq!((refused.requests, refused.refused, refused.abuse_refused), (5, 5, 5));
+    // Percentiles from the summed buckets land in the bucket of the exact value.
+    latencies.push(12.0); // the failed request's
+    latencies.sort_by(f64::total_cmp);
+    for q in [0.5, 0.95, 0.99] {
+        let exact = latencies[((q * latencies.len() as f64).ceil() as usize).max(1) - 1];
+        let b = bucket_of(exact);
+        let lower = if b == 0 { 0.0 } else { bucket_bound(b - 1) };
+        let got = answered.latency_ms(q).unwrap();
+        assert!(got >= lower * 0.999 && got <= bucket_bound(b) * 1.001, "p{q}: {got} vs {exact}");
+    }
+    let ttft_p50 = answered.ttft_ms(0.5).unwrap();
+    assert!((60.0..=170.0).contains(&ttft_p50), "{ttft_p50}");
+
+    // Only the window asked for, and pruning drops what is older.
+    assert_eq!(records.stats_since(minute + 60, minute + 120).await.unwrap().len(), 1);
+    assert_eq!(records.prune_stats(minute + 60).await.unwrap(), 2);
+    assert_eq!(records.stats_since(0, i64::MAX).await.unwrap().len(), 1);
 }
 
 async fn keys_insert_find_list_revoke_and_move_the_epoch(db: Db) {

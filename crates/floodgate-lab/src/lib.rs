@@ -2,6 +2,9 @@
 //!
 //! - [`cascade`]: answer a golden set with each tier of a route, train its router on
 //!   those answers and calibrate its thresholds (`floodgate cascade run|train|calibrate`).
+//! - [`eval`]: grade a served model, version, variant or route on golden sets (alias
+//!   matching or an LLM judge), with 95% intervals, slices and regression verdicts
+//!   against the previous version (`floodgate eval run|report`).
 //! - [`guard`]: train and measure the guard's classifier heads, the fine-tuned toxicity
 //!   model and the LLM-embedding probe (`floodgate guard …`).
 //! - [`quant`]: convert a model to other precisions and measure what each loses
@@ -15,5 +18,6 @@
 
 pub mod cascade;
 mod chart;
+pub mod eval;
 pub mod guard;
 pub mod quant;

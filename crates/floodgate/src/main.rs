@@ -2,9 +2,13 @@
 //! crates (`floodgate-gateway`, `floodgate-models`, and for the offline commands
 //! `floodgate-lab`). Without the `engine` feature it is a gateway for upstream models.
 
+#[cfg(feature = "engine")]
+mod drift_cmd;
+mod eval_cmd;
 mod events_cmd;
 mod keys_cmd;
 mod reports_cmd;
+mod stats_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +67,12 @@ enum Command {
         #[command(subcommand)]
         command: floodgate_lab::cascade::CascadeCommand,
     },
+    /// Grade served models, versions, variants or routes on golden sets; flag regressions.
+    #[cfg(feature = "engine")]
+    Eval {
+        #[command(subcommand)]
+        command: eval_cmd::EvalCommand,
+    },
     /// A/B reports on a route's variants.
     Ab {
         #[command(subcommand)]
@@ -72,6 +82,14 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: events_cmd::EventsCommand,
+    },
+    /// Requests, errors, latency and TTFT percentiles, tokens and cost per route, model
+    /// and version over a recent window (`--window 1h`), from the per-minute rollups.
+    Stats(stats_cmd::StatsArgs),
+    /// Drift: reference profiles per route or model, and the state of the live windows.
+    Drift {
+        #[command(subcommand)]
+        command: drift_cmd::DriftCommand,
     },
     /// Cost reports from the recorded usage.
     Cost {
@@ -362,7 +380,11 @@ async fn main() -> ExitCode {
         Command::Guard { command } => floodgate_lab::guard::run(command).await,
         #[cfg(feature = "engine")]
         Command::Cascade { command } => floodgate_lab::cascade::run(command).await,
+        #[cfg(feature = "engine")]
+        Command::Eval { command } => eval_cmd::run(command).await,
         Command::Cost { command } => reports_cmd::cost(command).await,
+        Command::Drift { command } => drift_cmd::run(command).await,
+        Command::Stats(args) => stats_cmd::run(args).await,
         Command::Ab { command } => reports_cmd::ab(command).await,
         Command::Bench(args) => floodgate_bench::run(args).await,
     }

@@ -419,6 +419,28 @@ impl Auth {
     }
 }
 
+impl Auth {
+    /// The key behind a signed dashboard session (its prefix and id, never its secret),
+    /// looked up again on every use through the same cache as [`Auth::identify`], so a
+    /// revoked key loses its sessions as soon as its requests are refused.
+    pub async fn session_key(
+        &self,
+        prefix: &str,
+        key_id: &str,
+    ) -> Result<Arc<KeyRecord>, GatewayError> {
+        let found = self
+            .lookup(prefix)
+            .await
+            .map_err(|e| GatewayError::StoreUnavailable(e.to_string()))?;
+        match found {
+            Some((record, _)) if record.id == key_id && record.revoked_at.is_none() => Ok(record),
+            _ => Err(GatewayError::Unauthorized(
+                "The session's key is no longer valid.".into(),
+            )),
+        }
+    }
+}
+
 /// The key from `Authorization: Bearer …` (or `api-key`, as Azure-style clients send it).
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers

@@ -173,7 +173,41 @@ impl Endpoint {
         } else {
             &self.completions_url
         };
-        let req = self.authorize(client.post(url.clone()).json(&body));
+        let mut req = self.authorize(client.post(url.clone()).json(&body));
+        // Trace context goes to upstreams and workers; a traced call records its span.
+        let otel = crate::otel::current();
+        let call = otel.as_ref().and_then(|o| o.outgoing());
+        if let Some((traceparent, _)) = &call {
+            req = req.header("traceparent", traceparent);
+        }
+        let result = self.attempt(req, request, started, timeouts).await;
+        if let (Some(otel), Some((_, Some(span_id)))) = (&otel, call) {
+            otel.record_call(crate::otel::CallSpan {
+                span_id,
+                start: started,
+                duration: started.elapsed(),
+                model: self.model.clone(),
+                endpoint: self.label.clone(),
+                region: self.region.clone(),
+                error: match &result {
+                    Ok(_) => String::new(),
+                    Err(AttemptError::Fatal(e)) | Err(AttemptError::Retryable { error: e, .. }) => {
+                        e.code().to_string()
+                    }
+                },
+            });
+        }
+        result
+    }
+
+    /// One attempt, from sending to the first token.
+    async fn attempt(
+        &self,
+        req: reqwest::RequestBuilder,
+        request: &UpstreamRequest,
+        started: Instant,
+        timeouts: Timeouts,
+    ) -> Result<Started, AttemptError> {
         let response = match tokio::time::timeout(timeouts.first_byte, req.send()).await {
             Err(_) => return Err(self.timed_out(timeouts.first_byte)),
             Ok(Err(e)) => {

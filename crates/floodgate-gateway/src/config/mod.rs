@@ -50,8 +50,11 @@ pub(crate) use value_set;
 
 mod auth;
 mod costs;
+mod dashboard;
 mod events;
+mod drift;
 mod feedback;
+mod telemetry;
 mod guard;
 mod limits;
 mod model;
@@ -63,8 +66,11 @@ mod store;
 
 pub use auth::{AuthConfig, Scope};
 pub use costs::{BudgetPeriod, CostsConfig};
+pub use dashboard::DashboardConfig;
 pub use events::{ClientIpMode, EventsConfig, FsyncPolicy, OverflowPolicy};
+pub use drift::{DriftConfig, DriftEmbedder};
 pub use feedback::FeedbackConfig;
+pub use telemetry::{OtlpProtocol, TelemetryConfig};
 pub use guard::{GuardConfig, Policy};
 pub use limits::LimitsConfig;
 pub use model::{BackendKind, EndpointConfig, ModelConfig, DEFAULT_MODELS, MAX_WEIGHT};
@@ -91,6 +97,9 @@ pub struct Config {
     pub costs: CostsConfig,
     pub events: EventsConfig,
     pub store: StoreConfig,
+    pub telemetry: TelemetryConfig,
+    pub drift: DriftConfig,
+    pub dashboard: DashboardConfig,
     pub model: Vec<ModelConfig>,
     pub route: Vec<RouteConfig>,
     /// The file this configuration was read from, if any (route reloads re-read it).
@@ -162,6 +171,9 @@ impl Config {
                 "costs" => config.costs = section(&key, value, &mut errors),
                 "events" => config.events = section(&key, value, &mut errors),
                 "store" => config.store = section(&key, value, &mut errors),
+                "telemetry" => config.telemetry = section(&key, value, &mut errors),
+                "drift" => config.drift = section(&key, value, &mut errors),
+                "dashboard" => config.dashboard = section(&key, value, &mut errors),
                 "route" => match value {
                     toml::Value::Array(items) => {
                         for (i, item) in items.into_iter().enumerate() {
@@ -192,7 +204,7 @@ impl Config {
                     _ => errors.push("model: expected an array of tables ([[model]])".into()),
                 },
                 other => errors.push(format!(
-                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, guard, abuse, feedback, costs, events, store, model, route)"
+                    "{other}: unknown section (expected one of server, models, limits, auth, ratelimit, guard, abuse, feedback, costs, events, store, telemetry, drift, dashboard, model, route)"
                 )),
             }
         }
@@ -227,6 +239,9 @@ impl Config {
         self.ratelimit.validate(errors);
         self.store.validate(errors);
         self.guard.validate(errors);
+        self.telemetry.validate(errors);
+        self.drift.validate(errors);
+        self.dashboard.validate(errors);
         model::validate_models(&self.model, errors);
     }
 
@@ -307,6 +322,8 @@ impl Config {
             // per-IP and per-key defaults would throttle. A worker protects itself
             // with its queue (`max_queue`, the estimated queue wait); a key's own limits
             // (`keys create --rpm ...`) still apply.
+            // Drift is about what users send: the gateway in front samples it.
+            self.drift.enabled = false;
             let r = &mut self.ratelimit;
             r.key_requests_per_minute = 0.0;
             r.key_tokens_per_minute = 0.0;

@@ -9,9 +9,11 @@
 //! is completed, so that an answered request's event survives the process being killed.
 //! Sinks are idempotent by event id, so replaying after a crash duplicates nothing.
 
+mod genai;
 mod nats;
 mod schema;
 mod sink;
+mod spans;
 mod store_sink;
 mod trace;
 
@@ -42,6 +44,10 @@ pub struct Spine {
     ip_salt: String,
     /// This process, as events name it (`region/host:port`).
     pub origin: String,
+    /// Where traced requests' spans go (`[telemetry]`), if anywhere.
+    pub tracing: Option<Arc<crate::otel::Tracing>>,
+    /// Samples prompts for their drift features (`[drift]`), if on.
+    pub prompts: Option<crate::prompt_features::PromptSampler>,
 }
 
 impl Spine {
@@ -61,6 +67,8 @@ impl Spine {
             client_ip: e.client_ip,
             ip_salt: crate::config::resolve_secret(&e.ip_hash_salt)?,
             origin,
+            tracing: crate::otel::Tracing::start(&config.telemetry)?,
+            prompts: crate::prompt_features::PromptSampler::new(config),
         })
     }
 
@@ -73,6 +81,8 @@ impl Spine {
             client_ip: ClientIpMode::None,
             ip_salt: String::new(),
             origin: String::new(),
+            tracing: None,
+            prompts: None,
         }
     }
 
@@ -98,8 +108,24 @@ impl Spine {
         }
     }
 
-    /// Queues `event` for the log; never waits.
-    pub fn emit(&self, event: &Event) -> Option<Ack> {
+    /// A new request's trace: the client's `traceparent` continued or a sampling draw
+    /// (`None` when traces are off and the client sent none).
+    pub fn begin_trace(&self, traceparent: Option<&str>) -> Option<Arc<crate::otel::OtelTrace>> {
+        match &self.tracing {
+            Some(t) => t.begin(traceparent),
+            None => traceparent.map(crate::otel::OtelTrace::forward),
+        }
+    }
+
+    /// Records the event's GenAI metrics, exports its spans if `trace` was sampled, and
+    /// queues it for the log; never waits.
+    pub fn emit(&self, event: &Event, trace: Option<&Trace>) -> Option<Ack> {
+        genai::observe(event);
+        if let (Some(tracing), Some(otel)) = (&self.tracing, trace.and_then(|t| t.otel.as_ref())) {
+            if otel.sampled {
+                spans::export(tracing, otel, event);
+            }
+        }
         let log = self.log.as_ref()?;
         // Sized for a typical event (about 1 kB), so serializing does not reallocate.
         let mut bytes = Vec::with_capacity(1536);
@@ -128,13 +154,16 @@ impl Spine {
     }
 
     /// Emits and waits for the log ([`Spine::settle`]).
-    pub async fn record(&self, event: &Event) {
-        let ack = self.emit(event);
+    pub async fn record(&self, event: &Event, trace: Option<&Trace>) {
+        let ack = self.emit(event, trace);
         self.settle(ack).await;
     }
 
-    /// Writes what is queued and stops the writer.
+    /// Writes what is queued and stops the writer; exports the spans still queued.
     pub fn close(&self) {
+        if let Some(t) = &self.tracing {
+            t.shutdown();
+        }
         if let Some(log) = &self.log {
             log.close();
         }
@@ -196,48 +225,60 @@ impl Sinks {
         spine: &Spine,
         records: Arc<dyn crate::records::RecordStore>,
     ) -> anyhow::Result<Self> {
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let mut tasks = Vec::new();
-        let Some(log) = spine.log() else {
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let tasks = Vec::new();
+        if spine.log().is_none() {
             return Ok(Self { stop, tasks });
-        };
+        }
         let e = &config.events;
         let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
         if e.store_sink {
-            sinks.push(Arc::new(StoreSink::new(records)));
+            sinks.push(Arc::new(
+                StoreSink::new(records).with_retention(config.dashboard.stats_retention_days),
+            ));
         }
         if !e.nats_url.is_empty() {
             sinks.push(Arc::new(JetStream::connect(e).await?));
         }
-        let drain = Duration::from_secs(config.server.shutdown_grace_seconds.min(10));
+        let mut me = Self { stop, tasks };
         for sink in sinks {
-            tracing::info!(sink = sink.name(), "event sink started");
-            let pacing = SinkPacing {
-                batch: e.sink_batch,
-                retry_max: Duration::from_millis(e.sink_retry_max_ms),
-                linger: Duration::from_millis(e.sink_linger_ms),
-                drain,
-            };
-            tasks.push(tokio::spawn(run_sink(
-                Arc::clone(log),
-                sink,
-                pacing,
-                stop_rx.clone(),
-            )));
+            me.add_log_sink(config, spine, sink);
         }
-        Ok(Self { stop, tasks })
+        Ok(me)
     }
 
-    /// The analytics role's consumer (JetStream into the store), under the same stop.
+    /// One more sink following the log from its own offset (the drift watcher), paced
+    /// like the others; nothing happens without a log.
+    pub fn add_log_sink(&mut self, config: &Config, spine: &Spine, sink: Arc<dyn Sink>) {
+        let Some(log) = spine.log() else { return };
+        let e = &config.events;
+        tracing::info!(sink = sink.name(), "event sink started");
+        let pacing = SinkPacing {
+            batch: e.sink_batch,
+            retry_max: Duration::from_millis(e.sink_retry_max_ms),
+            linger: Duration::from_millis(e.sink_linger_ms),
+            drain: Duration::from_secs(config.server.shutdown_grace_seconds.min(10)),
+        };
+        self.tasks.push(tokio::spawn(run_sink(
+            Arc::clone(log),
+            sink,
+            pacing,
+            self.stop.subscribe(),
+        )));
+    }
+
+    /// The analytics role's consumer (JetStream into the store, then `also` — the drift
+    /// watcher — with each stored batch), under the same stop.
     pub fn add_consumer(
         &mut self,
         js: JetStream,
         records: Arc<dyn crate::records::RecordStore>,
         batch: usize,
+        also: Option<Arc<dyn Sink>>,
     ) {
         let stop = self.stop.subscribe();
         self.tasks
-            .push(tokio::spawn(consume_into_store(js, records, batch, stop)));
+            .push(tokio::spawn(consume_into_store(js, records, batch, also, stop)));
     }
 
     /// Lets each sink apply what the log holds (for a bounded time), then stops them.

@@ -114,12 +114,13 @@ pub async fn consume_into_store(
     js: JetStream,
     records: Arc<dyn RecordStore>,
     batch: usize,
+    also: Option<Arc<dyn super::Sink>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(200);
     while !*stop.borrow() {
         let result = tokio::select! {
-            r = consume_batches(&js, records.as_ref(), batch) => r,
+            r = consume_batches(&js, records.as_ref(), batch, also.as_deref()) => r,
             _ = stop.changed() => return,
         };
         if let Err(e) = result {
@@ -135,6 +136,7 @@ async fn consume_batches(
     js: &JetStream,
     records: &dyn RecordStore,
     batch: usize,
+    also: Option<&dyn super::Sink>,
 ) -> anyhow::Result<()> {
     let stream = js.ensure_stream().await?;
     let consumer: consumer::PullConsumer = stream
@@ -174,6 +176,13 @@ async fn consume_batches(
             })
             .collect();
         super::store_sink::store(records, &events).await?;
+        // Before the acks: a batch redelivered after a crash here is fed twice, which
+        // drift tolerates (one window a little fuller); a stored batch never waits on it.
+        if let Some(sink) = also {
+            if let Err(e) = sink.apply(&events).await {
+                tracing::warn!(sink = sink.name(), error = %e, "analytics: batch not applied");
+            }
+        }
         for m in &got {
             m.ack().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         }

@@ -76,6 +76,9 @@ pub struct RequestEvent {
     pub outcome: String,
     /// OpenAI-style error code for refusals (`rate_limit_exceeded`, `invalid_api_key`, ...).
     pub error_code: Option<String>,
+    /// The prompt's drift features, when this request was sampled (`[drift]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<floodgate_drift::Features>,
     /// Only with `events.include_text`.
     pub prompt: Option<String>,
     pub completion: Option<String>,
@@ -102,11 +105,8 @@ pub struct Timings {
     pub stages: Vec<StageTiming>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageTiming {
-    pub stage: String,
-    pub ms: f64,
-}
+/// Time one pipeline stage took (the decision record keeps the same list).
+pub use crate::records::StageTiming;
 
 /// Something an operator did (the store keeps it as an [`AdminRecord`]).
 pub use crate::records::AdminAction as AdminEvent;
@@ -167,6 +167,30 @@ impl Event {
                 None => r.outcome.clone(),
             },
             latency_ms: r.timings.total_ms,
+            endpoint: r.endpoint.clone(),
+            http_status: r.status,
+            error_code: r.error_code.clone(),
+            segment: r.segment.clone(),
+            input_guard_score: r.input_guard_score,
+            queue_ms: r.timings.queue_ms,
+            time_to_first_token_ms: r.timings.time_to_first_token_ms,
+            stages: r.timings.stages.clone(),
+            drift: r.drift_features(),
         })
+    }
+}
+
+impl RequestEvent {
+    /// A sampled request's full drift features: the prompt's (from the request path)
+    /// and what the event says about its answer; `None` when it was not sampled.
+    pub fn drift_features(&self) -> Option<floodgate_drift::Features> {
+        let mut f = self.drift.clone()?;
+        f.prompt_tokens = self.usage.prompt_tokens;
+        f.completion_tokens = self.usage.completion_tokens;
+        f.guard_score = self.input_guard_score;
+        f.router_score = self.route.as_ref().and_then(|d| d.pre_score);
+        f.escalated = self.route.as_ref().is_some_and(|d| d.escalated);
+        f.refused = self.outcome == "refused" || self.outcome == "output-blocked";
+        Some(f)
     }
 }

@@ -2,10 +2,11 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crate::auth::Caller;
+use crate::otel::OtelTrace;
 
 use super::{RequestEvent, Spine};
 
@@ -22,10 +23,17 @@ pub struct Trace {
     pub endpoint: String,
     caller: OnceLock<(Caller, IpAddr)>,
     claimed: AtomicBool,
+    /// Its OpenTelemetry trace, when traces are on and it was sampled, or the client's
+    /// unsampled `traceparent` to pass on.
+    pub otel: Option<Arc<OtelTrace>>,
 }
 
 impl Trace {
-    pub fn new(client_request_id: Option<String>, endpoint: String) -> Self {
+    pub fn new(
+        client_request_id: Option<String>,
+        endpoint: String,
+        otel: Option<Arc<OtelTrace>>,
+    ) -> Self {
         Self {
             id: super::new_id(),
             time_ms: super::now_ms(),
@@ -34,6 +42,7 @@ impl Trace {
             endpoint,
             caller: OnceLock::new(),
             claimed: AtomicBool::new(false),
+            otel,
         }
     }
 

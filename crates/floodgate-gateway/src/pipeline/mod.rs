@@ -271,6 +271,10 @@ pub fn event(ctx: &RequestContext, spine: &Spine) -> RequestEvent {
             ms: took.as_secs_f64() * 1000.0,
         })
         .collect();
+    if let Some(sampler) = &spine.prompts {
+        let (text, turns) = ctx.request.prompt.user_text();
+        e.drift = sampler.sample(&text, turns);
+    }
     if spine.include_text() {
         e.prompt = Some(ctx.request.prompt.text_for_events());
     }

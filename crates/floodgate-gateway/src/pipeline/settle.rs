@@ -217,7 +217,7 @@ impl Settlement {
             self.events.origin.clone(),
             event,
         );
-        self.pending = self.events.emit(&event);
+        self.pending = self.events.emit(&event, Some(trace));
     }
 }
 

@@ -177,6 +177,7 @@ fn ctx(
         Arc::new(crate::events::Trace::new(
             Some(id.into()),
             "POST /v1/chat/completions".into(),
+            None,
         )),
         request,
     )

@@ -10,13 +10,16 @@
 //! A record is written once per event id: replaying an event (a retry after a lost
 //! acknowledgement) stores nothing and counts no usage twice, because the record and its
 //! usage go in one transaction that only proceeds when the record is new. Usage is kept
-//! incrementally (one upsert per day, key, route and model), never summed from records.
+//! incrementally (one upsert per day, key, route and model), never summed from records;
+//! so are the per-minute rollups the dashboard reads ([`stats`]).
 
 mod postgres;
 mod sqlite;
+pub mod stats;
 
 pub use postgres::PgRecordStore;
 pub use sqlite::SqliteRecordStore;
+pub use stats::MinuteStats;
 
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +81,42 @@ pub struct DecisionRecord {
     /// From the request's arrival to its last token (0 when it did not finish).
     #[serde(default)]
     pub latency_ms: f64,
+    /// `POST /v1/chat/completions`, ... (empty in records older than the field).
+    #[serde(default)]
+    pub endpoint: String,
+    /// The HTTP status the client got (200 for a stream that failed mid-way; 0 in
+    /// records older than the field).
+    #[serde(default)]
+    pub http_status: u16,
+    /// OpenAI-style error code of a refusal (`rate_limit_exceeded`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// The key's segment (`free`, `pro`, ...).
+    #[serde(default)]
+    pub segment: String,
+    /// The input guard's injection score, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_guard_score: Option<f32>,
+    /// Waiting for a batch slot in the engine.
+    #[serde(default)]
+    pub queue_ms: f64,
+    /// From the request's arrival to its first token, when one came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_first_token_ms: Option<f64>,
+    /// Time in each pipeline stage, in order.
+    #[serde(default)]
+    pub stages: Vec<StageTiming>,
+    /// The request's drift features (prompt and answer), when it was sampled: what
+    /// `floodgate drift profile --window` builds a reference from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<floodgate_drift::Features>,
+}
+
+/// Time one pipeline stage took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageTiming {
+    pub stage: String,
+    pub ms: f64,
 }
 
 /// Something an operator did (create or revoke a key, change a model's weight or a
@@ -186,6 +225,15 @@ pub trait RecordStore: Send + Sync {
         let since = today - i64::from(days.saturating_sub(1)) * 86_400;
         self.usage_since(&utc_day(since)).await
     }
+    /// The per-minute rollups of minutes `from_minute <= minute < to_minute` (unix
+    /// seconds), ordered by minute, route and model.
+    async fn stats_since(
+        &self,
+        from_minute: i64,
+        to_minute: i64,
+    ) -> Result<Vec<MinuteStats>, sqlx::Error>;
+    /// Deletes the rollups of minutes before `before_minute`; returns how many rows went.
+    async fn prune_stats(&self, before_minute: i64) -> Result<u64, sqlx::Error>;
     /// Decision records of a route since `since` (unix seconds), each with the
     /// reputation-weighted mean of its accepted feedback ratings, if any.
     async fn route_records(

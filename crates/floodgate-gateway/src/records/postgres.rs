@@ -4,9 +4,9 @@
 
 use std::collections::HashSet;
 
-use sqlx::{PgPool, Row};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
-use super::{AdminRecord, DecisionRecord, RecordStore, UsageRow};
+use super::{stats, AdminRecord, DecisionRecord, MinuteStats, RecordStore, UsageRow};
 use crate::config::BudgetPeriod;
 
 pub struct PgRecordStore {
@@ -54,6 +54,28 @@ async fn add_usage(tx: &mut sqlx::PgConnection, rows: &[UsageRow]) -> Result<(),
     Ok(())
 }
 
+/// Adds per-minute rollup rows (see [`stats`]), bucket by bucket.
+async fn add_stats(tx: &mut sqlx::PgConnection, rows: &[MinuteStats]) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(stats::ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Postgres>::new(stats::insert_head());
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.minute)
+                .push_bind(&r.route)
+                .push_bind(&r.model);
+            for c in r.totals.counters() {
+                b.push_bind(c as i64);
+            }
+            b.push_bind(r.totals.cost_usd);
+            for c in r.totals.latency.iter().chain(&r.totals.ttft) {
+                b.push_bind(*c as i64);
+            }
+        });
+        q.push(stats::upsert_tail());
+        q.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
 /// Inserts the records whose event ids are new, and their usage, in one transaction of
 /// two statements whatever the batch size. Returns how many were new.
 async fn put_all(pool: &PgPool, records: &[DecisionRecord]) -> Result<u64, sqlx::Error> {
@@ -84,8 +106,12 @@ async fn put_all(pool: &PgPool, records: &[DecisionRecord]) -> Result<u64, sqlx:
     .await?;
     // Within a batch the first record of an event id is the one stored.
     let mut new: HashSet<&str> = inserted.iter().map(String::as_str).collect();
-    let stored = records.iter().filter(|r| new.remove(r.event_id.as_str()));
-    add_usage(&mut tx, &super::merged_usage(stored)).await?;
+    let stored: Vec<&DecisionRecord> = records
+        .iter()
+        .filter(|r| new.remove(r.event_id.as_str()))
+        .collect();
+    add_usage(&mut tx, &super::merged_usage(stored.iter().copied())).await?;
+    add_stats(&mut tx, &stats::rollup(stored.into_iter())).await?;
     tx.commit().await?;
     Ok(inserted.len() as u64)
 }
@@ -193,6 +219,30 @@ impl RecordStore for PgRecordStore {
         .bind(super::period_start(period, now))
         .fetch_one(&self.pool)
         .await
+    }
+
+    async fn stats_since(
+        &self,
+        from_minute: i64,
+        to_minute: i64,
+    ) -> Result<Vec<MinuteStats>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT * FROM stats_minute WHERE minute >= $1 AND minute < $2
+             ORDER BY minute, route, model",
+        )
+        .bind(from_minute)
+        .bind(to_minute)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stats::from_row).collect()
+    }
+
+    async fn prune_stats(&self, before_minute: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM stats_minute WHERE minute < $1")
+            .bind(before_minute)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     async fn route_records(

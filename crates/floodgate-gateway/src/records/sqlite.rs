@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use super::{AdminRecord, DecisionRecord, RecordStore, UsageRow};
+use super::{stats, AdminRecord, DecisionRecord, MinuteStats, RecordStore, UsageRow};
 
 pub struct SqliteRecordStore {
     pool: SqlitePool,
@@ -71,8 +71,11 @@ async fn put_all(pool: &SqlitePool, records: &[DecisionRecord]) -> Result<u64, s
     }
     let count = new.len() as u64;
     // Within a batch the first record of an event id is the one stored and counted.
-    let stored = records.iter().filter(|r| new.remove(r.event_id.as_str()));
-    let usage = super::merged_usage(stored);
+    let stored: Vec<&DecisionRecord> = records
+        .iter()
+        .filter(|r| new.remove(r.event_id.as_str()))
+        .collect();
+    let usage = super::merged_usage(stored.iter().copied());
     for chunk in usage.chunks(ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO usage_daily ");
         q.push_values(chunk, |mut b, u| {
@@ -90,8 +93,34 @@ async fn put_all(pool: &SqlitePool, records: &[DecisionRecord]) -> Result<u64, s
         q.push(USAGE_CONFLICT);
         q.build().execute(&mut *tx).await?;
     }
+    add_stats(&mut tx, &stats::rollup(stored.into_iter())).await?;
     tx.commit().await?;
     Ok(count)
+}
+
+/// Adds per-minute rollup rows (see [`stats`]), bucket by bucket.
+async fn add_stats(
+    tx: &mut sqlx::SqliteConnection,
+    rows: &[MinuteStats],
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(stats::ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(stats::insert_head());
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.minute)
+                .push_bind(&r.route)
+                .push_bind(&r.model);
+            for c in r.totals.counters() {
+                b.push_bind(c as i64);
+            }
+            b.push_bind(r.totals.cost_usd);
+            for c in r.totals.latency.iter().chain(&r.totals.ttft) {
+                b.push_bind(*c as i64);
+            }
+        });
+        q.push(stats::upsert_tail());
+        q.build().execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -190,6 +219,30 @@ impl RecordStore for SqliteRecordStore {
         .bind(super::period_start(period, now))
         .fetch_one(&self.pool)
         .await
+    }
+
+    async fn stats_since(
+        &self,
+        from_minute: i64,
+        to_minute: i64,
+    ) -> Result<Vec<MinuteStats>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT * FROM stats_minute WHERE minute >= ? AND minute < ?
+             ORDER BY minute, route, model",
+        )
+        .bind(from_minute)
+        .bind(to_minute)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stats::from_row).collect()
+    }
+
+    async fn prune_stats(&self, before_minute: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM stats_minute WHERE minute < ?")
+            .bind(before_minute)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     async fn route_records(

@@ -63,7 +63,7 @@ async fn respond(state: &AppState, mut ctx: RequestContext) -> Result<Response, 
         Ok(o) => o,
         Err(e) => {
             if let Some(event) = pipeline::refusal(&ctx, &state.events, &e) {
-                state.events.record(&event).await;
+                state.events.record(&event, Some(&ctx.trace)).await;
             }
             return Err(e);
         }

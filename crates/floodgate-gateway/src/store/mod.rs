@@ -11,22 +11,20 @@
 
 mod postgres;
 
-use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use futures::future::BoxFuture;
-use sqlx::error::BoxDynError;
-use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::postgres::PgConnectOptions;
 
+use crate::analytics::{AnalyticsStore, PgAnalyticsStore, SqliteAnalyticsStore};
 use crate::auth::{KeyStore, PgKeyStore, SqliteKeyStore};
 use crate::config::{Config, StoreUrl};
 use crate::feedback::{FeedbackStore, PgFeedbackStore, SqliteFeedbackStore};
 use crate::records::{PgRecordStore, RecordStore, SqliteRecordStore};
 
+pub use crate::db::Embedded;
 pub use postgres::POSTGRES_MIGRATIONS;
 
 /// The three stores a gateway (or a CLI command) works with.
@@ -34,6 +32,8 @@ pub struct Stores {
     pub keys: Arc<dyn KeyStore>,
     pub records: Arc<dyn RecordStore>,
     pub feedback: Arc<dyn FeedbackStore>,
+    /// Drift profiles and state, retrain suggestions, evaluation runs.
+    pub analytics: Arc<dyn AnalyticsStore>,
 }
 
 impl Stores {
@@ -60,7 +60,8 @@ impl Stores {
         Ok(Stores {
             keys: Arc::new(SqliteKeyStore::from_pool(pool.clone())),
             records: Arc::new(SqliteRecordStore::from_pool(pool.clone())),
-            feedback: Arc::new(SqliteFeedbackStore::from_pool(pool)),
+            feedback: Arc::new(SqliteFeedbackStore::from_pool(pool.clone())),
+            analytics: Arc::new(SqliteAnalyticsStore::from_pool(pool)),
         })
     }
 
@@ -73,7 +74,8 @@ impl Stores {
         Ok(Stores {
             keys: Arc::new(PgKeyStore::from_pool(pool.clone())),
             records: Arc::new(PgRecordStore::from_pool(pool.clone())),
-            feedback: Arc::new(PgFeedbackStore::from_pool(pool)),
+            feedback: Arc::new(PgFeedbackStore::from_pool(pool.clone())),
+            analytics: Arc::new(PgAnalyticsStore::from_pool(pool)),
         })
     }
 
@@ -93,45 +95,6 @@ impl Stores {
             }
             Err(e) => format!("unusable store: {e}"),
         }
-    }
-}
-
-/// Migrations compiled into the binary: (version, description, SQL), oldest first.
-/// Applied by sqlx's [`Migrator`], which records each version (and its checksum) in
-/// `_sqlx_migrations` and applies each pending one in its own transaction.
-#[derive(Debug, Clone, Copy)]
-pub struct Embedded(pub &'static [(i64, &'static str, &'static str)]);
-
-impl<'s> MigrationSource<'s> for Embedded {
-    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, BoxDynError>> {
-        Box::pin(async move {
-            Ok(self
-                .0
-                .iter()
-                .map(|&(version, description, sql)| {
-                    Migration::new(
-                        version,
-                        Cow::Borrowed(description),
-                        MigrationType::Simple,
-                        Cow::Borrowed(sql),
-                        false,
-                    )
-                })
-                .collect())
-        })
-    }
-}
-
-impl Embedded {
-    /// Applies the pending migrations to the database behind `pool`.
-    pub async fn run<'a, A>(self, pool: A) -> Result<(), sqlx::Error>
-    where
-        A: sqlx::Acquire<'a>,
-        <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
-    {
-        let migrator = Migrator::new(self).await?;
-        migrator.run(pool).await?;
-        Ok(())
     }
 }
 

@@ -3,7 +3,7 @@
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use super::Embedded;
+use crate::db::Embedded;
 
 /// The PostgreSQL schema, oldest first.
 pub const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
@@ -16,6 +16,16 @@ pub const POSTGRES_MIGRATIONS: Embedded = Embedded(&[
         2,
         "admin events",
         include_str!("../../migrations/postgres/0002_admin_events.sql"),
+    ),
+    (
+        3,
+        "per-minute stats",
+        include_str!("../../migrations/postgres/0003_stats_minute.sql"),
+    ),
+    (
+        4,
+        "drift and evaluations",
+        include_str!("../../migrations/postgres/0004_analytics.sql"),
     ),
 ]);
 
