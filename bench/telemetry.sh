@@ -5,4 +5,4 @@
 # `PEERS="floodgate floodgate-traced" python3 bench/gateway_overhead.py`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo run --release -p floodgate-gateway --no-default-features --example telemetry_bench
+cargo run --release -p floodgate-gateway --example telemetry_bench

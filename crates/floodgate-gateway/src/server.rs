@@ -125,6 +125,9 @@ pub async fn serve(
     }) {
         sinks.add_log_sink(&config, &state.events, Arc::new(crate::analytics::DriftSink(w)));
     }
+    if config.server.role != crate::config::Role::Worker {
+        crate::analytics::spawn_eval_gauges(Arc::clone(&state.analytics), Duration::from_secs(60));
+    }
     if let Some(sampler) = &state.events.prompts {
         crate::prompt_features::spawn_embedder_load(Arc::clone(&config), sampler);
     }

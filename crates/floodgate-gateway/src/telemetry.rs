@@ -188,6 +188,12 @@ fn describe() {
     h!(GENAI_TTFT, Unit::Seconds, "Arrival of a request to its first output token (gen_ai.server.time_to_first_token).");
     h!(GENAI_TPOT, Unit::Seconds, "Time per output token after the first (gen_ai.server.time_per_output_token).");
     g!("floodgate_build_info", "Always 1; the labels name the version, commit and features of this build.");
+    // Drift and evaluation.
+    g!("floodgate_drift_detected", "1 when the latest tested window of the key (route or model) drifted from its profile, else 0.");
+    c!("floodgate_drift_windows_total", Unit::Count, "Drift windows tested, by key and result (ok or drift).");
+    c!("floodgate_drift_webhook_failures_total", Unit::Count, "Drift webhook calls that failed after three attempts.");
+    c!("floodgate_drift_store_errors_total", Unit::Count, "Drift window results that could not be stored.");
+    g!("floodgate_eval_accuracy", "Accuracy of the latest stored evaluation run, by target and golden set.");
 }
 
 /// Measures one generation: time to first token, time per output token, totals.

@@ -146,7 +146,7 @@ pub async fn run(command: EvalCommand) -> ExitCode {
                 })
             });
             match opts {
-                Ok(opts) => run_eval(&opts, fail_on_regression).await,
+                Ok(opts) => run_eval(&opts, fail_on_regression, config.as_deref()).await,
                 Err(e) => Err(e),
             }
         }
@@ -168,8 +168,13 @@ pub async fn run(command: EvalCommand) -> ExitCode {
     })
 }
 
-async fn run_eval(opts: &eval::RunOptions, fail_on_regression: bool) -> Result<ExitCode, String> {
+async fn run_eval(
+    opts: &eval::RunOptions,
+    fail_on_regression: bool,
+    config: Option<&Path>,
+) -> Result<ExitCode, String> {
     let runs = eval::run(opts).await?;
+    store_runs(&runs, config).await;
     for run in &runs {
         println!("{}", eval::report::render_run(run));
     }
@@ -188,4 +193,48 @@ async fn run_eval(opts: &eval::RunOptions, fail_on_regression: bool) -> Result<E
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Stores each run's summary in the analytics store of the configuration (what the
+/// dashboard's Evaluation section and `floodgate_eval_accuracy` read); the results
+/// file stays the full record. A store that cannot be opened is reported, not fatal.
+async fn store_runs(runs: &[eval::record::RunRecord], config: Option<&Path>) {
+    let stores = match Config::load(config) {
+        Ok(c) => floodgate_gateway::store::Stores::open(&c).await.map_err(|e| format!("{e:#}")),
+        Err(e) => Err(e.to_string()),
+    };
+    let analytics = match stores {
+        Ok(s) => s.analytics,
+        Err(e) => {
+            eprintln!("note: runs not stored in the analytics store ({e}); they are in the results file");
+            return;
+        }
+    };
+    for run in runs {
+        let golden = Path::new(&run.golden.path)
+            .file_stem()
+            .map_or_else(|| run.golden.path.clone(), |s| s.to_string_lossy().into_owned());
+        let a = &run.summary.accuracy;
+        let record = floodgate_gateway::analytics::EvalRunRecord {
+            id: run.run_id.clone(),
+            created_at: i64::try_from(run.unix_time).unwrap_or(i64::MAX),
+            target: run.target.clone(),
+            golden,
+            n: i64::try_from(a.n).unwrap_or(i64::MAX),
+            accuracy: (a.n > 0).then_some(a.rate),
+            accuracy_low: (a.n > 0).then_some(a.low),
+            accuracy_high: (a.n > 0).then_some(a.high),
+            regression: run.regressed(),
+            run: serde_json::json!({
+                "summary": run.summary,
+                "slices": run.slices,
+                "comparisons": run.comparisons,
+                "judge": run.judge,
+                "server": run.server,
+            }),
+        };
+        if let Err(e) = analytics.put_eval_run(&record).await {
+            eprintln!("note: run {} not stored in the analytics store: {e}", run.run_id);
+        }
+    }
 }

@@ -656,6 +656,7 @@ impl Browser {
 
     /// A full-page PNG at `file`.
     async fn screenshot(&mut self, file: &Path) {
+        self.call("Emulation.clearDeviceMetricsOverride", json!({})).await;
         let height = self
             .eval("Math.ceil(document.documentElement.scrollHeight)")
             .await
@@ -777,6 +778,19 @@ fn chromium_signs_in_and_every_chart_draws(binary: PathBuf) {
         let table = b.eval("document.querySelector('#table').innerText").await;
         let table = table.as_str().unwrap();
         assert!(table.contains("keep") && table.contains("small") && table.contains("large"), "{table}");
+        // The last hour, a point a minute: the screenshot.
+        b.eval("document.querySelector('header nav a[href=\"/dashboard?hours=1\"]').click(); true")
+            .await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while b.eval("location.search").await != "?hours=1"
+            || b.eval("document.readyState").await != "complete"
+        {
+            assert!(Instant::now() < deadline, "the 1 h link led nowhere");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let charts: Vec<Value> =
+            serde_json::from_str(b.eval(CHARTS_JS).await.as_str().unwrap()).unwrap();
+        assert!(charts.iter().all(|c| c["marks"].as_u64().unwrap() > 0), "{charts:?}");
         b.screenshot(&screenshots_dir().join("dashboard.png")).await;
 
         // A request view: its decision beside the minutes around it.

@@ -123,7 +123,7 @@ fn the_weaker_model_is_a_regression_and_the_same_model_is_not(paths: Vec<PathBuf
         "type     who",
         "hour     ",
     ] {
-        assert!(text.contains(want.as_str()), "missing {want:?} in:\n{text}");
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
     let regression = format!("REGRESSION: {WEAK} vs baseline {GOOD}");
     assert!(text.contains(&regression), "{text}");

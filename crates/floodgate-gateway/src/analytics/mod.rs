@@ -93,3 +93,31 @@ pub trait AnalyticsStore: Send + Sync {
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
 }
+
+/// Publishes `floodgate_eval_accuracy{target, golden}` (the latest stored run of each
+/// pair, runs of the last 90 days) every `every`, so Prometheus and Grafana see the
+/// evaluation scores `floodgate eval run` stores.
+pub fn spawn_eval_gauges(store: std::sync::Arc<dyn AnalyticsStore>, every: std::time::Duration) {
+    tokio::spawn(async move {
+        loop {
+            let since = crate::clock::unix_secs() - 90 * 86_400;
+            match store.eval_runs(since, 10_000).await {
+                Ok(runs) => {
+                    let mut latest: std::collections::BTreeMap<(String, String), f64> =
+                        std::collections::BTreeMap::new();
+                    for r in runs {
+                        if let Some(a) = r.accuracy {
+                            latest.insert((r.target, r.golden), a);
+                        }
+                    }
+                    for ((target, golden), a) in latest {
+                        metrics::gauge!("floodgate_eval_accuracy", "target" => target, "golden" => golden)
+                            .set(a);
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "evaluation runs not read"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}

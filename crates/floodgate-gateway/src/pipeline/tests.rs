@@ -112,6 +112,9 @@ async fn harness(toml: &str) -> Harness {
         ),
         routes: Arc::new(crate::cascade::Routes::pending(&config)),
         records,
+        analytics: Arc::new(crate::analytics::SqliteAnalyticsStore::from_pool(
+            crate::db::open_sqlite(&db).await.unwrap(),
+        )),
         budgets: Arc::new(crate::budget::Budgets::memory()),
         events,
     });

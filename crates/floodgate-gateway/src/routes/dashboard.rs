@@ -104,11 +104,6 @@ impl Visit {
     }
 }
 
-/// Whether a caller may see the dashboard: the admin or the auditor role.
-fn may_view(caller: &Caller) -> bool {
-    caller.require(Scope::Admin).is_ok() || caller.require(Scope::Auditor).is_ok()
-}
-
 /// An HTML response with the dashboard's security headers.
 fn html(status: StatusCode, body: String) -> Response {
     let mut r = (status, body).into_response();
@@ -258,7 +253,8 @@ async fn overview_page(
             );
         }
     };
-    let body = overview::render(&state, &window, &rows, now);
+    let extras = panels::Extras::load(&state, now, 30).await;
+    let body = overview::render(&state, &window, &rows, now, &extras);
     html(
         StatusCode::OK,
         html::page(

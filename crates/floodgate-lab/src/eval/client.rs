@@ -220,6 +220,82 @@ mod tests {
         assert_eq!(base_url(" http://h:1 "), "http://h:1");
     }
 
+    /// A server on a random port that answers each connection with the next of
+    /// `responses` (status line, extra headers, body); returns its URL and a request count.
+    async fn fake_server(
+        responses: Vec<(&'static str, &'static str, &'static str)>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&count);
+        tokio::spawn(async move {
+            for (status, headers, body) in responses {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 65536];
+                let _ = socket.read(&mut buf).await.unwrap();
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                socket.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+        (url, count)
+    }
+
+    fn client(url: &str, retries: u32) -> ServerClient {
+        ServerClient::new(&ClientOptions {
+            server: url.into(),
+            key: Some("fg-test".into()),
+            timeout: Duration::from_secs(5),
+            retries,
+        })
+        .unwrap()
+    }
+
+    const ANSWER: &str = r#"{"model": "m@1:q4", "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Paris."}}], "usage": {"completion_tokens": 2}}"#;
+    const BUSY: &str = r#"{"error": {"message": "queue full"}}"#;
+
+    #[tokio::test]
+    async fn busy_servers_are_retried_and_answers_read() {
+        let (url, count) = fake_server(vec![
+            ("503 Service Unavailable", "retry-after: 0\r\n", BUSY),
+            ("429 Too Many Requests", "retry-after: 0\r\n", BUSY),
+            ("200 OK", "x-floodgate-model: m@1:q4\r\n", ANSWER),
+        ])
+        .await;
+        let reply = client(&url, 3).chat("m", "sys", "q?", 8).await.unwrap();
+        assert_eq!(reply.text, "Paris.");
+        assert_eq!(reply.finish_reason, "stop");
+        assert_eq!(reply.served_by, "m@1:q4");
+        assert_eq!(reply.completion_tokens, 2);
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn client_errors_and_spent_retries_fail_with_the_message() {
+        let (url, count) = fake_server(vec![(
+            "404 Not Found",
+            "",
+            r#"{"error": {"message": "model `x` not found"}}"#,
+        )])
+        .await;
+        let e = client(&url, 3).chat("x", "", "q?", 8).await.unwrap_err();
+        assert!(e.contains("404") && e.contains("model `x` not found"), "{e}");
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let (url, count) = fake_server(vec![
+            ("503 Service Unavailable", "retry-after: 0\r\n", BUSY),
+            ("503 Service Unavailable", "retry-after: 0\r\n", BUSY),
+        ])
+        .await;
+        let e = client(&url, 1).chat("m", "", "q?", 8).await.unwrap_err();
+        assert!(e.contains("503") && e.contains("queue full"), "{e}");
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
     #[test]
     fn error_messages_come_from_the_openai_body() {
         assert_eq!(

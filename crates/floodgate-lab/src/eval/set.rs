@@ -197,10 +197,10 @@ mod tests {
     #[test]
     fn bad_rows_name_their_line() {
         for text in [
-            "{\"question\": \"q\", \"answers\": [\"a\"]}\n{\"question\": \"q\"}\n",
-            "{\"question\": \"q\", \"answers\": [\"a\"]}\n{\"prompt\": \"p\", \"answers\": [\"a\"]}\n",
-            "{\"question\": \"q\", \"answers\": [\"a\"]}\n{\"question\": \"q\", \"answers\": [\"...\"]}\n",
-            "{\"question\": \"q\", \"answers\": [\"a\"]}\nnot json\n",
+            "{\"question\": \"q\", \"answers\": [\"x1\"]}\n{\"question\": \"q\"}\n",
+            "{\"question\": \"q\", \"answers\": [\"x1\"]}\n{\"prompt\": \"p\", \"answers\": [\"x1\"]}\n",
+            "{\"question\": \"q\", \"answers\": [\"x1\"]}\n{\"question\": \"q\", \"answers\": [\"...\"]}\n",
+            "{\"question\": \"q\", \"answers\": [\"x1\"]}\nnot json\n",
         ] {
             let (_d, p) = write(text);
             let e = read_set(&p).unwrap_err();

@@ -127,7 +127,13 @@ fn values(slots: &[Totals], f: impl Fn(&Totals) -> Option<f64>) -> Vec<Option<f6
 }
 
 /// The whole overview body (inside `<main>`).
-pub fn render(state: &AppState, window: &Window, rows: &[MinuteStats], now: i64) -> String {
+pub fn render(
+    state: &AppState,
+    window: &Window,
+    rows: &[MinuteStats],
+    now: i64,
+    extras: &panels::Extras,
+) -> String {
     let mut all = Totals::default();
     let mut served = Totals::default();
     for r in rows {
@@ -329,8 +335,8 @@ pub fn render(state: &AppState, window: &Window, rows: &[MinuteStats], now: i64)
         out,
         "<section class=\"panel\" id=\"drift\"><h2>Drift</h2>{}</section>\
          <section class=\"panel\" id=\"evaluation\"><h2>Evaluation</h2>{}</section>",
-        panels::drift(state),
-        panels::evaluation(state)
+        panels::drift(extras),
+        panels::evaluation(extras)
     );
     out.push_str("</div>");
 

@@ -132,8 +132,8 @@ pub fn render(
                     if i == r.final_tier {
                         s = format!("<b>{s}</b>");
                     }
-                    if i == r.start_tier {
-                        s.push_str(" (first)");
+                    if i == r.start_tier && r.start_tier != r.final_tier {
+                        s.push_str(" (answered first, replaced)");
                     }
                     s
                 })

@@ -36,6 +36,7 @@ async fn fixture() -> Fixture {
         feedback: stores.feedback,
         routes: Arc::new(crate::cascade::Routes::pending(&config)),
         records: stores.records,
+        analytics: stores.analytics,
         budgets: Arc::new(crate::budget::Budgets::memory()),
         events,
     });
@@ -239,7 +240,10 @@ async fn a_request_view_escapes_everything_a_client_could_choose() {
     assert!(!html.contains("<script"), "{html}");
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(html.contains("this request"), "the marker is drawn");
-    let r = view(evil).await;
+    // Found by its client request id too, which is markup here.
+    assert_eq!(view(evil).await.status(), StatusCode::OK);
+    let r = view("<img src=x onerror=alert(1)>").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert!(!body(r).await.contains("<script"));
+    let html = body(r).await;
+    assert!(!html.contains("<img") && html.contains("&lt;img src=x"), "{html}");
 }
