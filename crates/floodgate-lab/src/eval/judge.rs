@@ -16,7 +16,8 @@
 
 use super::client::ListedModel;
 
-/// The judge's instructions.
+/// The judge's instructions. The reply format is shown with placeholders, not values:
+/// given a filled-in example, Qwen2.5-Coder-1.5B copied its numbers for every answer.
 pub const RUBRIC: &str = "You are a strict grader. You compare a candidate answer with a \
 reference answer and rate it.\n\
 - correct: 1 if the candidate's answer states the same facts as the reference answer \
@@ -25,7 +26,7 @@ reference, refuses or does not answer.\n\
 - coherence: 1 to 5, how clear, fluent and on-topic the candidate's text is, whether or \
 not it is correct (1 = broken or off-topic, 3 = understandable with problems, 5 = clear \
 and well-formed).\n\
-Reply with JSON only, exactly in this form: {\"correct\": 0, \"coherence\": 3}";
+Reply with one JSON object only: {\"correct\": <0 or 1>, \"coherence\": <1 to 5>}";
 
 /// The judge's user message for one answer.
 pub fn judge_prompt(question: &str, reference: &str, answer: &str) -> String {

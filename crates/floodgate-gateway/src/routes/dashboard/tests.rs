@@ -172,7 +172,7 @@ async fn without_a_valid_session_a_browser_goes_to_the_login_form() {
     // A revoked key's session ends.
     let valid = f.sessions.sign(&claims(i64::MAX)).unwrap();
     let cookie = (header::COOKIE, format!("fg_session={valid}"));
-    assert_eq!(overview_with(&f, &[cookie.clone()]).await.status(), StatusCode::OK);
+    assert_eq!(overview_with(&f, std::slice::from_ref(&cookie)).await.status(), StatusCode::OK);
     f.state.auth.store.revoke(&admin.record.id, 1).await.unwrap();
     f.state.auth.forget();
     assert_eq!(overview_with(&f, &[cookie]).await.status(), StatusCode::SEE_OTHER);
