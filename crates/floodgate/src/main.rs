@@ -2,8 +2,8 @@
 //! crates (`floodgate-gateway`, `floodgate-models`, and for the offline commands
 //! `floodgate-lab`). Without the `engine` feature it is a gateway for upstream models.
 
-#[cfg(feature = "engine")]
 mod drift_cmd;
+#[cfg(feature = "engine")]
 mod eval_cmd;
 mod events_cmd;
 mod keys_cmd;

@@ -87,7 +87,7 @@ fn genai_metrics_have_bounded_labels_the_conventions_buckets_and_help_text() {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
-    assert!(output_sum >= 4.0 && output_sum <= 24.0, "{output_sum}");
+    assert!((4.0..=24.0).contains(&output_sum), "{output_sum}");
     // The semantic conventions' bucket boundaries.
     for (metric, le) in [
         ("gen_ai_client_token_usage_bucket", "67108864"),

@@ -66,9 +66,8 @@ impl DriftConfig {
         if !(self.max_samples_per_second.is_finite() && self.max_samples_per_second >= 0.0) {
             errors.push("drift.max_samples_per_second: must be a non-negative number".into());
         }
-        if !self.webhook_url.is_empty()
-            && !(self.webhook_url.starts_with("http://") || self.webhook_url.starts_with("https://"))
-        {
+        let http = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+        if !self.webhook_url.is_empty() && !http(&self.webhook_url) {
             errors.push("drift.webhook_url: must be an http:// or https:// URL".into());
         }
     }

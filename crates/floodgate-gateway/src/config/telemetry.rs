@@ -53,10 +53,8 @@ impl TelemetryConfig {
         if !(0.0..=1.0).contains(&self.trace_sample_ratio) {
             errors.push("telemetry.trace_sample_ratio: must be between 0 and 1".into());
         }
-        if !self.otlp_endpoint.is_empty()
-            && !(self.otlp_endpoint.starts_with("http://")
-                || self.otlp_endpoint.starts_with("https://"))
-        {
+        let http = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+        if !self.otlp_endpoint.is_empty() && !http(&self.otlp_endpoint) {
             errors.push("telemetry.otlp_endpoint: must be an http:// or https:// URL".into());
         }
         if self.max_queued_spans == 0 {
