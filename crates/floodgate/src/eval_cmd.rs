@@ -200,20 +200,25 @@ async fn run_eval(
 /// file stays the full record. A store that cannot be opened is reported, not fatal.
 async fn store_runs(runs: &[eval::record::RunRecord], config: Option<&Path>) {
     let stores = match Config::load(config) {
-        Ok(c) => floodgate_gateway::store::Stores::open(&c).await.map_err(|e| format!("{e:#}")),
+        Ok(c) => floodgate_gateway::store::Stores::open(&c)
+            .await
+            .map_err(|e| format!("{e:#}")),
         Err(e) => Err(e.to_string()),
     };
     let analytics = match stores {
         Ok(s) => s.analytics,
         Err(e) => {
-            eprintln!("note: runs not stored in the analytics store ({e}); they are in the results file");
+            eprintln!(
+                "note: runs not stored in the analytics store ({e}); they are in the results file"
+            );
             return;
         }
     };
     for run in runs {
-        let golden = Path::new(&run.golden.path)
-            .file_stem()
-            .map_or_else(|| run.golden.path.clone(), |s| s.to_string_lossy().into_owned());
+        let golden = Path::new(&run.golden.path).file_stem().map_or_else(
+            || run.golden.path.clone(),
+            |s| s.to_string_lossy().into_owned(),
+        );
         let a = &run.summary.accuracy;
         let record = floodgate_gateway::analytics::EvalRunRecord {
             id: run.run_id.clone(),
@@ -234,7 +239,10 @@ async fn store_runs(runs: &[eval::record::RunRecord], config: Option<&Path>) {
             }),
         };
         if let Err(e) = analytics.put_eval_run(&record).await {
-            eprintln!("note: run {} not stored in the analytics store: {e}", run.run_id);
+            eprintln!(
+                "note: run {} not stored in the analytics store: {e}",
+                run.run_id
+            );
         }
     }
 }

@@ -7,13 +7,19 @@ use std::path::Path;
 use super::record::rfc3339;
 use super::stats::Rate;
 
-pub fn draw_history(path: &Path, series: &BTreeMap<String, Vec<(u64, Rate)>>) -> Result<(), String> {
+pub fn draw_history(
+    path: &Path,
+    series: &BTreeMap<String, Vec<(u64, Rate)>>,
+) -> Result<(), String> {
     use plotters::prelude::*;
     if path
         .extension()
         .is_some_and(|e| !e.eq_ignore_ascii_case("png"))
     {
-        return Err(format!("{}: the chart is written as PNG (.png)", path.display()));
+        return Err(format!(
+            "{}: the chart is written as PNG (.png)",
+            path.display()
+        ));
     }
     let times: Vec<u64> = series.values().flatten().map(|p| p.0).collect();
     let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) else {
@@ -36,10 +42,7 @@ pub fn draw_history(path: &Path, series: &BTreeMap<String, Vec<(u64, Rate)>>) ->
     let first = *first;
     let label = move |h: &f64| {
         let t = first + (h.max(0.0) * 3600.0) as u64;
-        rfc3339(t)
-            .get(5..16)
-            .unwrap_or_default()
-            .replace('T', " ")
+        rfc3339(t).get(5..16).unwrap_or_default().replace('T', " ")
     };
     let mut chart = ChartBuilder::on(&root)
         .caption("accuracy over time (95% intervals)", ("sans-serif", 22))

@@ -92,10 +92,7 @@ impl ServerClient {
     pub async fn models(&self) -> Result<Vec<ListedModel>, String> {
         let url = format!("{}/v1/models", self.base);
         let response = self.send(|| self.http.get(&url)).await?;
-        let list: ModelList = response
-            .json()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
+        let list: ModelList = response.json().await.map_err(|e| format!("{url}: {e}"))?;
         Ok(list.data)
     }
 
@@ -126,10 +123,7 @@ impl ServerClient {
             .get("x-floodgate-model")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let v: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
+        let v: serde_json::Value = response.json().await.map_err(|e| format!("{url}: {e}"))?;
         let choice = &v["choices"][0];
         Ok(Reply {
             text: choice["message"]["content"]
@@ -195,10 +189,7 @@ impl ServerClient {
 /// `http://host:8080/v1/` → `http://host:8080`.
 fn base_url(server: &str) -> String {
     let trimmed = server.trim().trim_end_matches('/');
-    trimmed
-        .strip_suffix("/v1")
-        .unwrap_or(trimmed)
-        .to_string()
+    trimmed.strip_suffix("/v1").unwrap_or(trimmed).to_string()
 }
 
 /// The OpenAI error body's message, else the body itself (shortened).
@@ -284,7 +275,10 @@ mod tests {
         )])
         .await;
         let e = client(&url, 3).chat("x", "", "q?", 8).await.unwrap_err();
-        assert!(e.contains("404") && e.contains("model `x` not found"), "{e}");
+        assert!(
+            e.contains("404") && e.contains("model `x` not found"),
+            "{e}"
+        );
         assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
         let (url, count) = fake_server(vec![
             ("503 Service Unavailable", "retry-after: 0\r\n", BUSY),

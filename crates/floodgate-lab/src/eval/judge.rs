@@ -58,8 +58,8 @@ fn correct_of(v: &serde_json::Value) -> Option<bool> {
     match v {
         serde_json::Value::Bool(b) => Some(*b),
         serde_json::Value::Number(n) => match n.as_f64() {
-            Some(x) if x == 0.0 => Some(false),
-            Some(x) if x == 1.0 => Some(true),
+            Some(0.0) => Some(false),
+            Some(1.0) => Some(true),
             _ => None,
         },
         serde_json::Value::String(s) => match s.trim().to_lowercase().as_str() {
@@ -233,7 +233,10 @@ mod tests {
                 r#"{"Correct": "yes", "coherence": "4"}"#,
                 v(Some(true), Some(4)),
             ),
-            (r#"{"correct": true, "coherence": 4.4}"#, v(Some(true), Some(4))),
+            (
+                r#"{"correct": true, "coherence": 4.4}"#,
+                v(Some(true), Some(4)),
+            ),
             (r#"{"coherence": 2}"#, v(None, Some(2))),
             (
                 "{not json} then {\"correct\": 1, \"coherence\": 2}",
@@ -282,7 +285,11 @@ mod tests {
     fn the_default_judge_is_the_largest_chat_model() {
         let models = vec![
             listed("smollm2-135m", None, "SmolLM2-135M-Instruct; chat model"),
-            listed("qwen2.5-coder-1.5b", None, "Qwen2.5-Coder-1.5B-Instruct; chat model"),
+            listed(
+                "qwen2.5-coder-1.5b",
+                None,
+                "Qwen2.5-Coder-1.5B-Instruct; chat model",
+            ),
             listed(
                 "gemma3-270m",
                 None,
@@ -291,7 +298,10 @@ mod tests {
             listed("huge-70b-router", Some("route"), "Route over a -> b"),
             listed("mystery", None, ""),
         ];
-        assert_eq!(default_judge(&models).as_deref(), Some("qwen2.5-coder-1.5b"));
+        assert_eq!(
+            default_judge(&models).as_deref(),
+            Some("qwen2.5-coder-1.5b")
+        );
         // Versions and variants of one model: the plain name.
         let models = vec![
             listed("chat@1:q4", Some("variant"), "Chat-7B"),

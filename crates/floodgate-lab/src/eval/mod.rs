@@ -91,7 +91,10 @@ pub async fn run(opts: &RunOptions) -> Result<Vec<RunRecord>, String> {
                     client.base()
                 )
             })?;
-            eprintln!("judge: {chosen} (the largest model {} lists)", client.base());
+            eprintln!(
+                "judge: {chosen} (the largest model {} lists)",
+                client.base()
+            );
             Some(chosen)
         }
     };
@@ -140,7 +143,11 @@ pub async fn run(opts: &RunOptions) -> Result<Vec<RunRecord>, String> {
                 .and_then(|base| record::compare(&run, base, "baseline"));
             run.comparisons.extend(previous.into_iter().chain(baseline));
             record::append_run(&opts.out, &run)?;
-            eprintln!("{target}: recorded as {} in {}", run.run_id, opts.out.display());
+            eprintln!(
+                "{target}: recorded as {} in {}",
+                run.run_id,
+                opts.out.display()
+            );
             if opts.baseline.as_deref() == Some(*target) && baseline_run.is_none() {
                 baseline_run = Some(run.clone());
             }
@@ -210,7 +217,7 @@ async fn run_one(
             right += usize::from(c);
         }
         items.push((i, item));
-        if items.len() % 25 == 0 {
+        if items.len().is_multiple_of(25) {
             eprintln!(
                 "  {target}: {}/{} answered ({:.1}% right, {:.1} s)",
                 items.len(),
@@ -278,7 +285,12 @@ impl Ask {
     async fn run(self) -> ItemResult {
         let reply = self
             .client
-            .chat(&self.target, &self.system, &self.row.prompt, self.max_tokens)
+            .chat(
+                &self.target,
+                &self.system,
+                &self.row.prompt,
+                self.max_tokens,
+            )
             .await;
         let mut item = ItemResult {
             id: self.row.id.clone(),

@@ -204,7 +204,8 @@ pub fn hour_of_day(unix: u64) -> String {
 /// Slices by segment (`-` for rows without one), query type and hour of day, each
 /// sorted by value.
 pub fn slices(items: &[ItemResult]) -> Vec<Slice> {
-    let dimensions: [(&str, &dyn Fn(&ItemResult) -> String); 3] = [
+    type Key<'a> = &'a dyn Fn(&ItemResult) -> String;
+    let dimensions: [(&str, Key); 3] = [
         ("segment", &|i: &ItemResult| {
             i.segment.clone().unwrap_or_else(|| "-".into())
         }),
@@ -224,7 +225,10 @@ pub fn slices(items: &[ItemResult]) -> Vec<Slice> {
                 dimension: dimension.into(),
                 value,
                 accuracy: Rate::new(graded.iter().filter(|c| **c).count(), graded.len()),
-                refusal: Rate::new(answered.iter().filter(|i| i.refusal).count(), answered.len()),
+                refusal: Rate::new(
+                    answered.iter().filter(|i| i.refusal).count(),
+                    answered.len(),
+                ),
                 toxicity: Rate::new(answered.iter().filter(|i| i.toxic).count(), answered.len()),
             });
         }
@@ -276,8 +280,7 @@ pub fn previous_run<'a>(history: &'a [RunRecord], run: &RunRecord) -> Option<&'a
         .filter(|r| r.run_id != run.run_id)
         .filter(|r| r.golden.sha256 == run.golden.sha256)
         .filter(|r| model_name(&r.target) == model_name(&run.target))
-        .filter(|r| r.unix_time <= run.unix_time)
-        .next_back()
+        .rfind(|r| r.unix_time <= run.unix_time)
 }
 
 /// Reads the results file: its runs in file order, and how many lines were unreadable
@@ -396,7 +399,9 @@ pub(crate) mod tests {
     }
 
     fn items(right: usize, n: usize) -> Vec<ItemResult> {
-        (0..n).map(|i| item(&format!("q{i}"), Some(i < right))).collect()
+        (0..n)
+            .map(|i| item(&format!("q{i}"), Some(i < right)))
+            .collect()
     }
 
     #[test]

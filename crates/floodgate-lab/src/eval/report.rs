@@ -38,7 +38,12 @@ pub fn render_run(run: &RunRecord) -> String {
     let _ = writeln!(
         out,
         "{:>5}  {:<22} {:<20} {:<20} {:<20} {:>6}",
-        "n", "accuracy [95% CI]", "refusal [95% CI]", "toxicity [95% CI]", "coherence (1-5)", "errors"
+        "n",
+        "accuracy [95% CI]",
+        "refusal [95% CI]",
+        "toxicity [95% CI]",
+        "coherence (1-5)",
+        "errors"
     );
     let _ = writeln!(
         out,
@@ -62,7 +67,11 @@ pub fn render_run(run: &RunRecord) -> String {
         );
     }
     if s.guard_blocked > 0 {
-        let _ = writeln!(out, "the server's output guard blocked {} answers", s.guard_blocked);
+        let _ = writeln!(
+            out,
+            "the server's output guard blocked {} answers",
+            s.guard_blocked
+        );
     }
     let _ = writeln!(
         out,
@@ -90,7 +99,7 @@ pub fn render_comparison(run: &RunRecord, c: &Comparison) -> String {
     let verdict = if c.regression { "REGRESSION" } else { "ok" };
     format!(
         "{verdict}: {} vs {} {} (run {}): accuracy {:.1}% vs {:.1}% on {} paired rows, \
-         difference {:+.1} points [95% CI {:+.1}, {:+.1}], {} lost / {} gained, McNemar exact p = {:.3}",
+         difference {:+.1} points [95% CI {:+.1}, {:+.1}], {} lost / {} gained, McNemar exact p = {}",
         run.target,
         c.against,
         c.target,
@@ -103,8 +112,17 @@ pub fn render_comparison(run: &RunRecord, c: &Comparison) -> String {
         100.0 * c.difference.high.max(c.difference.low),
         c.lost,
         c.gained,
-        c.mcnemar_p
+        p_value(c.mcnemar_p)
     )
+}
+
+/// `0.031`, or `2.4e-5` below 0.001.
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
 }
 
 /// Every verdict of `runs`, or a line saying there was nothing to compare with.
@@ -127,17 +145,17 @@ pub fn render_verdicts(runs: &[RunRecord]) -> String {
 
 /// Accuracy over time per target, per golden file (by content), from the results file.
 pub fn render_history(runs: &[RunRecord]) -> String {
-    let mut by_golden: BTreeMap<(&str, &str), BTreeMap<&str, Vec<&RunRecord>>> = BTreeMap::new();
+    // By content: the same file under another path is the same golden set.
+    let mut by_golden: BTreeMap<&str, (&str, BTreeMap<&str, Vec<&RunRecord>>)> = BTreeMap::new();
     for run in runs {
-        by_golden
-            .entry((run.golden.path.as_str(), run.golden.sha256.as_str()))
-            .or_default()
-            .entry(run.target.as_str())
-            .or_default()
-            .push(run);
+        let (path, targets) = by_golden
+            .entry(run.golden.sha256.as_str())
+            .or_insert((run.golden.path.as_str(), BTreeMap::new()));
+        *path = run.golden.path.as_str();
+        targets.entry(run.target.as_str()).or_default().push(run);
     }
     let mut out = String::new();
-    for ((path, sha), targets) in by_golden {
+    for (sha, (path, targets)) in by_golden {
         let _ = writeln!(out, "== {path} (sha256 {})", short_sha(sha));
         let _ = writeln!(
             out,
@@ -189,7 +207,10 @@ pub fn series(runs: &[RunRecord]) -> BTreeMap<String, Vec<(u64, Rate)>> {
     for run in runs {
         let file = std::path::Path::new(&run.golden.path)
             .file_name()
-            .map_or_else(|| run.golden.path.clone(), |f| f.to_string_lossy().into_owned());
+            .map_or_else(
+                || run.golden.path.clone(),
+                |f| f.to_string_lossy().into_owned(),
+            );
         out.entry(format!("{} ({file})", run.target))
             .or_default()
             .push((run.unix_time, run.summary.accuracy));
@@ -202,8 +223,8 @@ pub fn series(runs: &[RunRecord]) -> BTreeMap<String, Vec<(u64, Rate)>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::record::tests::{item, run};
     use super::super::record::compare;
+    use super::super::record::tests::{item, run};
     use super::*;
 
     #[test]
@@ -222,7 +243,15 @@ mod tests {
         assert!(table.contains("type     who"), "{table}");
         assert!(table.contains("hour     23"), "{table}");
         let verdicts = render_verdicts(&[new.clone()]);
-        assert!(verdicts.starts_with("REGRESSION: bad vs baseline good"), "{verdicts}");
+        assert!(
+            verdicts.starts_with("REGRESSION: bad vs baseline good"),
+            "{verdicts}"
+        );
+        // 18 lost, 0 gained: 2·2⁻¹⁸.
+        assert!(
+            verdicts.contains("18 lost / 0 gained, McNemar exact p = 7.6e-6"),
+            "{verdicts}"
+        );
         let history = render_history(&[old, new]);
         assert!(history.contains("REGRESSION vs baseline good"), "{history}");
     }

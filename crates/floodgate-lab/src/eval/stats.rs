@@ -46,8 +46,11 @@ impl Rate {
         }
     }
 
-    /// "20.8% [14.1, 29.5]" (percentages, one decimal).
+    /// "20.8% [14.1, 29.5]" (percentages, one decimal); "-" with no trials.
     pub fn percent(&self) -> String {
+        if self.n == 0 {
+            return "-".into();
+        }
         format!(
             "{:.1}% [{:.1}, {:.1}]",
             100.0 * self.rate,
@@ -173,6 +176,7 @@ mod tests {
         close(r.high, 1.0, 1e-12);
         let r = Rate::new(0, 0);
         assert_eq!((r.rate, r.low, r.high), (0.0, 0.0, 1.0));
+        assert_eq!(r.percent(), "-");
     }
 
     /// Newcombe (1998), table II, example (a): 56/70 − 48/80 = 0.2000 with interval
