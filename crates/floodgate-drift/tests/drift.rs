@@ -245,4 +245,3 @@ fn a_profile_survives_json() {
     }
     println!("profile JSON: {} KB", json.len() / 1024);
 }
-

@@ -105,8 +105,18 @@ fn receiver() -> String {
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let t = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let t = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (t(11) + t(12)) / 100.0
 }
 
@@ -115,7 +125,11 @@ fn run(spine: &Spine, n: usize) -> f64 {
     let events: Vec<Event> = (0..1000).map(|_| event()).collect();
     let cpu0 = cpu_seconds();
     for i in 0..n {
-        let trace = Trace::new(None, "POST /v1/chat/completions".into(), spine.begin_trace(None));
+        let trace = Trace::new(
+            None,
+            "POST /v1/chat/completions".into(),
+            spine.begin_trace(None),
+        );
         let _ = spine.emit(&events[i % events.len()], Some(&trace));
     }
     // Let the batch processor export what is queued, inside the measurement.
@@ -125,8 +139,14 @@ fn run(spine: &Spine, n: usize) -> f64 {
 
 fn main() {
     let _ = floodgate_gateway::telemetry::recorder();
-    let n: usize = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
-    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let n: usize = std::env::var("N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let url = receiver();
     let spine_for = |ratio: Option<f64>| -> Arc<Spine> {
         let mut c = Config::default();

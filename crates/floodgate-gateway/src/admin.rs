@@ -249,7 +249,8 @@ pub fn drift_json(
     states: &[crate::analytics::DriftState],
     suggestions: &[crate::analytics::RetrainSuggestion],
 ) -> serde_json::Value {
-    let mut keys: std::collections::BTreeSet<&str> = profiles.iter().map(|p| p.key.as_str()).collect();
+    let mut keys: std::collections::BTreeSet<&str> =
+        profiles.iter().map(|p| p.key.as_str()).collect();
     keys.extend(states.iter().map(|s| s.key.as_str()));
     let data: Vec<serde_json::Value> = keys
         .into_iter()

@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
+};
 
 use crate::config::{OtlpProtocol, TelemetryConfig};
 
@@ -230,13 +232,21 @@ pub fn parse_traceparent(header: &str) -> Option<Parent> {
     let trace = parts.next()?;
     let span = parts.next()?;
     let flags = parts.next()?;
-    if version.len() != 2 || version == "ff" || trace.len() != 32 || span.len() != 16 || flags.len() != 2 {
+    if version.len() != 2
+        || version == "ff"
+        || trace.len() != 32
+        || span.len() != 16
+        || flags.len() != 2
+    {
         return None;
     }
     if version == "00" && parts.next().is_some() {
         return None;
     }
-    let lower_hex = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let lower_hex = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
     if !(lower_hex(version) && lower_hex(trace) && lower_hex(span) && lower_hex(flags)) {
         return None;
     }
@@ -267,7 +277,8 @@ mod tests {
         let p = parse_traceparent(h).unwrap();
         assert!(p.sampled);
         assert_eq!(format_traceparent(p.trace_id, p.span_id, true), h);
-        let unsampled = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+        let unsampled =
+            parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
         assert!(!unsampled.unwrap().sampled);
         for bad in [
             "",
@@ -281,6 +292,9 @@ mod tests {
             assert!(parse_traceparent(bad).is_none(), "{bad}");
         }
         // A later version may carry more fields.
-        assert!(parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x").is_some());
+        assert!(
+            parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x")
+                .is_some()
+        );
     }
 }

@@ -86,7 +86,11 @@ impl PromptSampler {
         if !self.admit() {
             return None;
         }
-        Some(compute(text, turns, self.embedder.get().map(|e| e.as_ref())))
+        Some(compute(
+            text,
+            turns,
+            self.embedder.get().map(|e| e.as_ref()),
+        ))
     }
 }
 
@@ -146,7 +150,8 @@ fn static_embedder(table: &Path, model_dir: &Path) -> Result<Option<Box<dyn Embe
     }
     if !table.exists() {
         tracing::info!(table = %table.display(), "drift: distilling MiniLM's token table (once)");
-        let encoder = Embedder::load(model_dir, EmbedOptions::default()).map_err(|e| e.to_string())?;
+        let encoder =
+            Embedder::load(model_dir, EmbedOptions::default()).map_err(|e| e.to_string())?;
         let distilled = StaticEmbedder::distill(&encoder, |_, _| {}).map_err(|e| e.to_string())?;
         if let Some(dir) = table.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -168,13 +173,15 @@ fn static_embedder(_: &Path, _: &Path) -> Result<Option<Box<dyn Embed>>, String>
 /// Loads the embedder into `sampler` in the background (blocking work off the runtime).
 pub fn spawn_embedder_load(config: Arc<Config>, sampler: &PromptSampler) {
     let slot = sampler.embedder_slot();
-    tokio::task::spawn_blocking(move || match load_embedder(&config) {
+    tokio::task::spawn_blocking(move || {
+        match load_embedder(&config) {
         Ok(Some(e)) => {
             let _ = slot.set(e);
             tracing::info!("drift: prompt embeddings on");
         }
         Ok(None) => tracing::info!("drift: no sentence encoder (all-minilm-l6-v2 not cached, or drift.embedder = \"none\"); features without embeddings"),
         Err(e) => tracing::warn!(error = %e, "drift: the sentence encoder did not load; features without embeddings"),
+    }
     });
 }
 
@@ -187,11 +194,24 @@ mod tests {
         let mut c = Config::default();
         c.drift.max_samples_per_second = 100.0;
         let s = PromptSampler::new(&c).unwrap();
-        let taken = (0..1000).filter(|_| s.sample("How tall is the Eiffel tower?", 1).is_some()).count();
+        let taken = (0..1000)
+            .filter(|_| s.sample("How tall is the Eiffel tower?", 1).is_some())
+            .count();
         // One second of credit (100) plus what accrues while the loop runs.
         assert!((100..=130).contains(&taken), "{taken}");
-        let f = s.sample("x", 1);
-        assert!(f.is_none() || f.unwrap().turns == 1);
+    }
+
+    #[test]
+    fn features_carry_the_text_and_the_turns() {
+        let f = compute(
+            "Bonjour, pouvez-vous m'aider avec ma lettre de motivation ?",
+            2,
+            None,
+        );
+        assert_eq!(f.turns, 2);
+        assert_eq!(f.language, "fra");
+        assert_eq!(f.kind, "prose");
+        assert!(f.embedding.is_none() && f.prompt_chars > 40);
     }
 
     #[test]

@@ -64,7 +64,10 @@ pub fn keep_restart_only(fresh: &mut Config, running: &Config) -> Vec<&'static s
     keep!("guard.classifier_dir", guard.classifier_dir);
     keep!("guard.toxicity_probe", guard.toxicity_probe);
     keep!("dashboard.session_secret", dashboard.session_secret);
-    keep!("dashboard.stats_retention_days", dashboard.stats_retention_days);
+    keep!(
+        "dashboard.stats_retention_days",
+        dashboard.stats_retention_days
+    );
     kept
 }
 

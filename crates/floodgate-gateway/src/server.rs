@@ -115,15 +115,23 @@ pub async fn serve(
     });
     if config.server.role == crate::config::Role::Analytics {
         let js = crate::events::JetStream::connect(&config.events).await?;
-        let also = watcher.map(|w| {
-            Arc::new(crate::analytics::DriftSink(w)) as Arc<dyn crate::events::Sink>
-        });
-        sinks.add_consumer(js, Arc::clone(&state.records), config.events.sink_batch, also);
+        let also = watcher
+            .map(|w| Arc::new(crate::analytics::DriftSink(w)) as Arc<dyn crate::events::Sink>);
+        sinks.add_consumer(
+            js,
+            Arc::clone(&state.records),
+            config.events.sink_batch,
+            also,
+        );
         tracing::info!("analytics: consuming JetStream events into the store");
-    } else if let Some(w) = watcher.filter(|_| {
-        config.events.nats_url.is_empty() && config.events.store_sink
-    }) {
-        sinks.add_log_sink(&config, &state.events, Arc::new(crate::analytics::DriftSink(w)));
+    } else if let Some(w) =
+        watcher.filter(|_| config.events.nats_url.is_empty() && config.events.store_sink)
+    {
+        sinks.add_log_sink(
+            &config,
+            &state.events,
+            Arc::new(crate::analytics::DriftSink(w)),
+        );
     }
     if config.server.role != crate::config::Role::Worker {
         crate::analytics::spawn_eval_gauges(Arc::clone(&state.analytics), Duration::from_secs(60));

@@ -202,7 +202,13 @@ async fn per_minute_stats_count_each_event_once_and_give_percentiles_within_a_bu
         r.time_to_first_token_ms = None;
         batch.push(r);
     }
-    let mut failed = record("evt_f", "", "key_a", minute + 70, vec![run("small@v1", 0.0, true)]);
+    let mut failed = record(
+        "evt_f",
+        "",
+        "key_a",
+        minute + 70,
+        vec![run("small@v1", 0.0, true)],
+    );
     failed.http_status = 502;
     failed.status = "refused: upstream_error".into();
     batch.push(failed);
@@ -212,12 +218,17 @@ async fn per_minute_stats_count_each_event_once_and_give_percentiles_within_a_bu
     assert!(!records.put(&batch[3]).await.unwrap());
 
     let rows = records.stats_since(minute, minute + 120).await.unwrap();
-    let key = |r: &floodgate_gateway::records::MinuteStats| (r.minute, r.route.clone(), r.model.clone());
+    let key =
+        |r: &floodgate_gateway::records::MinuteStats| (r.minute, r.route.clone(), r.model.clone());
     let keys: Vec<_> = rows.iter().map(key).collect();
     assert_eq!(
         keys,
         vec![
-            (minute, "/v1/chat/completions".to_string(), "_refused".to_string()),
+            (
+                minute,
+                "/v1/chat/completions".to_string(),
+                "_refused".to_string()
+            ),
             (minute, "auto".into(), "small@v1".into()),
             (minute + 60, "auto".into(), "small@v1".into()),
         ]
@@ -233,7 +244,10 @@ async fn per_minute_stats_count_each_event_once_and_give_percentiles_within_a_bu
     assert_eq!(answered.completion_tokens, 201 * 5);
     assert!(close(answered.cost_usd, 0.2));
     let refused = &rows[0].totals;
-    assert_eq!((refused.requests, refused.refused, refused.abuse_refused), (5, 5, 5));
+    assert_eq!(
+        (refused.requests, refused.refused, refused.abuse_refused),
+        (5, 5, 5)
+    );
     // Percentiles from the summed buckets land in the bucket of the exact value.
     latencies.push(12.0); // the failed request's
     latencies.sort_by(f64::total_cmp);
@@ -242,13 +256,23 @@ async fn per_minute_stats_count_each_event_once_and_give_percentiles_within_a_bu
         let b = bucket_of(exact);
         let lower = if b == 0 { 0.0 } else { bucket_bound(b - 1) };
         let got = answered.latency_ms(q).unwrap();
-        assert!(got >= lower * 0.999 && got <= bucket_bound(b) * 1.001, "p{q}: {got} vs {exact}");
+        assert!(
+            got >= lower * 0.999 && got <= bucket_bound(b) * 1.001,
+            "p{q}: {got} vs {exact}"
+        );
     }
     let ttft_p50 = answered.ttft_ms(0.5).unwrap();
     assert!((60.0..=170.0).contains(&ttft_p50), "{ttft_p50}");
 
     // Only the window asked for, and pruning drops what is older.
-    assert_eq!(records.stats_since(minute + 60, minute + 120).await.unwrap().len(), 1);
+    assert_eq!(
+        records
+            .stats_since(minute + 60, minute + 120)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(records.prune_stats(minute + 60).await.unwrap(), 2);
     assert_eq!(records.stats_since(0, i64::MAX).await.unwrap().len(), 1);
 }

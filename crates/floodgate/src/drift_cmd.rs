@@ -54,7 +54,16 @@ pub async fn run(command: DriftCommand) -> ExitCode {
             from,
             window,
             out,
-        } => profile(config.as_deref(), &key, from.as_deref(), window.as_deref(), out.as_deref()).await,
+        } => {
+            profile(
+                config.as_deref(),
+                &key,
+                from.as_deref(),
+                window.as_deref(),
+                out.as_deref(),
+            )
+            .await
+        }
         DriftCommand::Status { config } => status(config.as_deref()).await,
         DriftCommand::Rm { config, key } => rm(config.as_deref(), &key).await,
     };
@@ -74,7 +83,9 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
 /// `7d`, `24h`, `90m`, `3600s` → seconds.
 fn parse_window(w: &str) -> Result<i64, String> {
     let (n, unit) = w.split_at(w.len().saturating_sub(1));
-    let n: i64 = n.parse().map_err(|_| format!("--window {w}: expected e.g. 7d, 24h, 90m"))?;
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("--window {w}: expected e.g. 7d, 24h, 90m"))?;
     let unit = match unit {
         "d" => 86_400,
         "h" => 3_600,
@@ -93,7 +104,10 @@ fn prompt_of(row: &Value) -> Option<(String, u32)> {
             .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
             .filter_map(|m| m.get("content").and_then(Value::as_str))
             .collect();
-        return Some((users.join("\n"), u32::try_from(users.len()).unwrap_or(u32::MAX)));
+        return Some((
+            users.join("\n"),
+            u32::try_from(users.len()).unwrap_or(u32::MAX),
+        ));
     }
     row.get("prompt")
         .or_else(|| row.get("text"))
@@ -104,10 +118,17 @@ fn prompt_of(row: &Value) -> Option<(String, u32)> {
 /// The features present in every sample (a file has no answers, so no tokens, scores,
 /// refusals or escalations): the others are left out of the profile.
 fn file_exclusions() -> Vec<String> {
-    ["prompt_tokens", "completion_tokens", "guard_score", "router_score", "refused", "escalated"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "prompt_tokens",
+        "completion_tokens",
+        "guard_score",
+        "router_score",
+        "refused",
+        "escalated",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 async fn profile(
@@ -129,7 +150,8 @@ async fn profile(
         .map_err(|e| format!("{e:#}"))?;
     let (samples, source): (Vec<Features>, String) = match (from, window) {
         (Some(path), None) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let embedder = floodgate_gateway::prompt_features::load_embedder(&config)?;
             if embedder.is_none() {
                 eprintln!("note: no sentence encoder (all-minilm-l6-v2 not cached, drift.embedder = \"none\", or a build without the engine): the profile has no embedding test");
@@ -207,7 +229,10 @@ async fn status(config_path: Option<&Path>) -> Result<(), String> {
     let states = a.drift_states().await.map_err(|e| e.to_string())?;
     let suggestions = a.suggestions(20).await.map_err(|e| e.to_string())?;
     let body = floodgate_gateway::admin::drift_json(&profiles, &states, &suggestions);
-    println!("{}", serde_json::to_string_pretty(&body).map_err(|e| e.to_string())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&body).map_err(|e| e.to_string())?
+    );
     Ok(())
 }
 
@@ -226,6 +251,7 @@ async fn rm(config_path: Option<&Path>, key: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -243,7 +269,10 @@ mod tests {
             {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
             {"role": "user", "content": "c"}]});
         assert_eq!(prompt_of(&chat), Some(("a\nc".to_string(), 2)));
-        assert_eq!(prompt_of(&serde_json::json!({"prompt": "p"})), Some(("p".into(), 1)));
+        assert_eq!(
+            prompt_of(&serde_json::json!({"prompt": "p"})),
+            Some(("p".into(), 1))
+        );
         assert_eq!(prompt_of(&serde_json::json!({"x": 1})), None);
     }
 }

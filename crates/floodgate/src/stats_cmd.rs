@@ -47,7 +47,11 @@ fn parse_window(text: &str) -> Result<i64, String> {
         "m" | "min" => 60,
         "" | "h" => 3600,
         "d" => 86_400,
-        other => return Err(format!("--window `{text}`: unknown unit `{other}` (s, m, h, d)")),
+        other => {
+            return Err(format!(
+                "--window `{text}`: unknown unit `{other}` (s, m, h, d)"
+            ))
+        }
     };
     if n <= 0 {
         return Err(format!("--window `{text}`: must be positive"));
@@ -109,8 +113,19 @@ async fn stats(args: StatsArgs) -> Result<(), String> {
         all.requests
     );
     let header = [
-        "route", "model", "version", "requests", "error %", "p50", "p95", "p99", "ttft p50",
-        "ttft p95", "tokens in", "tokens out", "cost usd",
+        "route",
+        "model",
+        "version",
+        "requests",
+        "error %",
+        "p50",
+        "p95",
+        "p99",
+        "ttft p50",
+        "ttft p95",
+        "tokens in",
+        "tokens out",
+        "cost usd",
     ];
     let mut table: Vec<Vec<String>> = vec![header.iter().map(|s| (*s).to_string()).collect()];
     for ((route, variant), t) in &sums {
@@ -132,7 +147,13 @@ async fn stats(args: StatsArgs) -> Result<(), String> {
         ]);
     }
     let widths: Vec<usize> = (0..header.len())
-        .map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for row in &table {
         let cells: Vec<String> = row

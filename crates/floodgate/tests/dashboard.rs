@@ -36,11 +36,9 @@ const SECRET: &str = "a dashboard secret for the tests, long enough";
 
 fn main() -> ExitCode {
     needs::run(vec![
-        trial(
-            "sign_in_roles_cookies_and_stats_over_http",
-            Ok(()),
-            |()| sign_in_roles_cookies_and_stats_over_http(),
-        ),
+        trial("sign_in_roles_cookies_and_stats_over_http", Ok(()), |()| {
+            sign_in_roles_cookies_and_stats_over_http()
+        }),
         trial(
             "chromium_signs_in_and_every_chart_draws",
             chromium(),
@@ -287,7 +285,10 @@ fn fixture() -> Fixture {
         if r.status() == 200 {
             break;
         }
-        assert!(Instant::now() < deadline, "the store sink never applied the traffic");
+        assert!(
+            Instant::now() < deadline,
+            "the store sink never applied the traffic"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     Fixture {
@@ -371,7 +372,10 @@ fn sign_in_roles_cookies_and_stats_over_http() {
     assert!(set_cookie(&r).is_empty());
     let body = r.text().unwrap();
     assert!(body.contains("<form class=\"login\"") && body.contains("not valid"));
-    assert!(!body.contains("\"error\":"), "an HTML page, not an API error");
+    assert!(
+        !body.contains("\"error\":"),
+        "an HTML page, not an API error"
+    );
     assert_eq!(login(&f, &f.inference, true).status(), 403);
     assert_eq!(login(&f, &f.auditor.0, false).status(), 403);
 
@@ -380,10 +384,21 @@ fn sign_in_roles_cookies_and_stats_over_http() {
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/dashboard");
     let cookie = set_cookie(&r);
-    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/dashboard", "Max-Age=1800"] {
-        assert!(cookie.contains(attribute), "{attribute} missing from {cookie}");
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/dashboard",
+        "Max-Age=1800",
+    ] {
+        assert!(
+            cookie.contains(attribute),
+            "{attribute} missing from {cookie}"
+        );
     }
-    assert!(!cookie.contains(&f.auditor.0), "the key is never in the cookie");
+    assert!(
+        !cookie.contains(&f.auditor.0),
+        "the key is never in the cookie"
+    );
     let session = cookie.split(';').next().unwrap().to_string();
     let r = get(&f, "/dashboard", Some(&session));
     assert_eq!(r.status(), 200);
@@ -428,10 +443,19 @@ fn sign_in_roles_cookies_and_stats_over_http() {
     let (auditor_key, auditor_id) = &f.auditor;
     let prefix = &auditor_key[..12];
     let valid = token(auditor_id, prefix, "auditor", now() + 600, SECRET);
-    assert_eq!(get(&f, "/dashboard", Some(&format!("fg_session={valid}"))).status(), 200);
+    assert_eq!(
+        get(&f, "/dashboard", Some(&format!("fg_session={valid}"))).status(),
+        200
+    );
     for bad in [
         token(auditor_id, prefix, "auditor", now() - 1, SECRET),
-        token(auditor_id, prefix, "admin", now() + 600, "another secret entirely, also long"),
+        token(
+            auditor_id,
+            prefix,
+            "admin",
+            now() + 600,
+            "another secret entirely, also long",
+        ),
         token(auditor_id, prefix, "inference", now() + 600, SECRET),
         format!("{}x", &session["fg_session=".len()..]),
     ] {
@@ -460,7 +484,10 @@ fn sign_in_roles_cookies_and_stats_over_http() {
     assert_eq!(r.status(), 200);
     let view = r.text().unwrap();
     assert!(view.contains(id.as_str()) && view.contains("Route decision"));
-    assert!(view.contains("class=\"marker\""), "the request's time is marked");
+    assert!(
+        view.contains("class=\"marker\""),
+        "the request's time is marked"
+    );
     assert_eq!(
         get(&f, "/dashboard/requests/evt_nope", Some(&session)).status(),
         404
@@ -473,7 +500,10 @@ fn sign_in_roles_cookies_and_stats_over_http() {
         .lines()
         .find(|l| l.starts_with("keep") && l.contains("large"))
         .unwrap_or_else(|| panic!("{out}"));
-    assert!(keep_large.split_whitespace().nth(3) == Some("3"), "{keep_large}");
+    assert!(
+        keep_large.split_whitespace().nth(3) == Some("3"),
+        "{keep_large}"
+    );
     let json_out = f.server.cli(&["stats", "--window", "60m", "--json"]);
     let rows: Vec<Value> = json_out
         .lines()
@@ -498,7 +528,10 @@ fn sign_in_roles_cookies_and_stats_over_http() {
     f.server.cli(&["keys", "revoke", auditor_id]);
     let deadline = Instant::now() + Duration::from_secs(5);
     while get(&f, "/dashboard", Some(&session)).status() == 200 {
-        assert!(Instant::now() < deadline, "a revoked key's session still works");
+        assert!(
+            Instant::now() < deadline,
+            "a revoked key's session still works"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -507,7 +540,8 @@ fn sign_in_roles_cookies_and_stats_over_http() {
 // Chromium over the DevTools protocol.
 // ---------------------------------------------------------------------------------------
 
-type Ws = tokio_websockets::WebSocketStream<tokio_websockets::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_websockets::WebSocketStream<tokio_websockets::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A headless Chromium and one page in it.
 struct Browser {
@@ -607,7 +641,9 @@ impl Browser {
                 .unwrap_or_else(|_| panic!("no answer to {method}"))
                 .expect("the DevTools connection closed")
                 .unwrap();
-            let Some(text) = frame.as_text() else { continue };
+            let Some(text) = frame.as_text() else {
+                continue;
+            };
             let v: Value = serde_json::from_str(text).unwrap();
             if v["method"] == "Network.requestWillBeSent" {
                 let req = &v["params"]["request"];
@@ -656,7 +692,8 @@ impl Browser {
 
     /// A full-page PNG at `file`.
     async fn screenshot(&mut self, file: &Path) {
-        self.call("Emulation.clearDeviceMetricsOverride", json!({})).await;
+        self.call("Emulation.clearDeviceMetricsOverride", json!({}))
+            .await;
         let height = self
             .eval("Math.ceil(document.documentElement.scrollHeight)")
             .await

@@ -29,7 +29,9 @@ fn webhook() -> (String, Arc<Mutex<Vec<Value>>>) {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             if let Some((_, body)) = read_request(&stream) {
-                keep.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                keep.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
                 use std::io::Write as _;
                 let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
             }
@@ -71,11 +73,19 @@ fn windows(server: &Server, key: &str, windows: i64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let d = drift(server, key);
-        let entry = d["data"].as_array().unwrap().iter().find(|e| e["key"] == "tiny").cloned();
+        let entry = d["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["key"] == "tiny")
+            .cloned();
         if let Some(e) = entry.filter(|e| e["windows"].as_i64() >= Some(windows)) {
             return e;
         }
-        assert!(Instant::now() < deadline, "window {windows} never tested: {d:#}");
+        assert!(
+            Instant::now() < deadline,
+            "window {windows} never tested: {d:#}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -107,10 +117,20 @@ webhook_url = "{hook}"
         .map(|_| body(&reference.prompt_text(Population::English).0).to_string())
         .collect();
     std::fs::write(&file, lines.join("\n")).unwrap();
-    let out = server.cli(&["drift", "profile", "--key", "tiny", "--from", file.to_str().unwrap()]);
+    let out = server.cli(&[
+        "drift",
+        "profile",
+        "--key",
+        "tiny",
+        "--from",
+        file.to_str().unwrap(),
+    ]);
     assert!(out.contains("profile `tiny`: 600 samples"), "{out}");
     let status = drift(&server, &admin);
-    assert_eq!(status["data"][0]["status"], "waiting for a full window", "{status:#}");
+    assert_eq!(
+        status["data"][0]["status"], "waiting for a full window",
+        "{status:#}"
+    );
 
     // Two windows of fresh English traffic (other seeds than the reference): no alarm.
     let mut live = Traffic::new(1234);
@@ -143,18 +163,29 @@ webhook_url = "{hook}"
     let status = drift(&server, &admin);
     let suggestions = status["retrain_suggestions"].as_array().unwrap();
     assert_eq!(suggestions.len(), 3, "{status:#}");
-    assert!(suggestions.iter().all(|s| s["key"] == "tiny" && !s["features"].as_array().unwrap().is_empty()));
+    assert!(suggestions
+        .iter()
+        .all(|s| s["key"] == "tiny" && !s["features"].as_array().unwrap().is_empty()));
     assert_eq!(server.metric("floodgate_drift_detected{key=\"tiny\"}"), 1.0);
-    assert_eq!(server.metric("floodgate_drift_windows_total{key=\"tiny\",result=\"drift\"}"), 3.0);
+    assert_eq!(
+        server.metric("floodgate_drift_windows_total{key=\"tiny\",result=\"drift\"}"),
+        3.0
+    );
 
     // The webhook was called three times; the admin event is in the store.
     let deadline = Instant::now() + Duration::from_secs(10);
     while hooks.lock().unwrap().len() < 3 {
-        assert!(Instant::now() < deadline, "webhook calls: {:?}", hooks.lock().unwrap());
+        assert!(
+            Instant::now() < deadline,
+            "webhook calls: {:?}",
+            hooks.lock().unwrap()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let calls = hooks.lock().unwrap().clone();
-    assert!(calls.iter().all(|c| c["type"] == "drift.detected" && c["key"] == "tiny" && c["retrain_suggested"] == true));
+    assert!(calls.iter().all(|c| c["type"] == "drift.detected"
+        && c["key"] == "tiny"
+        && c["retrain_suggested"] == true));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let events: Value = client()
@@ -168,15 +199,24 @@ webhook_url = "{hook}"
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| e["action"]["action"] == "drift.detected" || e["action"] == "drift.detected")
+            .filter(|e| {
+                e["action"]["action"] == "drift.detected" || e["action"] == "drift.detected"
+            })
             .count();
         if n == 3 {
             break;
         }
-        assert!(Instant::now() < deadline, "drift.detected admin events: {events:#}");
+        assert!(
+            Instant::now() < deadline,
+            "drift.detected admin events: {events:#}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // An inference key may not read drift.
-    let r = client().get(server.url("/admin/drift")).bearer_auth(&user).send().unwrap();
+    let r = client()
+        .get(server.url("/admin/drift"))
+        .bearer_auth(&user)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 403);
 }

@@ -41,7 +41,11 @@ fn genai_metrics_have_bounded_labels_the_conventions_buckets_and_help_text() {
     let server = Server::start(&tiny_config(""));
     let http = client();
     for _ in 0..3 {
-        let r = http.post(server.url("/v1/chat/completions")).json(&chat("tiny")).send().unwrap();
+        let r = http
+            .post(server.url("/v1/chat/completions"))
+            .json(&chat("tiny"))
+            .send()
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
     let stream = http
@@ -54,13 +58,28 @@ fn genai_metrics_have_bounded_labels_the_conventions_buckets_and_help_text() {
     let _ = stream.text().unwrap();
     // A model nobody configured: refused, and its name must not become a label.
     let unknown = "someone-typed-this-9f8e7d";
-    let r = http.post(server.url("/v1/chat/completions")).json(&chat(unknown)).send().unwrap();
+    let r = http
+        .post(server.url("/v1/chat/completions"))
+        .json(&chat(unknown))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 404);
 
-    let text = http.get(server.url("/metrics")).send().unwrap().text().unwrap();
-    assert!(!text.contains(unknown), "a client's model string became a label");
+    let text = http
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        !text.contains(unknown),
+        "a client's model string became a label"
+    );
     let (names, missing_help) = exported(&text);
-    assert!(missing_help.is_empty(), "series without # HELP: {missing_help:?}");
+    assert!(
+        missing_help.is_empty(),
+        "series without # HELP: {missing_help:?}"
+    );
 
     let count = |prefix: &str| -> f64 {
         text.lines()
@@ -73,10 +92,20 @@ fn genai_metrics_have_bounded_labels_the_conventions_buckets_and_help_text() {
     let refused = r#"gen_ai_server_request_duration_seconds_count{gen_ai_operation_name="chat",gen_ai_request_model="_other""#;
     assert_eq!(count(refused), 1.0);
     assert!(text.contains(r#"error_type="model_not_found""#));
-    assert_eq!(count(r#"gen_ai_server_time_to_first_token_seconds_count{gen_ai_operation_name="chat",gen_ai_request_model="tiny""#), 4.0);
+    assert_eq!(
+        count(
+            r#"gen_ai_server_time_to_first_token_seconds_count{gen_ai_operation_name="chat",gen_ai_request_model="tiny""#
+        ),
+        4.0
+    );
     assert!(count("gen_ai_server_time_per_output_token_seconds_count{") >= 1.0);
     // Input and output tokens of every backend call.
-    assert_eq!(count(r#"gen_ai_client_token_usage_count{gen_ai_operation_name="chat",gen_ai_request_model="tiny""#), 8.0);
+    assert_eq!(
+        count(
+            r#"gen_ai_client_token_usage_count{gen_ai_operation_name="chat",gen_ai_request_model="tiny""#
+        ),
+        8.0
+    );
     let output_sum: f64 = text
         .lines()
         .filter(|l| {
@@ -93,20 +122,41 @@ fn genai_metrics_have_bounded_labels_the_conventions_buckets_and_help_text() {
         ("gen_ai_client_token_usage_bucket", "67108864"),
         ("gen_ai_server_request_duration_seconds_bucket", "81.92"),
         ("gen_ai_server_time_to_first_token_seconds_bucket", "7.5"),
-        ("gen_ai_server_time_per_output_token_seconds_bucket", "0.075"),
+        (
+            "gen_ai_server_time_per_output_token_seconds_bucket",
+            "0.075",
+        ),
     ] {
         assert!(
-            text.lines().any(|l| l.starts_with(metric) && l.contains(&format!("le=\"{le}\""))),
+            text.lines()
+                .any(|l| l.starts_with(metric) && l.contains(&format!("le=\"{le}\""))),
             "{metric} lacks le={le}"
         );
     }
-    let build = text.lines().find(|l| l.starts_with("floodgate_build_info{")).expect("build info");
-    assert!(build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))) && build.ends_with(" 1"), "{build}");
+    let build = text
+        .lines()
+        .find(|l| l.starts_with("floodgate_build_info{"))
+        .expect("build info");
+    assert!(
+        build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")))
+            && build.ends_with(" 1"),
+        "{build}"
+    );
 
     // docs/metrics.md documents every series the server exports.
-    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/metrics.md")).unwrap();
-    let undocumented: Vec<_> = names.iter().filter(|n| !docs.contains(&format!("`{n}`"))).collect();
-    assert!(undocumented.is_empty(), "not in docs/metrics.md: {undocumented:?}");
+    let docs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/metrics.md"
+    ))
+    .unwrap();
+    let undocumented: Vec<_> = names
+        .iter()
+        .filter(|n| !docs.contains(&format!("`{n}`")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/metrics.md: {undocumented:?}"
+    );
 }
 
 /// One OTLP/HTTP JSON export as the receiver got it.
@@ -176,7 +226,11 @@ service_name = "{service}"
 fn a_clients_trace_continues_through_the_gateway_into_the_worker() {
     let (otlp, spans) = otlp_receiver();
     let worker = Server::start_with_args(
-        &format!("{}{}", tiny_worker_config(), telemetry(&otlp, "worker", 0.0)),
+        &format!(
+            "{}{}",
+            tiny_worker_config(),
+            telemetry(&otlp, "worker", 0.0)
+        ),
         &["--role", "worker"],
     );
     let gateway_config = format!(
@@ -203,11 +257,17 @@ endpoints = [{{ url = "{}", model = "tiny" }}]
         .send()
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());
-    let request_id = r.headers()["x-floodgate-request-id"].to_str().unwrap().to_string();
+    let request_id = r.headers()["x-floodgate-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     // Unsampled by the client and the ratio is 0: nothing is exported for this one.
     let r = http
         .post(gateway.url("/v1/chat/completions"))
-        .header("traceparent", "00-11111111111111111111111111111111-2222222222222222-00")
+        .header(
+            "traceparent",
+            "00-11111111111111111111111111111111-2222222222222222-00",
+        )
         .json(&chat("remote"))
         .send()
         .unwrap();
@@ -217,7 +277,11 @@ endpoints = [{{ url = "{}", model = "tiny" }}]
     let deadline = Instant::now() + Duration::from_secs(20);
     let ours = loop {
         let got: Vec<Value> = spans.lock().unwrap().clone();
-        let ours: Vec<Value> = got.iter().filter(|s| s["traceId"] == trace_id).cloned().collect();
+        let ours: Vec<Value> = got
+            .iter()
+            .filter(|s| s["traceId"] == trace_id)
+            .cloned()
+            .collect();
         let services: BTreeSet<_> = ours.iter().map(|s| s["service"].to_string()).collect();
         if services.len() == 2 && ours.iter().filter(|s| s["kind"] == 2).count() == 2 {
             break ours;
@@ -227,11 +291,14 @@ endpoints = [{{ url = "{}", model = "tiny" }}]
     };
     let all = spans.lock().unwrap().clone();
     assert!(
-        all.iter().all(|s| s["traceId"] != "11111111111111111111111111111111"),
+        all.iter()
+            .all(|s| s["traceId"] != "11111111111111111111111111111111"),
         "an unsampled request was exported"
     );
-    let by_id: HashMap<String, &Value> =
-        ours.iter().map(|s| (s["spanId"].as_str().unwrap().to_string(), s)).collect();
+    let by_id: HashMap<String, &Value> = ours
+        .iter()
+        .map(|s| (s["spanId"].as_str().unwrap().to_string(), s))
+        .collect();
     // SERVER spans (kind 2): the gateway's, child of the client's span; the worker's,
     // child of the gateway's HTTP attempt span (kind 3, CLIENT).
     let server = |service: &str| {
@@ -242,9 +309,18 @@ endpoints = [{{ url = "{}", model = "tiny" }}]
     let gw = server("gateway");
     assert_eq!(gw["parentSpanId"], client_span);
     assert_eq!(gw["name"], "chat remote");
-    assert_eq!(attr(gw, "gen_ai.operation.name").unwrap()["stringValue"], "chat");
-    assert_eq!(attr(gw, "gen_ai.request.model").unwrap()["stringValue"], "remote");
-    assert_eq!(attr(gw, "floodgate.request_id").unwrap()["stringValue"], request_id.as_str());
+    assert_eq!(
+        attr(gw, "gen_ai.operation.name").unwrap()["stringValue"],
+        "chat"
+    );
+    assert_eq!(
+        attr(gw, "gen_ai.request.model").unwrap()["stringValue"],
+        "remote"
+    );
+    assert_eq!(
+        attr(gw, "floodgate.request_id").unwrap()["stringValue"],
+        request_id.as_str()
+    );
     assert!(attr(gw, "gen_ai.usage.output_tokens").is_some());
     let wk = server("worker");
     let attempt = by_id[wk["parentSpanId"].as_str().unwrap()];
@@ -275,10 +351,13 @@ fn without_tracing_a_clients_traceparent_is_passed_on_unchanged() {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let Some((head, _)) = read_request(&stream) else { continue };
+            let Some((head, _)) = read_request(&stream) else {
+                continue;
+            };
             keep.lock().unwrap().push(head.clone());
             let response = if head.starts_with("GET") {
-                let b = json!({"object": "list", "data": [{"id": "m", "object": "model"}]}).to_string();
+                let b =
+                    json!({"object": "list", "data": [{"id": "m", "object": "model"}]}).to_string();
                 format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
                     b.len()
@@ -314,9 +393,13 @@ endpoints = [{{ url = "{url}", model = "m" }}]
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().unwrap());
     let heads = seen.lock().unwrap().clone();
-    let post = heads.iter().find(|h| h.starts_with("POST")).expect("the upstream was called");
+    let post = heads
+        .iter()
+        .find(|h| h.starts_with("POST"))
+        .expect("the upstream was called");
     assert!(
-        post.lines().any(|l| l.eq_ignore_ascii_case(&format!("traceparent: {header}"))),
+        post.lines()
+            .any(|l| l.eq_ignore_ascii_case(&format!("traceparent: {header}"))),
         "{post}"
     );
 }

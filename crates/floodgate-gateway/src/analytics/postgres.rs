@@ -1,6 +1,6 @@
 //! The analytics tables in PostgreSQL (`migrations/postgres`).
 
-use sqlx::{Row, PgPool};
+use sqlx::{PgPool, Row};
 
 use super::{json, AnalyticsStore, DriftState, EvalRunRecord, RetrainSuggestion, StoredProfile};
 
@@ -33,9 +33,10 @@ impl AnalyticsStore for PgAnalyticsStore {
     }
 
     async fn profiles(&self) -> Result<Vec<StoredProfile>, sqlx::Error> {
-        let rows = sqlx::query("SELECT key, profile, source, created_at FROM drift_profiles ORDER BY key")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT key, profile, source, created_at FROM drift_profiles ORDER BY key")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok(StoredProfile {

@@ -33,9 +33,10 @@ impl AnalyticsStore for SqliteAnalyticsStore {
     }
 
     async fn profiles(&self) -> Result<Vec<StoredProfile>, sqlx::Error> {
-        let rows = sqlx::query("SELECT key, profile, source, created_at FROM drift_profiles ORDER BY key")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT key, profile, source, created_at FROM drift_profiles ORDER BY key")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok(StoredProfile {

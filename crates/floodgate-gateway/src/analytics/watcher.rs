@@ -23,7 +23,10 @@ pub fn drift_key(r: &RequestEvent) -> Option<String> {
     if r.requested.is_empty() || r.error_code.as_deref() == Some("model_not_found") {
         return None;
     }
-    let model = r.requested.split_once('@').map_or(r.requested.as_str(), |(m, _)| m);
+    let model = r
+        .requested
+        .split_once('@')
+        .map_or(r.requested.as_str(), |(m, _)| m);
     Some(model.to_string())
 }
 
@@ -39,7 +42,11 @@ pub struct DriftWatcher {
 }
 
 impl DriftWatcher {
-    pub fn new(config: &Config, store: Arc<dyn AnalyticsStore>, spine: Option<Arc<Spine>>) -> Arc<Self> {
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn AnalyticsStore>,
+        spine: Option<Arc<Spine>>,
+    ) -> Arc<Self> {
         let d = &config.drift;
         let webhook = (!d.webhook_url.is_empty()).then(|| {
             let client = reqwest::Client::builder()
@@ -62,7 +69,10 @@ impl DriftWatcher {
     /// Re-reads the stored profiles when the refresh interval has passed.
     async fn refresh(&self) -> anyhow::Result<()> {
         {
-            let last = self.last_refresh.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            let last = self
+                .last_refresh
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?;
             if last.is_some_and(|t| t.elapsed() < self.refresh_every) {
                 return Ok(());
             }
@@ -70,19 +80,30 @@ impl DriftWatcher {
         let stored = self.store.profiles().await?;
         let mut parsed = Vec::new();
         {
-            let loaded = self.loaded.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            let loaded = self
+                .loaded
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?;
             for p in &stored {
                 if loaded.get(&p.key) == Some(&p.created_at) {
                     continue;
                 }
                 match serde_json::from_str::<Profile>(&p.profile) {
                     Ok(profile) => parsed.push((p.key.clone(), p.created_at, profile)),
-                    Err(e) => tracing::warn!(key = %p.key, error = %e, "drift: stored profile unreadable; skipped"),
+                    Err(e) => {
+                        tracing::warn!(key = %p.key, error = %e, "drift: stored profile unreadable; skipped")
+                    }
                 }
             }
         }
-        let mut monitor = self.monitor.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        let mut loaded = self.loaded.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let mut monitor = self
+            .monitor
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let mut loaded = self
+            .loaded
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
         for (key, created, profile) in parsed {
             tracing::info!(key = %key, "drift: profile loaded");
             monitor.set_profile(key.clone(), profile);
@@ -114,9 +135,14 @@ impl DriftWatcher {
         }
         let mut done: Vec<(String, WindowReport)> = Vec::new();
         {
-            let mut monitor = self.monitor.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            let mut monitor = self
+                .monitor
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?;
             for e in events {
-                let EventBody::Request(r) = &e.body else { continue };
+                let EventBody::Request(r) = &e.body else {
+                    continue;
+                };
                 let (Some(key), Some(f)) = (drift_key(r), r.drift_features()) else {
                     continue;
                 };
@@ -145,7 +171,10 @@ impl DriftWatcher {
             "result" => if report.drifted { "drift" } else { "ok" }
         )
         .increment(1);
-        let stored = self.store.record_window(key, now, report.drifted, &json).await;
+        let stored = self
+            .store
+            .record_window(key, now, report.drifted, &json)
+            .await;
         if !report.drifted {
             return Ok(stored?);
         }

@@ -33,9 +33,8 @@ impl Default for DashboardConfig {
 impl DashboardConfig {
     pub fn validate(&self, errors: &mut Vec<String>) {
         if !(1..=7 * 24 * 60).contains(&self.session_ttl_minutes) {
-            errors.push(
-                "dashboard.session_ttl_minutes: must be between 1 and 10080 (a week)".into(),
-            );
+            errors
+                .push("dashboard.session_ttl_minutes: must be between 1 and 10080 (a week)".into());
         }
         let secret = self.session_secret.trim();
         if !secret.is_empty() && !secret.starts_with("env::") {

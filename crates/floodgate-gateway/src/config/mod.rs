@@ -51,10 +51,9 @@ pub(crate) use value_set;
 mod auth;
 mod costs;
 mod dashboard;
-mod events;
 mod drift;
+mod events;
 mod feedback;
-mod telemetry;
 mod guard;
 mod limits;
 mod model;
@@ -63,14 +62,14 @@ mod ratelimit;
 mod route;
 mod server;
 mod store;
+mod telemetry;
 
 pub use auth::{AuthConfig, Scope};
 pub use costs::{BudgetPeriod, CostsConfig};
 pub use dashboard::DashboardConfig;
-pub use events::{ClientIpMode, EventsConfig, FsyncPolicy, OverflowPolicy};
 pub use drift::{DriftConfig, DriftEmbedder};
+pub use events::{ClientIpMode, EventsConfig, FsyncPolicy, OverflowPolicy};
 pub use feedback::FeedbackConfig;
-pub use telemetry::{OtlpProtocol, TelemetryConfig};
 pub use guard::{GuardConfig, Policy};
 pub use limits::LimitsConfig;
 pub use model::{BackendKind, EndpointConfig, ModelConfig, DEFAULT_MODELS, MAX_WEIGHT};
@@ -79,6 +78,7 @@ pub use ratelimit::{parse_net, LimiterBackend, OnBackendError, RateLimitConfig};
 pub use route::{Checks, RouteConfig, RoutePolicy, Sticky, StreamPost};
 pub use server::{LogFormat, Role, ServerConfig};
 pub use store::{redact, StoreConfig, StoreUrl};
+pub use telemetry::{OtlpProtocol, TelemetryConfig};
 
 /// Environment variables with this prefix override file values: `FLOODGATE_SERVER__LISTEN`
 /// sets `server.listen` (double underscore separates path parts).

@@ -39,11 +39,10 @@ fn observe_request(r: &RequestEvent) {
     };
     let route = r.route.as_ref().map_or("", |d| d.route.as_str());
     let served = r.served_by.as_deref().unwrap_or("");
-    let error = r.error_code.as_deref().unwrap_or(if r.status >= 400 {
-        "http_error"
-    } else {
-        ""
-    });
+    let error = r
+        .error_code
+        .as_deref()
+        .unwrap_or(if r.status >= 400 { "http_error" } else { "" });
     let labels = |variant: &str| {
         [
             ("gen_ai_operation_name", operation.to_string()),
@@ -100,9 +99,9 @@ fn model_name(requested: &str) -> &str {
 
 /// `VERSION` of a variant id `MODEL@VERSION:VARIANT`; empty for a plain model.
 fn version(variant: &str) -> &str {
-    variant
-        .split_once('@')
-        .map_or("", |(_, rest)| rest.split_once(':').map_or(rest, |(v, _)| v))
+    variant.split_once('@').map_or("", |(_, rest)| {
+        rest.split_once(':').map_or(rest, |(v, _)| v)
+    })
 }
 
 #[cfg(test)]

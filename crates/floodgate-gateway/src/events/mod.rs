@@ -277,8 +277,9 @@ impl Sinks {
         also: Option<Arc<dyn Sink>>,
     ) {
         let stop = self.stop.subscribe();
-        self.tasks
-            .push(tokio::spawn(consume_into_store(js, records, batch, also, stop)));
+        self.tasks.push(tokio::spawn(consume_into_store(
+            js, records, batch, also, stop,
+        )));
     }
 
     /// Lets each sink apply what the log holds (for a bounded time), then stops them.

@@ -17,8 +17,8 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, KeyValue};
 
 use super::{Event, EventBody};
-use crate::records::TierRun;
 use crate::otel::{OtelTrace, Tracing};
+use crate::records::TierRun;
 
 /// Builds and hands over the spans of `event` (a request's) to the batch processor.
 pub fn export(tracing: &Tracing, otel: &OtelTrace, event: &Event) {
@@ -43,8 +43,14 @@ pub fn export(tracing: &Tracing, otel: &OtelTrace, event: &Event) {
         KeyValue::new("gen_ai.operation.name", operation),
         KeyValue::new("gen_ai.provider.name", "floodgate"),
         KeyValue::new("gen_ai.request.model", r.requested.clone()),
-        KeyValue::new("gen_ai.usage.input_tokens", i64::from(r.usage.prompt_tokens)),
-        KeyValue::new("gen_ai.usage.output_tokens", i64::from(r.usage.completion_tokens)),
+        KeyValue::new(
+            "gen_ai.usage.input_tokens",
+            i64::from(r.usage.prompt_tokens),
+        ),
+        KeyValue::new(
+            "gen_ai.usage.output_tokens",
+            i64::from(r.usage.completion_tokens),
+        ),
         KeyValue::new("floodgate.request_id", event.id.clone()),
         KeyValue::new("floodgate.outcome", r.outcome.clone()),
         KeyValue::new("floodgate.cost_usd", r.cost_usd),
@@ -74,7 +80,10 @@ pub fn export(tracing: &Tracing, otel: &OtelTrace, event: &Event) {
         attributes.push(KeyValue::new("floodgate.input_guard_score", f64::from(s)));
     }
     if let Some(ttft) = r.timings.time_to_first_token_ms {
-        attributes.push(KeyValue::new("gen_ai.server.time_to_first_token", ttft / 1000.0));
+        attributes.push(KeyValue::new(
+            "gen_ai.server.time_to_first_token",
+            ttft / 1000.0,
+        ));
     }
     if let Some(code) = &r.error_code {
         attributes.push(KeyValue::new("error.type", code.clone()));
@@ -102,15 +111,16 @@ pub fn export(tracing: &Tracing, otel: &OtelTrace, event: &Event) {
         false,
         TraceState::default(),
     ));
-    let child = |name: String, kind: SpanKind, from: SystemTime, to: SystemTime, attrs: Vec<KeyValue>| {
-        let mut s = tracer
-            .span_builder(name)
-            .with_kind(kind)
-            .with_start_time(from)
-            .with_attributes(attrs)
-            .start_with_context(tracer, &inside);
-        s.end_with_timestamp(to.max(from));
-    };
+    let child =
+        |name: String, kind: SpanKind, from: SystemTime, to: SystemTime, attrs: Vec<KeyValue>| {
+            let mut s = tracer
+                .span_builder(name)
+                .with_kind(kind)
+                .with_start_time(from)
+                .with_attributes(attrs)
+                .start_with_context(tracer, &inside);
+            s.end_with_timestamp(to.max(from));
+        };
     let mut at = start;
     let mut infer_start = None;
     for stage in &r.timings.stages {
@@ -165,7 +175,10 @@ fn run_attributes(operation: &'static str, run: &TierRun) -> Vec<KeyValue> {
         KeyValue::new("gen_ai.operation.name", operation),
         KeyValue::new("gen_ai.request.model", run.model.clone()),
         KeyValue::new("gen_ai.usage.input_tokens", i64::from(run.prompt_tokens)),
-        KeyValue::new("gen_ai.usage.output_tokens", i64::from(run.completion_tokens)),
+        KeyValue::new(
+            "gen_ai.usage.output_tokens",
+            i64::from(run.completion_tokens),
+        ),
         KeyValue::new("floodgate.served", run.served),
         KeyValue::new("floodgate.cost_usd", run.cost_usd),
     ]

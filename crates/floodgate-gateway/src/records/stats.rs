@@ -474,7 +474,12 @@ mod tests {
         assert_eq!(key_of(&r), Some(("auto".into(), "big@v2".into())));
         let t = totals_of(&r);
         assert_eq!(
-            (t.escalated, t.guard_flagged, t.guard_redacted, t.guard_blocked),
+            (
+                t.escalated,
+                t.guard_flagged,
+                t.guard_redacted,
+                t.guard_blocked
+            ),
             (1, 1, 1, 0)
         );
         assert_eq!((t.prompt_tokens, t.completion_tokens), (7, 3));
@@ -530,6 +535,9 @@ mod tests {
         let c = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
         t.set_counters(c);
         assert_eq!(t.counters(), c);
-        assert_eq!(value_columns().len(), COUNTER_COLUMNS.len() + 1 + 2 * BUCKETS);
+        assert_eq!(
+            value_columns().len(),
+            COUNTER_COLUMNS.len() + 1 + 2 * BUCKETS
+        );
     }
 }

@@ -205,10 +205,12 @@ async fn authorize(
 fn top_bar(caller: &Caller, scope: Scope, hours: Option<u32>) -> String {
     let mut nav = String::new();
     for h in [1, 6, 24, 48] {
-        let on = if Some(h) == hours { " class=\"on\"" } else { "" };
-        nav.push_str(&format!(
-            "<a{on} href=\"/dashboard?hours={h}\">{h} h</a>"
-        ));
+        let on = if Some(h) == hours {
+            " class=\"on\""
+        } else {
+            ""
+        };
+        nav.push_str(&format!("<a{on} href=\"/dashboard?hours={h}\">{h} h</a>"));
     }
     format!(
         "<h1><a href=\"/dashboard\" style=\"text-decoration:none\">Floodgate</a></h1><nav>{nav}</nav>\
@@ -427,10 +429,14 @@ async fn login(
         key_id: record.id.clone(),
         prefix: record.prefix.clone(),
         scope,
-        expires: crate::clock::unix_secs().saturating_add(i64::try_from(ttl_secs).unwrap_or(i64::MAX)),
+        expires: crate::clock::unix_secs()
+            .saturating_add(i64::try_from(ttl_secs).unwrap_or(i64::MAX)),
     };
     let Some(token) = sessions.sign(&claims) else {
-        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "The session could not be signed.");
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The session could not be signed.",
+        );
     };
     tracing::info!(key_id = %record.id, scope = %scope, "dashboard: signed in");
     see_other(

@@ -111,7 +111,9 @@ impl Chart {
     }
 
     fn has_data(&self) -> bool {
-        self.series.iter().any(|s| s.values.iter().any(Option::is_some))
+        self.series
+            .iter()
+            .any(|s| s.values.iter().any(Option::is_some))
     }
 
     /// The largest value the axis must show (the tallest stack for bars).
@@ -312,7 +314,11 @@ impl Chart {
     fn legend(&self) -> String {
         let mut out = String::from("<ul class=\"legend\">");
         for s in &self.series {
-            let class = if s.dash == Dash::Solid { "" } else { " class=\"dashed\"" };
+            let class = if s.dash == Dash::Solid {
+                ""
+            } else {
+                " class=\"dashed\""
+            };
             let _ = write!(
                 out,
                 "<li><i{class} style=\"background:{}\"></i>{}</li>",
@@ -401,7 +407,8 @@ mod tests {
 
     #[test]
     fn a_marker_is_drawn_inside_the_window_only() {
-        let mut chart = Chart::new("t", "u", 600, 60, 10).with(Series::new("a", vec![Some(1.0); 10], 0));
+        let mut chart =
+            Chart::new("t", "u", 600, 60, 10).with(Series::new("a", vec![Some(1.0); 10], 0));
         chart.marker = Some((900, "this request".into()));
         assert!(chart.render().contains("class=\"marker\""));
         chart.marker = Some((100_000, "later".into()));

@@ -171,7 +171,10 @@ mod tests {
     fn escape_neutralises_markup_in_text_and_attributes() {
         let cases = [
             ("plain", "plain"),
-            ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+            (
+                "<script>alert(1)</script>",
+                "&lt;script&gt;alert(1)&lt;/script&gt;",
+            ),
             ("a & b", "a &amp; b"),
             ("\" onmouseover=\"x", "&quot; onmouseover=&quot;x"),
             ("it's", "it&#39;s"),

@@ -201,27 +201,51 @@ pub fn render(
     let by_model = busiest(by_slot(rows, window, |r| {
         is_variant(&r.model).then(|| r.model.clone())
     }));
-    let quantiles = [(0.5, "p50", Dash::Solid), (0.95, "p95", Dash::Dashed), (0.99, "p99", Dash::Dotted)];
+    let quantiles = [
+        (0.5, "p50", Dash::Solid),
+        (0.95, "p95", Dash::Dashed),
+        (0.99, "p99", Dash::Dotted),
+    ];
     let mut chart = window.chart("Latency per model version", "ms");
     for (i, (model, slots)) in by_model.iter().enumerate() {
         for (q, name, dash) in quantiles {
             chart = chart.with(
-                Series::new(format!("{model} {name}"), values(slots, |t| t.latency_ms(q)), i)
-                    .dashed(dash),
+                Series::new(
+                    format!("{model} {name}"),
+                    values(slots, |t| t.latency_ms(q)),
+                    i,
+                )
+                .dashed(dash),
             );
         }
     }
-    panel(&mut out, "latency", "Latency p50 / p95 / p99 per model version", &chart, "");
+    panel(
+        &mut out,
+        "latency",
+        "Latency p50 / p95 / p99 per model version",
+        &chart,
+        "",
+    );
     let mut chart = window.chart("Time to first token per model version", "ms");
     for (i, (model, slots)) in by_model.iter().enumerate() {
         for (q, name, dash) in &quantiles[..2] {
             chart = chart.with(
-                Series::new(format!("{model} {name}"), values(slots, |t| t.ttft_ms(*q)), i)
-                    .dashed(*dash),
+                Series::new(
+                    format!("{model} {name}"),
+                    values(slots, |t| t.ttft_ms(*q)),
+                    i,
+                )
+                .dashed(*dash),
             );
         }
     }
-    panel(&mut out, "ttft", "Time to first token p50 / p95 per model version", &chart, "");
+    panel(
+        &mut out,
+        "ttft",
+        "Time to first token p50 / p95 per model version",
+        &chart,
+        "",
+    );
 
     // Tokens.
     let chart = window
@@ -242,7 +266,9 @@ pub fn render(
     let by_cost = busiest(by_slot(rows, window, |r| {
         (is_variant(&r.model) || r.totals.cost_usd > 0.0).then(|| r.model.clone())
     }));
-    let mut chart = window.chart("Cost per hour by model version", "USD/h").bars();
+    let mut chart = window
+        .chart("Cost per hour by model version", "USD/h")
+        .bars();
     for (i, (model, slots)) in by_cost.iter().enumerate() {
         chart = chart.with(Series::new(
             model.as_str(),
@@ -250,7 +276,13 @@ pub fn render(
             i,
         ));
     }
-    panel(&mut out, "cost", "Cost per hour, per model version", &chart, "");
+    panel(
+        &mut out,
+        "cost",
+        "Cost per hour, per model version",
+        &chart,
+        "",
+    );
 
     // Escalation rate per cascade route.
     let config = state.config();
@@ -309,11 +341,13 @@ pub fn render(
     let by_abuse = busiest(by_slot(rows, window, |r| {
         (r.totals.abuse_refused > 0).then(|| r.route.clone())
     }));
-    let mut chart = window.chart("Abuse refusals", "requests/min").with(Series::new(
-        "all routes",
-        values(&total, |t| Some(window.per_minute(t.abuse_refused))),
-        8,
-    ));
+    let mut chart = window
+        .chart("Abuse refusals", "requests/min")
+        .with(Series::new(
+            "all routes",
+            values(&total, |t| Some(window.per_minute(t.abuse_refused))),
+            8,
+        ));
     for (i, (route, slots)) in by_abuse.iter().enumerate() {
         chart = chart.with(Series::new(
             route.as_str(),
@@ -356,11 +390,19 @@ fn tiles(out: &mut String, all: &Totals, served: &Totals, hours: f64) {
     };
     out.push_str("<div class=\"tiles\">");
     tile(out, number(all.requests as f64), "requests");
-    tile(out, number(all.requests as f64 / minutes), "requests/min (mean)");
+    tile(
+        out,
+        number(all.requests as f64 / minutes),
+        "requests/min (mean)",
+    );
     tile(out, percent(all.error_rate()), "errors");
     tile(
         out,
-        percent(if all.requests == 0 { 0.0 } else { all.refused as f64 / all.requests as f64 }),
+        percent(if all.requests == 0 {
+            0.0
+        } else {
+            all.refused as f64 / all.requests as f64
+        }),
         "refused",
     );
     tile(out, millis(served.latency_ms(0.5)), "latency p50");
@@ -373,7 +415,11 @@ fn tiles(out: &mut String, all: &Totals, served: &Totals, hours: f64) {
         "tokens",
     );
     tile(out, usd(all.cost_usd), "cost");
-    tile(out, usd(all.cost_usd / hours.max(1.0 / 60.0)), "cost per hour (mean)");
+    tile(
+        out,
+        usd(all.cost_usd / hours.max(1.0 / 60.0)),
+        "cost per hour (mean)",
+    );
     out.push_str("</div>");
 }
 
@@ -394,11 +440,19 @@ fn table(out: &mut String, rows: &[MinuteStats], window: &Window) {
          <th>tokens in</th><th>tokens out</th><th>cost</th></tr></thead><tbody>",
     );
     if sums.is_empty() {
-        out.push_str("<tr><td class=\"l muted\" colspan=\"15\">No requests in this window.</td></tr>");
+        out.push_str(
+            "<tr><td class=\"l muted\" colspan=\"15\">No requests in this window.</td></tr>",
+        );
     }
     for ((route, variant), t) in &sums {
         let (model, version) = variant.split_once('@').unwrap_or((variant.as_str(), ""));
-        let share = |n: u64| percent(if t.requests == 0 { 0.0 } else { n as f64 / t.requests as f64 });
+        let share = |n: u64| {
+            percent(if t.requests == 0 {
+                0.0
+            } else {
+                n as f64 / t.requests as f64
+            })
+        };
         let _ = write!(
             out,
             "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
@@ -460,7 +514,12 @@ mod tests {
                 ..Totals::default()
             },
         };
-        let rows = vec![row(0, "a", 1), row(60, "a", 2), row(300, "a", 4), row(600, "a", 8)];
+        let rows = vec![
+            row(0, "a", 1),
+            row(60, "a", 2),
+            row(300, "a", 4),
+            row(600, "a", 8),
+        ];
         let map = by_slot(&rows, &w, |r| Some(r.route.clone()));
         let a = &map["a"];
         assert_eq!((a[0].requests, a[1].requests), (3, 4));

@@ -59,7 +59,10 @@ fn when(t: i64) -> String {
 /// the features that moved, then the newest "retrain suggested" records.
 pub fn drift(x: &Extras) -> String {
     if let Some(e) = &x.error {
-        return format!("<p class=\"muted\">The analytics store cannot be read: {}</p>", escape(e));
+        return format!(
+            "<p class=\"muted\">The analytics store cannot be read: {}</p>",
+            escape(e)
+        );
     }
     if x.profiles.is_empty() && x.states.is_empty() {
         return "<p class=\"muted\">No drift profile yet: build one with <code>floodgate drift \
@@ -131,7 +134,10 @@ pub fn drift(x: &Extras) -> String {
 /// variant or route) and golden set, with the latest run's interval and verdict.
 pub fn evaluation(x: &Extras) -> String {
     if let Some(e) = &x.error {
-        return format!("<p class=\"muted\">The analytics store cannot be read: {}</p>", escape(e));
+        return format!(
+            "<p class=\"muted\">The analytics store cannot be read: {}</p>",
+            escape(e)
+        );
     }
     if x.evals.is_empty() {
         return "<p class=\"muted\">No evaluation runs yet: <code>floodgate eval run --golden \
@@ -141,11 +147,15 @@ pub fn evaluation(x: &Extras) -> String {
     // One series per (target, golden), one point per run, in run order.
     let mut by: BTreeMap<(&str, &str), Vec<&EvalRunRecord>> = BTreeMap::new();
     for r in &x.evals {
-        by.entry((r.target.as_str(), r.golden.as_str())).or_default().push(r);
+        by.entry((r.target.as_str(), r.golden.as_str()))
+            .or_default()
+            .push(r);
     }
     // One slot per day of the window, each holding that day's latest run.
     let start = x.window_start - x.window_start.rem_euclid(86_400);
-    let days = usize::try_from((x.now - start) / 86_400 + 1).unwrap_or(1).max(1);
+    let days = usize::try_from((x.now - start) / 86_400 + 1)
+        .unwrap_or(1)
+        .max(1);
     let mut chart = Chart::new("Accuracy, latest run per day", "%", start, 86_400, days);
     for (i, ((target, golden), rs)) in by.iter().enumerate() {
         let mut values = vec![None; days];

@@ -53,7 +53,11 @@ fn fact(out: &mut String, name: &str, value: &str) {
 fn against(score: Option<f32>, threshold: Option<f32>) -> String {
     match (score, threshold) {
         (Some(s), Some(t)) => {
-            let (op, class) = if s >= t { ("≥", "bad") } else { ("<", "good") };
+            let (op, class) = if s >= t {
+                ("≥", "bad")
+            } else {
+                ("<", "good")
+            };
             format!("<span class=\"{class}\">{s:.3} {op} {t:.3}</span>")
         }
         (Some(s), None) => format!("{s:.3}"),
@@ -79,11 +83,23 @@ pub fn render(
     let mut facts = String::new();
     fact(&mut facts, "time", &escape(&timestamp(record.created_at)));
     if !record.request_id.is_empty() {
-        fact(&mut facts, "client request id", &format!("<code>{}</code>", escape(&record.request_id)));
+        fact(
+            &mut facts,
+            "client request id",
+            &format!("<code>{}</code>", escape(&record.request_id)),
+        );
     }
     fact(&mut facts, "endpoint", &escape(&record.endpoint));
-    fact(&mut facts, "key", &format!("<code>{}</code>", escape(&record.key_id)));
-    fact(&mut facts, "tenant / segment", &escape(&format!("{} / {}", record.tenant, record.segment)));
+    fact(
+        &mut facts,
+        "key",
+        &format!("<code>{}</code>", escape(&record.key_id)),
+    );
+    fact(
+        &mut facts,
+        "tenant / segment",
+        &escape(&format!("{} / {}", record.tenant, record.segment)),
+    );
     fact(&mut facts, "requested", &escape(&record.requested));
     fact(
         &mut facts,
@@ -122,7 +138,11 @@ pub fn render(
     let mut facts = String::new();
     match &record.route {
         Some(r) => {
-            fact(&mut facts, "route", &escape(&format!("{} (policy {})", r.route, r.policy)));
+            fact(
+                &mut facts,
+                "route",
+                &escape(&format!("{} (policy {})", r.route, r.policy)),
+            );
             let tiers: Vec<String> = r
                 .tiers
                 .iter()
@@ -142,9 +162,17 @@ pub fn render(
             fact(
                 &mut facts,
                 "escalated",
-                if r.escalated { "<span class=\"bad\">yes</span>" } else { "no" },
+                if r.escalated {
+                    "<span class=\"bad\">yes</span>"
+                } else {
+                    "no"
+                },
             );
-            fact(&mut facts, "pre-router P(escalation helps)", &against(r.pre_score, r.pre_threshold));
+            fact(
+                &mut facts,
+                "pre-router P(escalation helps)",
+                &against(r.pre_score, r.pre_threshold),
+            );
             // The post check escalates below its threshold: P(answer right) < threshold.
             let post = match (r.post_score, r.post_threshold) {
                 (Some(s), Some(t)) => {
@@ -173,7 +201,11 @@ pub fn render(
                 );
             }
         }
-        None => fact(&mut facts, "route", "none (a model by name, or refused before routing)"),
+        None => fact(
+            &mut facts,
+            "route",
+            "none (a model by name, or refused before routing)",
+        ),
     }
     let _ = write!(
         out,
@@ -195,10 +227,18 @@ pub fn render(
     fact(
         &mut facts,
         "notes",
-        &if notes.is_empty() { "none".into() } else { notes.join(", ") },
+        &if notes.is_empty() {
+            "none".into()
+        } else {
+            notes.join(", ")
+        },
     );
     if let Some(code) = &record.error_code {
-        fact(&mut facts, "error code", &format!("<code>{}</code>", escape(code)));
+        fact(
+            &mut facts,
+            "error code",
+            &format!("<code>{}</code>", escape(code)),
+        );
     }
     let _ = write!(
         out,
@@ -272,20 +312,57 @@ pub fn render(
     .remove(&())
     .unwrap_or_else(|| vec![Default::default(); window.slots]);
     let marker = Some((record.created_at, "this request".to_string()));
-    let mut traffic = Chart::new("Requests around this one", "requests/min", window.start, 60, window.slots)
-        .with(Series::new("requests", mine.iter().map(|t| Some(t.requests as f64)).collect(), 0))
-        .with(Series::new("errors", mine.iter().map(|t| Some(t.errors as f64)).collect(), 3))
-        .with(Series::new("refused", mine.iter().map(|t| Some(t.refused as f64)).collect(), 1));
+    let mut traffic = Chart::new(
+        "Requests around this one",
+        "requests/min",
+        window.start,
+        60,
+        window.slots,
+    )
+    .with(Series::new(
+        "requests",
+        mine.iter().map(|t| Some(t.requests as f64)).collect(),
+        0,
+    ))
+    .with(Series::new(
+        "errors",
+        mine.iter().map(|t| Some(t.errors as f64)).collect(),
+        3,
+    ))
+    .with(Series::new(
+        "refused",
+        mine.iter().map(|t| Some(t.refused as f64)).collect(),
+        1,
+    ));
     traffic.marker = marker.clone();
-    let mut latency = Chart::new("Latency around this one", "ms", window.start, 60, window.slots);
-    for (q, name, dash) in [(0.5, "p50", Dash::Solid), (0.95, "p95", Dash::Dashed), (0.99, "p99", Dash::Dotted)] {
+    let mut latency = Chart::new(
+        "Latency around this one",
+        "ms",
+        window.start,
+        60,
+        window.slots,
+    );
+    for (q, name, dash) in [
+        (0.5, "p50", Dash::Solid),
+        (0.95, "p95", Dash::Dashed),
+        (0.99, "p99", Dash::Dotted),
+    ] {
         latency = latency.with(
-            Series::new(format!("latency {name}"), mine.iter().map(|t| t.latency_ms(q)).collect(), 0)
-                .dashed(dash),
+            Series::new(
+                format!("latency {name}"),
+                mine.iter().map(|t| t.latency_ms(q)).collect(),
+                0,
+            )
+            .dashed(dash),
         );
     }
     latency = latency.with(
-        Series::new("TTFT p95", mine.iter().map(|t| t.ttft_ms(0.95)).collect(), 2).dashed(Dash::Dashed),
+        Series::new(
+            "TTFT p95",
+            mine.iter().map(|t| t.ttft_ms(0.95)).collect(),
+            2,
+        )
+        .dashed(Dash::Dashed),
     );
     latency.marker = marker;
     let _ = write!(

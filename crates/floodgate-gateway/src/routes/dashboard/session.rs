@@ -195,7 +195,14 @@ mod tests {
         admin.scope = Scope::Admin;
         let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&admin).unwrap());
         assert_eq!(s.verify(&format!("{forged}.{tag}"), 0), None);
-        for bad in ["", ".", "x.y", payload, &format!("{payload}."), &format!("{payload}.{tag}x")] {
+        for bad in [
+            "",
+            ".",
+            "x.y",
+            payload,
+            &format!("{payload}."),
+            &format!("{payload}.{tag}x"),
+        ] {
             assert_eq!(s.verify(bad, 0), None, "{bad}");
         }
         // A validly signed token for a role that may not see the dashboard.
@@ -214,7 +221,10 @@ mod tests {
         assert!(set_cookie("tok", 60, true).ends_with("; Secure"));
         assert!(clear_cookie(false).contains("Max-Age=0"));
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; fg_session=tok; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; fg_session=tok; b=2"),
+        );
         assert_eq!(from_cookies(&h), Some("tok"));
         h.insert(header::COOKIE, HeaderValue::from_static("fg_session_x=1"));
         assert_eq!(from_cookies(&h), None);
@@ -230,13 +240,31 @@ mod tests {
             same_origin(&h)
         };
         let host = (header::HOST, "gw.example:8080");
-        assert!(with(&[host.clone(), (header::ORIGIN, "http://gw.example:8080")]));
-        assert!(with(&[host.clone(), (header::ORIGIN, "https://GW.example:8080")]));
-        assert!(!with(&[host.clone(), (header::ORIGIN, "http://evil.example")]));
-        assert!(!with(&[host.clone(), (header::ORIGIN, "http://gw.example:8080.evil")]));
+        assert!(with(&[
+            host.clone(),
+            (header::ORIGIN, "http://gw.example:8080")
+        ]));
+        assert!(with(&[
+            host.clone(),
+            (header::ORIGIN, "https://GW.example:8080")
+        ]));
+        assert!(!with(&[
+            host.clone(),
+            (header::ORIGIN, "http://evil.example")
+        ]));
+        assert!(!with(&[
+            host.clone(),
+            (header::ORIGIN, "http://gw.example:8080.evil")
+        ]));
         assert!(!with(&[host.clone(), (header::ORIGIN, "null")]));
-        assert!(with(&[host.clone(), (header::REFERER, "http://gw.example:8080/dashboard/login")]));
-        assert!(!with(&[host.clone(), (header::REFERER, "http://evil.example/gw.example:8080")]));
+        assert!(with(&[
+            host.clone(),
+            (header::REFERER, "http://gw.example:8080/dashboard/login")
+        ]));
+        assert!(!with(&[
+            host.clone(),
+            (header::REFERER, "http://evil.example/gw.example:8080")
+        ]));
         assert!(!with(&[host]));
         assert!(!with(&[(header::ORIGIN, "http://gw.example:8080")]));
     }

@@ -42,7 +42,9 @@ async fn fixture() -> Fixture {
     });
     Fixture {
         state,
-        sessions: Arc::new(Sessions::with_secret(b"a test secret of some length".to_vec())),
+        sessions: Arc::new(Sessions::with_secret(
+            b"a test secret of some length".to_vec(),
+        )),
         _dir: dir,
     }
 }
@@ -117,14 +119,26 @@ async fn an_auditor_signs_in_with_a_form_and_the_session_opens_the_page() {
     let cookie = cookie_of(&r);
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
     assert!(cookie.contains("Path=/dashboard") && cookie.contains("Max-Age=3600"));
-    assert!(!cookie.contains(&auditor.key), "the key itself is never in the cookie");
+    assert!(
+        !cookie.contains(&auditor.key),
+        "the key itself is never in the cookie"
+    );
     let token = cookie.split(';').next().unwrap().to_string();
     let page = overview_with(&f, &[(header::COOKIE, token)]).await;
     assert_eq!(page.status(), StatusCode::OK);
-    let csp = page.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_string();
+    let csp = page.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"));
     let html = body(page).await;
-    for section in ["Throughput", "Latency p50", "Drift", "Evaluation", "Abuse clusters"] {
+    for section in [
+        "Throughput",
+        "Latency p50",
+        "Drift",
+        "Evaluation",
+        "Abuse clusters",
+    ] {
         assert!(html.contains(section), "{section}");
     }
     assert!(html.contains("http-equiv=\"refresh\""));
@@ -167,15 +181,31 @@ async fn without_a_valid_session_a_browser_goes_to_the_login_form() {
     for token in [expired, forged] {
         let r = overview_with(&f, &[(header::COOKIE, format!("fg_session={token}"))]).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        assert!(cookie_of(&r).contains("Max-Age=0"), "the bad cookie is deleted");
+        assert!(
+            cookie_of(&r).contains("Max-Age=0"),
+            "the bad cookie is deleted"
+        );
     }
     // A revoked key's session ends.
     let valid = f.sessions.sign(&claims(i64::MAX)).unwrap();
     let cookie = (header::COOKIE, format!("fg_session={valid}"));
-    assert_eq!(overview_with(&f, std::slice::from_ref(&cookie)).await.status(), StatusCode::OK);
-    f.state.auth.store.revoke(&admin.record.id, 1).await.unwrap();
+    assert_eq!(
+        overview_with(&f, std::slice::from_ref(&cookie))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    f.state
+        .auth
+        .store
+        .revoke(&admin.record.id, 1)
+        .await
+        .unwrap();
     f.state.auth.forget();
-    assert_eq!(overview_with(&f, &[cookie]).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        overview_with(&f, &[cookie]).await.status(),
+        StatusCode::SEE_OTHER
+    );
 }
 
 #[tokio::test]
@@ -184,13 +214,18 @@ async fn api_clients_use_the_authorization_header() {
     let admin = key(&f, vec![Scope::Admin]).await;
     let inference = key(&f, vec![Scope::Inference]).await;
     let bearer = |k: &str| (header::AUTHORIZATION, format!("Bearer {k}"));
-    assert_eq!(overview_with(&f, &[bearer(&admin.key)]).await.status(), StatusCode::OK);
+    assert_eq!(
+        overview_with(&f, &[bearer(&admin.key)]).await.status(),
+        StatusCode::OK
+    );
     assert_eq!(
         overview_with(&f, &[bearer(&inference.key)]).await.status(),
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        overview_with(&f, &[bearer("fg-wrongwrongwrong")]).await.status(),
+        overview_with(&f, &[bearer("fg-wrongwrongwrong")])
+            .await
+            .status(),
         StatusCode::UNAUTHORIZED
     );
 }
@@ -245,5 +280,8 @@ async fn a_request_view_escapes_everything_a_client_could_choose() {
     let r = view("<img src=x onerror=alert(1)>").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let html = body(r).await;
-    assert!(!html.contains("<img") && html.contains("&lt;img src=x"), "{html}");
+    assert!(
+        !html.contains("<img") && html.contains("&lt;img src=x"),
+        "{html}"
+    );
 }
